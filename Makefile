@@ -1,0 +1,40 @@
+# mose — the two commands a user needs are `make demo` and `make test`.
+SHELL := /bin/bash
+GO ?= go
+export MOSE_CACHE ?= $(HOME)/.cache/mose
+# Two cores on CI: keep libtorch from oversubscribing them.
+export OMP_NUM_THREADS ?= 2
+
+.PHONY: all setup build test test-nocgo fuzz bench fixtures clean
+
+all: build
+
+## setup: fetch libtorch 2.1 (cached), prepare gotch's libtch, smoke-test the toolchain
+setup:
+	@scripts/setup.sh
+
+## build: the mose binary in bin/
+build: setup
+	$(GO) build -o bin/mose ./cmd/mose
+
+## test: setup, then every test (the packages without cgo are also tested with CGO_ENABLED=0)
+test: setup
+	$(GO) vet ./...
+	@pkgs=$$($(GO) list ./data/... ./recipes/... 2>/dev/null); \
+	if [ -n "$$pkgs" ]; then CGO_ENABLED=0 $(GO) test -count=1 $$pkgs; fi
+	$(GO) test -count=1 -timeout 20m ./...
+
+## fuzz: the parsers' fuzz targets, 30 s each (not part of make test)
+FUZZTIME ?= 30s
+fuzz: setup
+	@set -e; for spec in $$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -r grep -Ho '^func Fuzz[A-Za-z0-9_]*' | sed 's/:func /:/'); do \
+		file=$${spec%%:*}; name=$${spec##*:}; dir=$$(dirname $$file); \
+		echo "== $$dir $$name"; $(GO) test -run='^$$' -fuzz="^$$name$$" -fuzztime=$(FUZZTIME) ./$$dir; \
+	done
+
+## bench: Go-side benchmarks (see README for the side-by-side Python references)
+bench: setup
+	$(GO) test -run='^$$' -bench=. -benchmem ./internal/torch/
+
+clean:
+	rm -rf bin .build go.work go.work.sum
