@@ -1,0 +1,173 @@
+package data
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+// Token modality ids, one per sequence position (Batch.Modality). They are
+// what the experts route on and what Attention Reallocation measures.
+const (
+	Text   int8 = 0
+	Visual int8 = 1
+	Audio  int8 = 2
+	Pad    int8 = 3
+)
+
+// Modality names used in Input.Modality.
+const (
+	ModalityVisual = "visual"
+	ModalityAudio  = "audio"
+)
+
+// IgnoreIndex marks target positions that carry no loss.
+const IgnoreIndex = -100
+
+// Input describes one modality input of the model: a feature file per sample
+// of shape [Tokens, Dim] (or [Dim] when Tokens is 1) whose projected tokens
+// are spliced into the prompt at Placeholder.
+type Input struct {
+	Name        string `json:"name"`
+	Modality    string `json:"modality"` // "visual" or "audio"
+	Dim         int    `json:"feature_dim"`
+	Tokens      int    `json:"tokens"`
+	Projector   string `json:"projector,omitempty"` // the model's business; kept for completeness
+	Placeholder string `json:"placeholder"`
+}
+
+// ModalityID is the per-token modality id of the input's tokens.
+func (in Input) ModalityID() int8 {
+	if in.Modality == ModalityAudio {
+		return Audio
+	}
+	return Visual
+}
+
+// Prompt is the instruction template and the answer templates.
+//
+// Template may contain each input placeholder once, {subtitle} at most once
+// and {labels} (the comma-joined label list). Answer is the target for label
+// data and must contain {label}; ReasonAnswer is the target for samples with a
+// reason and must contain {reason} (default "{reason}</s>").
+type Prompt struct {
+	Template     string `json:"template"`
+	Answer       string `json:"answer"`
+	ReasonAnswer string `json:"reason_answer,omitempty"`
+}
+
+// DefaultReasonAnswer is the reason target used when the spec names none.
+const DefaultReasonAnswer = "{reason}</s>"
+
+// Spec is what data needs to know about the model: its modality inputs, its
+// prompt and its labels. It is the "mose" section of the model's config.json.
+type Spec struct {
+	Inputs []Input  `json:"inputs"`
+	Prompt Prompt   `json:"prompt"`
+	Labels []string `json:"labels"`
+}
+
+// LabelIndex returns the index of label, or -1.
+func (s Spec) LabelIndex(label string) int { return slices.Index(s.Labels, label) }
+
+// InputIndex returns the index of the input called name, or -1.
+func (s Spec) InputIndex(name string) int {
+	return slices.IndexFunc(s.Inputs, func(in Input) bool { return in.Name == name })
+}
+
+// FeatureTokens is the number of feature slots per sample (all inputs).
+func (s Spec) FeatureTokens() int {
+	n := 0
+	for _, in := range s.Inputs {
+		n += in.Tokens
+	}
+	return n
+}
+
+// Validate checks the spec; errors name the offending field as
+// "mose.inputs[1].feature_dim" and wrap ErrSpec.
+func (s Spec) Validate() error {
+	bad := func(field, format string, args ...any) error {
+		return fmt.Errorf("%w: mose.%s: %s", ErrSpec, field, fmt.Sprintf(format, args...))
+	}
+	if len(s.Inputs) == 0 {
+		return bad("inputs", "no modality inputs")
+	}
+	if s.Prompt.Template == "" {
+		return bad("prompt.template", "missing")
+	}
+	seen := map[string]bool{}
+	for i, in := range s.Inputs {
+		f := fmt.Sprintf("inputs[%d]", i)
+		switch {
+		case in.Name == "":
+			return bad(f+".name", "missing")
+		case seen[in.Name]:
+			return bad(f+".name", "duplicate input %q", in.Name)
+		case in.Modality != ModalityVisual && in.Modality != ModalityAudio:
+			return bad(f+".modality", "%q, want %q or %q", in.Modality, ModalityVisual, ModalityAudio)
+		case in.Dim <= 0:
+			return bad(f+".feature_dim", "%d, must be > 0", in.Dim)
+		case in.Tokens <= 0:
+			return bad(f+".tokens", "%d, must be > 0", in.Tokens)
+		case in.Placeholder == "":
+			return bad(f+".placeholder", "missing")
+		}
+		seen[in.Name] = true
+		if n := strings.Count(s.Prompt.Template, in.Placeholder); n != 1 {
+			return bad(f+".placeholder", "%q occurs %d times in prompt.template, want once", in.Placeholder, n)
+		}
+	}
+	if n := strings.Count(s.Prompt.Template, "{subtitle}"); n > 1 {
+		return bad("prompt.template", "{subtitle} occurs %d times, want at most once", n)
+	}
+	if !strings.Contains(s.Prompt.Answer, "{label}") {
+		return bad("prompt.answer", "%q lacks {label}", s.Prompt.Answer)
+	}
+	if s.Prompt.ReasonAnswer != "" && !strings.Contains(s.Prompt.ReasonAnswer, "{reason}") {
+		return bad("prompt.reason_answer", "%q lacks {reason}", s.Prompt.ReasonAnswer)
+	}
+	if len(s.Labels) == 0 {
+		return bad("labels", "no labels")
+	}
+	seenL := map[string]bool{}
+	for i, l := range s.Labels {
+		if strings.TrimSpace(l) == "" || seenL[l] {
+			return bad(fmt.Sprintf("labels[%d]", i), "empty or duplicate label %q", l)
+		}
+		seenL[l] = true
+	}
+	return nil
+}
+
+// ReadModelSpec reads the "mose" section of <modelDir>/config.json (and
+// nothing else of it) and validates it. It lets data tools work without the
+// model package.
+func ReadModelSpec(modelDir string) (Spec, error) {
+	path := filepath.Join(modelDir, "config.json")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return Spec{}, fmt.Errorf("%w: %s", ErrMissingFile, path)
+		}
+		return Spec{}, err
+	}
+	var cfg struct {
+		Mose *Spec `json:"mose"`
+	}
+	if err := json.Unmarshal(b, &cfg); err != nil {
+		return Spec{}, fmt.Errorf("%s: %w: %v", path, ErrSpec, err)
+	}
+	if cfg.Mose == nil {
+		return Spec{}, fmt.Errorf("%s: %w: no \"mose\" section", path, ErrSpec)
+	}
+	if err := cfg.Mose.Validate(); err != nil {
+		return Spec{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return *cfg.Mose, nil
+}
