@@ -5,7 +5,7 @@ export MOSE_CACHE ?= $(HOME)/.cache/mose
 # Two cores on CI: keep libtorch from oversubscribing them.
 export OMP_NUM_THREADS ?= 2
 
-.PHONY: all setup build test test-nocgo fuzz bench fixtures clean
+.PHONY: all setup build test fuzz bench pyenv fixtures clean
 
 all: build
 
@@ -35,6 +35,14 @@ fuzz: setup
 ## bench: Go-side benchmarks (see README for the side-by-side Python references)
 bench: setup
 	$(GO) test -run='^$$' -bench=. -benchmem ./internal/torch/
+
+## pyenv: the Python reference venv (torch 2.1.0, transformers, peft) for fixtures and benchmarks
+pyenv:
+	@scripts/pyenv.sh >/dev/null
+
+## fixtures: regenerate every golden fixture from transformers / peft / tokenizers
+fixtures:
+	"$$(scripts/pyenv.sh)" scripts/make_fixtures.py
 
 clean:
 	rm -rf bin .build go.work go.work.sum

@@ -95,7 +95,7 @@ func (s *Scope) Zeros(shape []int64, dt DType, dev Device) *Tensor {
 	if !s.ok("zeros") {
 		return nil
 	}
-	lib.AtgZeros(&s.out[0], dimsOf(shape), len(shape), int32(dt), int32(dev))
+	lib.AtgZeros(&s.out[0], dimsOf(shape), len(shape), int32(dt), dev.c())
 	return s.result("zeros")
 }
 
@@ -104,7 +104,7 @@ func (s *Scope) Ones(shape []int64, dt DType, dev Device) *Tensor {
 	if !s.ok("ones") {
 		return nil
 	}
-	lib.AtgOnes(&s.out[0], dimsOf(shape), len(shape), int32(dt), int32(dev))
+	lib.AtgOnes(&s.out[0], dimsOf(shape), len(shape), int32(dt), dev.c())
 	return s.result("ones")
 }
 
@@ -114,7 +114,7 @@ func (s *Scope) Full(shape []int64, v float64, dt DType, dev Device) *Tensor {
 		return nil
 	}
 	sc := lib.AtsFloat(v)
-	lib.AtgFull(&s.out[0], dimsOf(shape), len(shape), sc, int32(dt), int32(dev))
+	lib.AtgFull(&s.out[0], dimsOf(shape), len(shape), sc, int32(dt), dev.c())
 	lib.AtsFree(sc)
 	return s.result("full")
 }
@@ -125,7 +125,7 @@ func (s *Scope) Arange(start, end int64, dt DType, dev Device) *Tensor {
 		return nil
 	}
 	a, b := lib.AtsInt(start), lib.AtsInt(end)
-	lib.AtgArangeStart(&s.out[0], a, b, int32(dt), int32(dev))
+	lib.AtgArangeStart(&s.out[0], a, b, int32(dt), dev.c())
 	lib.AtsFree(a)
 	lib.AtsFree(b)
 	return s.result("arange")
@@ -136,7 +136,7 @@ func (s *Scope) Randn(shape []int64, dt DType, dev Device) *Tensor {
 	if !s.ok("randn") {
 		return nil
 	}
-	lib.AtgRandn(&s.out[0], dimsOf(shape), len(shape), int32(dt), int32(dev))
+	lib.AtgRandn(&s.out[0], dimsOf(shape), len(shape), int32(dt), dev.c())
 	return s.result("randn")
 }
 

@@ -76,22 +76,28 @@ func ParseDType(s string) (DType, error) {
 	return 0, fmt.Errorf("unknown dtype %q (want float32, bfloat16, float16, float64, int64, int32, bool, ...)", s)
 }
 
-// Device is where a tensor lives: CPU, or a CUDA device index (libtch numbering).
+// Device is where a tensor lives. The zero value is the CPU.
 type Device int32
 
 // CPU is the host device.
-const CPU Device = -1
+const CPU Device = 0
 
 // CUDA returns the CUDA device with the given index.
-func CUDA(index int) Device { return Device(index) }
+func CUDA(index int) Device { return Device(index + 1) }
 
 // IsCUDA reports whether d is a CUDA device.
-func (d Device) IsCUDA() bool { return d >= 0 }
+func (d Device) IsCUDA() bool { return d > 0 }
+
+// Index is the CUDA device index, or -1 for the CPU.
+func (d Device) Index() int { return int(d) - 1 }
+
+// c is libtch's numbering: -1 for the CPU, the index for CUDA.
+func (d Device) c() int32 { return int32(d) - 1 }
 
 // String returns "cpu" or "cuda:N".
 func (d Device) String() string {
 	if d.IsCUDA() {
-		return "cuda:" + strconv.Itoa(int(d))
+		return "cuda:" + strconv.Itoa(d.Index())
 	}
 	return "cpu"
 }

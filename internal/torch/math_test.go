@@ -25,6 +25,7 @@ func TestUnaryOps(t *testing.T) {
 		{"tanh", false, (*Scope).Tanh, math.Tanh},
 		{"sigmoid", false, (*Scope).Sigmoid, sigmoid},
 		{"silu", false, (*Scope).Silu, func(x float64) float64 { return x * sigmoid(x) }},
+		{"gelu", false, (*Scope).Gelu, func(x float64) float64 { return 0.5 * x * (1 + math.Erf(x/math.Sqrt2)) }},
 		{"add_scalar", false, func(s *Scope, x *Tensor) *Tensor { return s.AddScalar(x, 1.5) },
 			func(x float64) float64 { return x + 1.5 }},
 		{"mul_scalar", false, func(s *Scope, x *Tensor) *Tensor { return s.MulScalar(x, -0.25) },

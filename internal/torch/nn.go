@@ -7,6 +7,15 @@ import (
 // Silu returns x·σ(x).
 func (s *Scope) Silu(t *Tensor) *Tensor { return s.unary("silu", t, lib.AtgSilu) }
 
+// Gelu returns the exact (erf) GELU of x.
+func (s *Scope) Gelu(t *Tensor) *Tensor {
+	if !s.ok("gelu", t) {
+		return nil
+	}
+	lib.AtgGelu(&s.out[0], t.c, "none")
+	return s.result("gelu")
+}
+
 // Sigmoid returns σ(x).
 func (s *Scope) Sigmoid(t *Tensor) *Tensor { return s.unary("sigmoid", t, lib.AtgSigmoid) }
 

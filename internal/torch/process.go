@@ -46,7 +46,7 @@ func CUDADeviceCount() int { return int(lib.AtcCudaDeviceCount()) }
 // Synchronize waits for all work queued on a CUDA device; a no-op on CPU.
 func Synchronize(dev Device) {
 	if dev.IsCUDA() {
-		lib.AtcSynchronize(int64(dev))
+		lib.AtcSynchronize(int64(dev.c()))
 	}
 }
 
@@ -65,5 +65,5 @@ func deviceOf(t *Tensor) Device {
 	if d < 0 {
 		return CPU
 	}
-	return Device(d)
+	return Device(d + 1)
 }

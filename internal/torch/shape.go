@@ -113,7 +113,7 @@ func (s *Scope) Clone(t *Tensor) *Tensor {
 	if !s.ok("clone", t) {
 		return nil
 	}
-	lib.AtgToDevice(&s.out[0], t.c, int32(t.Device()), int32(t.DType()), 0, 1)
+	lib.AtgToDevice(&s.out[0], t.c, t.Device().c(), int32(t.DType()), 0, 1)
 	return s.result("clone")
 }
 
@@ -131,7 +131,7 @@ func (s *Scope) ToDevice(t *Tensor, dev Device) *Tensor {
 	if !s.ok("to_device", t) {
 		return nil
 	}
-	lib.AtgToDevice(&s.out[0], t.c, int32(dev), int32(t.DType()), 0, 0)
+	lib.AtgToDevice(&s.out[0], t.c, dev.c(), int32(t.DType()), 0, 0)
 	return s.result("to_device")
 }
 

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	"github.com/spf13/cobra"
+
+	"github.com/mose-llm/mose/data/tokenizer"
+	"github.com/mose-llm/mose/internal/safetensors"
+	"github.com/mose-llm/mose/internal/torch"
+	"github.com/mose-llm/mose/model"
+)
+
+func init() { subcommands = append(subcommands, newModelInfoCmd) }
+
+func newModelInfoCmd() *cobra.Command {
+	var dir, dtype, device, text, logitsOut string
+	cmd := &cobra.Command{
+		Use:   "model-info --model DIR",
+		Short: "Load a model dir and print its shape, size and load time",
+		Long: `model-info loads a HF-layout model dir the way training does (checking every
+tensor against config.json) and prints a summary. With --text it also runs the
+decoder on the tokenized text and prints the top next-token logits; --logits-out
+writes all logits to a safetensors file (scripts/check_model_dir.py compares them
+with transformers).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if dir == "" {
+				return badInput(fmt.Errorf("model-info: --model is required"))
+			}
+			dt, err := torch.ParseDType(dtype)
+			if err != nil {
+				return badInput(fmt.Errorf("--dtype: %w", err))
+			}
+			dev, err := torch.ParseDevice(device)
+			if err != nil {
+				return badInput(fmt.Errorf("--device: %w", err))
+			}
+			var ids []int32
+			if text != "" {
+				tok, err := tokenizer.Load(filepath.Join(dir, "tokenizer.json"))
+				if err != nil {
+					return badInput(err)
+				}
+				if ids, err = tok.EncodeWithSpecial(text); err != nil {
+					return badInput(err)
+				}
+			}
+			return torch.Run(func() error {
+				start := time.Now()
+				m, err := model.Load(dir, model.Options{DType: dt, Device: dev})
+				if err != nil {
+					return badInput(err)
+				}
+				defer m.Close()
+				c := m.Config
+				out := cmd.OutOrStdout()
+				fmt.Fprintf(out, "model %s: %s, %d layers, d=%d, heads %d/%d (kv), head_dim %d, vocab %d, %d parameters\n",
+					dir, c.ModelType, c.NumLayers, c.HiddenSize, c.NumHeads, c.NumKVHeads, c.HeadDim, c.VocabSize, c.ParamCount())
+				for _, p := range c.Projectors {
+					fmt.Fprintf(out, "  projector %s: %s %d -> %d\n", p.Name, p.Kind, p.Dim, c.HiddenSize)
+				}
+				fmt.Fprintf(out, "loaded in %.2fs as %v on %v\n", time.Since(start).Seconds(), dt, dev)
+				logrus.WithFields(logrus.Fields{"dir": dir, "seconds": time.Since(start).Seconds()}).Debug("model loaded")
+				if len(ids) == 0 {
+					return nil
+				}
+				return printLogits(cmd, m, ids, logitsOut)
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&dir, "model", "", "model directory")
+	f.StringVar(&dtype, "dtype", "float32", "run dtype: float32, bfloat16 or float16")
+	f.StringVar(&device, "device", "cpu", "cpu, cuda or cuda:N")
+	f.StringVar(&text, "text", "", "run the decoder on this text (tokenized with the dir's tokenizer.json)")
+	f.StringVar(&logitsOut, "logits-out", "", "with --text: write input_ids and logits to this safetensors file")
+	return cmd
+}
+
+// printLogits runs the decoder on ids and prints the top-5 next tokens.
+func printLogits(cmd *cobra.Command, m *model.Model, ids []int32, out string) error {
+	s := torch.NewScope()
+	defer s.Close()
+	ids64 := make([]int64, len(ids))
+	for i, id := range ids {
+		ids64[i] = int64(id)
+	}
+	in := &model.Inputs{IDs: s.ToDevice(s.FromInt64(ids64, 1, int64(len(ids))), m.Device)}
+	var logits *torch.Tensor
+	err := torch.NoGrad(func() error {
+		logits = m.Logits(s, m.Forward(s, in, false), nil) // (1,T,V)
+		return s.Err()
+	})
+	if err != nil {
+		return err
+	}
+	last := s.Narrow(logits, 1, int64(len(ids)-1), 1)
+	vals, idx := s.TopK(s.Flatten(last, 0, -1), 5, 0)
+	if err := s.Err(); err != nil {
+		return err
+	}
+	v, _ := vals.Float32s()
+	i, _ := idx.Int64s()
+	fmt.Fprintf(cmd.OutOrStdout(), "input ids %v\ntop next tokens: ", ids)
+	for k := range v {
+		fmt.Fprintf(cmd.OutOrStdout(), "%d (%.4f) ", i[k], v[k])
+	}
+	fmt.Fprintln(cmd.OutOrStdout())
+	if out == "" {
+		return nil
+	}
+	all, err := logits.Float32s()
+	if err != nil {
+		return err
+	}
+	ts := []safetensors.Tensor{
+		{Name: "input_ids", DType: safetensors.I64, Shape: []int64{1, int64(len(ids))}, Data: safetensors.Int64sToBytes(ids64)},
+		{Name: "logits", DType: safetensors.F32, Shape: logits.Shape(), Data: safetensors.Float32sToBytes(all)},
+	}
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		return err
+	}
+	return safetensors.WriteFile(out, ts, map[string]string{"format": "pt"})
+}

@@ -1,0 +1,68 @@
+package experts
+
+import (
+	"fmt"
+
+	"github.com/mose-llm/mose/internal/torch"
+)
+
+// normRecorder accumulates, over one forward pass, the experts' output norm
+// on visual and on audio tokens: the measurement behind the contribution
+// modality weights.
+type normRecorder struct {
+	sums, counts []*torch.Tensor // each (2): visual, audio
+}
+
+// record adds one target's delta y (B,T,out) to the sums.
+func (r *normRecorder) record(s *torch.Scope, y, modality *torch.Tensor) {
+	n := s.NormDims(y, 2, []int64{-1}, true)   // (B,T,1)
+	va := s.Narrow(modality, -1, modVisual, 2) // (B,T,2): visual, audio columns
+	bt := []int64{0, 1}
+	r.sums = append(r.sums, s.SumDims(s.Mul(va, n), bt, false)) // (2)
+	r.counts = append(r.counts, s.SumDims(va, bt, false))       // (2)
+}
+
+// RecordNorms turns the norm measurement on or off (it costs three small ops
+// per target and forward).
+func (set *Set) RecordNorms(on bool) {
+	if on {
+		set.norms = &normRecorder{}
+	} else {
+		set.norms = nil
+	}
+}
+
+// Norms returns the mean per-token expert output norm, summed over targets,
+// on visual and on audio tokens of the forward passes since the last call
+// (zero for a modality without tokens), and starts a new measurement. It
+// reads two numbers back to the host. Call it before the scope of those
+// passes closes.
+func (set *Set) Norms(s *torch.Scope) (visual, audio float64, err error) {
+	r := set.norms
+	if r == nil || len(r.sums) == 0 {
+		return 0, 0, nil
+	}
+	c := s.Child()
+	defer c.Close()
+	sums := c.SumDims(c.Stack(r.sums, 0), []int64{0}, false)     // (2)
+	counts := c.SumDims(c.Stack(r.counts, 0), []int64{0}, false) // (2)
+	if err := c.Err(); err != nil {
+		return 0, 0, err
+	}
+	v, err := c.Cat([]*torch.Tensor{sums, counts}, 0).Float64s()
+	if err != nil {
+		return 0, 0, err
+	}
+	r.sums, r.counts = r.sums[:0], r.counts[:0]
+	per := float64(len(set.Mixtures))
+	mean := func(sum, count float64) float64 {
+		if count == 0 {
+			return 0
+		}
+		return sum / (count / per) // counts were added once per target
+	}
+	if len(v) != 4 {
+		return 0, 0, fmt.Errorf("experts: norm readback has %d values", len(v))
+	}
+	return mean(v[0], v[2]), mean(v[1], v[3]), nil
+}

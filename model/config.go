@@ -1,0 +1,201 @@
+package model
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+)
+
+// Sentinel errors of model loading; errors wrap them with the file and field.
+var (
+	// ErrConfig: config.json is missing, malformed or inconsistent.
+	ErrConfig = errors.New("bad model config")
+	// ErrWeights: a tensor is missing or does not match the config.
+	ErrWeights = errors.New("weights do not match the config")
+)
+
+// Config is the part of a HF LlamaConfig (config.json) mose uses, plus the
+// projectors of the "mose" section.
+type Config struct {
+	ModelType             string       `json:"model_type"`
+	HiddenSize            int          `json:"hidden_size"`
+	IntermediateSize      int          `json:"intermediate_size"`
+	NumLayers             int          `json:"num_hidden_layers"`
+	NumHeads              int          `json:"num_attention_heads"`
+	NumKVHeads            int          `json:"num_key_value_heads"` // 0 in the file means NumHeads
+	HeadDim               int          `json:"head_dim"`            // 0 in the file means HiddenSize/NumHeads
+	RMSNormEps            float64      `json:"rms_norm_eps"`
+	RopeTheta             float64      `json:"rope_theta"`
+	RopeScaling           *RopeScaling `json:"rope_scaling"`
+	VocabSize             int          `json:"vocab_size"`
+	TieWordEmbeddings     bool         `json:"tie_word_embeddings"`
+	MaxPositionEmbeddings int          `json:"max_position_embeddings"`
+	AttentionBias         bool         `json:"attention_bias"`
+	MLPBias               bool         `json:"mlp_bias"`
+	HiddenAct             string       `json:"hidden_act"`
+
+	// Projectors map each modality input's features into the hidden size, in
+	// the order of the "mose" section's inputs. Empty for a plain LLM.
+	Projectors []ProjectorConfig `json:"-"`
+}
+
+// RopeScaling is config.json's rope_scaling block. Supported types: "default",
+// "linear" and "llama3".
+type RopeScaling struct {
+	Type                          string  `json:"rope_type"`
+	LegacyType                    string  `json:"type"` // older configs
+	Factor                        float64 `json:"factor"`
+	LowFreqFactor                 float64 `json:"low_freq_factor"`
+	HighFreqFactor                float64 `json:"high_freq_factor"`
+	OriginalMaxPositionEmbeddings float64 `json:"original_max_position_embeddings"`
+}
+
+// Kind is the scaling type, from rope_type or the older type key.
+func (r *RopeScaling) Kind() string {
+	if r == nil {
+		return "default"
+	}
+	if r.Type != "" {
+		return r.Type
+	}
+	if r.LegacyType != "" {
+		return r.LegacyType
+	}
+	return "default"
+}
+
+// ProjectorConfig describes one modality input's projector (from the "mose"
+// section's inputs: name, feature_dim, projector).
+type ProjectorConfig struct {
+	Name string `json:"name"`
+	Dim  int    `json:"feature_dim"`
+	Kind string `json:"projector"` // "linear" (default) or "mlp2"
+}
+
+// Projector kinds.
+const (
+	ProjectorLinear = "linear"
+	ProjectorMLP2   = "mlp2"
+)
+
+// LoadConfig reads and validates <dir>/config.json.
+func LoadConfig(dir string) (Config, error) {
+	path := filepath.Join(dir, "config.json")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return Config{}, fmt.Errorf("%w: %s does not exist (is %s a model dir?)", ErrConfig, path, dir)
+		}
+		return Config{}, fmt.Errorf("%w: %v", ErrConfig, err)
+	}
+	cfg, err := ParseConfig(b)
+	if err != nil {
+		return Config{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// ParseConfig parses config.json's contents, fills HF's defaults and validates.
+func ParseConfig(b []byte) (Config, error) {
+	cfg := Config{RMSNormEps: 1e-6, RopeTheta: 10000, HiddenAct: "silu", MaxPositionEmbeddings: 2048}
+	if err := json.Unmarshal(b, &cfg); err != nil {
+		return Config{}, fmt.Errorf("%w: %v", ErrConfig, err)
+	}
+	var extra struct {
+		Mose *struct {
+			Inputs []ProjectorConfig `json:"inputs"`
+		} `json:"mose"`
+	}
+	if err := json.Unmarshal(b, &extra); err != nil {
+		return Config{}, fmt.Errorf("%w: mose: %v", ErrConfig, err)
+	}
+	if extra.Mose != nil {
+		cfg.Projectors = extra.Mose.Inputs
+	}
+	cfg = cfg.WithDefaults()
+	return cfg, cfg.Validate()
+}
+
+// WithDefaults fills what transformers derives when config.json omits it:
+// num_key_value_heads = num_attention_heads, head_dim = hidden/heads, and
+// linear projectors.
+func (c Config) WithDefaults() Config {
+	if c.NumKVHeads == 0 {
+		c.NumKVHeads = c.NumHeads
+	}
+	if c.HeadDim == 0 && c.NumHeads > 0 {
+		c.HeadDim = c.HiddenSize / c.NumHeads
+	}
+	c.Projectors = slices.Clone(c.Projectors)
+	for i := range c.Projectors {
+		if c.Projectors[i].Kind == "" {
+			c.Projectors[i].Kind = ProjectorLinear
+		}
+	}
+	return c
+}
+
+// Validate checks that the config describes a model mose can run.
+func (c Config) Validate() error {
+	bad := func(field, format string, args ...any) error {
+		return fmt.Errorf("%w: %s: %s", ErrConfig, field, fmt.Sprintf(format, args...))
+	}
+	switch c.ModelType {
+	case "llama", "qwen2", "mistral":
+	default:
+		return bad("model_type", "%q is not supported (want llama, qwen2 or mistral)", c.ModelType)
+	}
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"hidden_size", c.HiddenSize}, {"intermediate_size", c.IntermediateSize},
+		{"num_hidden_layers", c.NumLayers}, {"num_attention_heads", c.NumHeads},
+		{"num_key_value_heads", c.NumKVHeads}, {"head_dim", c.HeadDim}, {"vocab_size", c.VocabSize}} {
+		if f.v <= 0 {
+			return bad(f.name, "%d, must be > 0", f.v)
+		}
+	}
+	if c.NumHeads%c.NumKVHeads != 0 {
+		return bad("num_key_value_heads", "%d does not divide num_attention_heads %d", c.NumKVHeads, c.NumHeads)
+	}
+	if c.HeadDim%2 != 0 {
+		return bad("head_dim", "%d is odd; rotary embeddings need an even head_dim", c.HeadDim)
+	}
+	if c.RMSNormEps <= 0 || c.RopeTheta <= 0 {
+		return bad("rms_norm_eps/rope_theta", "must be > 0")
+	}
+	if c.HiddenAct != "silu" {
+		return bad("hidden_act", "%q is not supported (want silu)", c.HiddenAct)
+	}
+	switch k := c.RopeScaling.Kind(); k {
+	case "default":
+	case "linear":
+		if c.RopeScaling.Factor <= 0 {
+			return bad("rope_scaling.factor", "must be > 0")
+		}
+	case "llama3":
+		r := c.RopeScaling
+		if r.Factor <= 0 || r.LowFreqFactor <= 0 || r.HighFreqFactor <= r.LowFreqFactor || r.OriginalMaxPositionEmbeddings <= 0 {
+			return bad("rope_scaling", "llama3 needs factor > 0, 0 < low_freq_factor < high_freq_factor and original_max_position_embeddings > 0")
+		}
+	default:
+		return bad("rope_scaling.rope_type", "%q is not supported (want default, linear or llama3)", k)
+	}
+	for i, p := range c.Projectors {
+		f := fmt.Sprintf("mose.inputs[%d]", i)
+		if p.Name == "" {
+			return bad(f+".name", "missing")
+		}
+		if p.Dim <= 0 {
+			return bad(f+".feature_dim", "%d, must be > 0", p.Dim)
+		}
+		if p.Kind != ProjectorLinear && p.Kind != ProjectorMLP2 {
+			return bad(f+".projector", "%q is not supported (want linear or mlp2)", p.Kind)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,63 @@
+package model
+
+import (
+	"fmt"
+
+	"github.com/mose-llm/mose/internal/torch"
+)
+
+// Embed assembles the input sequence: token embeddings with each modality
+// input's projected features spliced in at its positions.
+// ids (B,T), features (B,N_i,F_i) -> (B,T,D) in the run dtype.
+func (m *Model) Embed(s *torch.Scope, in *Inputs) *torch.Tensor {
+	x := s.Embedding(m.EmbedTokens, in.IDs) // (B,T,D)
+	if len(in.Features) == 0 || x == nil {
+		return x
+	}
+	if len(in.Features) != len(m.Projectors) {
+		s.Fail(fmt.Errorf("model: %d feature inputs for %d projectors: %w", len(in.Features), len(m.Projectors), ErrConfig))
+		return nil
+	}
+	sh := x.Shape()
+	if len(sh) != 3 {
+		s.Fail(fmt.Errorf("model: ids must be (B,T), got embeddings of shape %v: %w", sh, ErrConfig))
+		return nil
+	}
+	D := sh[2]
+	flat := s.View(x, -1, D) // (B·T,D)
+	for i, f := range in.Features {
+		p := s.Reshape(m.Projectors[i].Forward(s, f.Data), -1, D) // (B·N,D)
+		if p != nil && p.DType() != m.DType {
+			p = s.To(p, m.DType)
+		}
+		flat = s.IndexCopy(flat, 0, f.Positions, p)
+	}
+	return s.View(flat, sh...)
+}
+
+// Forward runs the decoder over a batch and returns the final normalised
+// hidden states. (B,T) -> (B,T,D)
+func (m *Model) Forward(s *torch.Scope, in *Inputs, train bool) *torch.Tensor {
+	r := &Routing{Modality: in.Modality, Train: train}
+	if in.Modality != nil {
+		r.OneHot = s.To(s.OneHot(in.Modality, NumMod), torch.Float32) // (B,T,4)
+	}
+	x := m.Embed(s, in)
+	T := x.Size(1)
+	cos, sin := m.rope.tables(s, T, m.DType, m.Device)
+	for i := range m.Layers {
+		x = m.Layers[i].forward(s, m, x, cos, sin, r)
+	}
+	return rmsNorm(s, x, m.Norm, m.Config.RMSNormEps)
+}
+
+// Logits computes the head only where needed: h (B,T,D) at the flattened
+// positions pos (N) int64 -> (N,V) float32. A nil pos means every position,
+// returned as (B,T,V).
+func (m *Model) Logits(s *torch.Scope, h, pos *torch.Tensor) *torch.Tensor {
+	if pos == nil {
+		return s.To(s.Linear(h, m.Head, nil), torch.Float32)
+	}
+	flat := s.View(h, -1, h.Size(-1))                                              // (B·T,D)
+	return s.To(s.Linear(s.IndexSelect(flat, 0, pos), m.Head, nil), torch.Float32) // (N,V)
+}
