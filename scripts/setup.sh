@@ -28,10 +28,12 @@ GOTCH_MODULE=github.com/sugarme/gotch
 GOTCH_VERSION=v0.9.1
 read -r -a TORCH_VERSIONS <<<"${MOSE_TORCH_VERSIONS:-2.1.0 2.1.2 2.1.1}"
 
+# die prints one line: the problem, then what to do about it.
 die() {
-	echo "setup: error: $1" >&2
+	local msg="setup: error: $1"
 	shift
-	for line in "$@"; do echo "setup:   $line" >&2; done
+	for part in "$@"; do msg="$msg; $part"; done
+	echo "$msg" >&2
 	exit 1
 }
 info() { echo "setup: $*" >&2; }
