@@ -12,7 +12,7 @@ import (
 
 // wire injects a Set into every selected linear of m, as the trainer does.
 // Gates are owned by s.
-func wire(t *testing.T, s *torch.Scope, m *model.Model, cfg experts.Config, gcfg gating.Config, rec *gating.Tracker) *experts.Set {
+func wire(t testing.TB, s *torch.Scope, m *model.Model, cfg experts.Config, gcfg gating.Config, rec *gating.Tracker) *experts.Set {
 	t.Helper()
 	var names []string
 	byName := map[string]*model.Linear{}
@@ -42,7 +42,7 @@ func wire(t *testing.T, s *torch.Scope, m *model.Model, cfg experts.Config, gcfg
 }
 
 // randomize fills every adapter parameter (B included) with N(0, std²).
-func randomize(t *testing.T, s *torch.Scope, set *experts.Set, seed int64, std float64) {
+func randomize(t testing.TB, s *torch.Scope, set *experts.Set, seed int64, std float64) {
 	t.Helper()
 	if err := torch.ManualSeed(seed); err != nil {
 		t.Fatal(err)
