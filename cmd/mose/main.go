@@ -12,14 +12,45 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync/atomic"
 	"syscall"
+
+	"github.com/mose-llm/mose/trainer"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, caught := signalContext()
 	err := newRootCmd().ExecuteContext(ctx)
-	stop()
-	os.Exit(exitCode(err))
+	code := exitCode(err)
+	if errors.Is(err, trainer.ErrInterrupted) {
+		code = 130
+		if s, _ := caught.Load().(os.Signal); s == syscall.SIGTERM {
+			code = 143
+		}
+	}
+	os.Exit(code)
+}
+
+// signalContext is cancelled by the first SIGINT or SIGTERM, which it
+// records; a second one exits at once.
+func signalContext() (context.Context, *atomic.Value) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var caught atomic.Value
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		s := <-sigs
+		caught.Store(s)
+		fmt.Fprintf(os.Stderr, "mose: %v: finishing the current step and checkpointing (again to quit now)\n", s)
+		cancel()
+		s = <-sigs
+		fmt.Fprintf(os.Stderr, "mose: %v again: exiting without a checkpoint\n", s)
+		if s == syscall.SIGTERM {
+			os.Exit(143)
+		}
+		os.Exit(130)
+	}()
+	return ctx, &caught
 }
 
 // usageError marks bad input: a wrong flag, recipe, manifest or file. It exits 2.
@@ -40,9 +71,12 @@ func exitCode(err error) int {
 	if err == nil {
 		return 0
 	}
-	fmt.Fprintln(os.Stderr, "mose: error:", err)
+	if !errors.Is(err, trainer.ErrInterrupted) {
+		fmt.Fprintln(os.Stderr, "mose: error:", err)
+	}
 	var u usageError
-	if errors.As(err, &u) || strings.HasPrefix(err.Error(), "unknown command") {
+	if errors.As(err, &u) || errors.Is(err, trainer.ErrRecipe) || errors.Is(err, trainer.ErrResume) ||
+		strings.HasPrefix(err.Error(), "unknown command") {
 		return 2
 	}
 	return 1

@@ -1,0 +1,51 @@
+package main
+
+import (
+	"errors"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mose-llm/mose/trainer"
+)
+
+func init() { subcommands = append(subcommands, newEvalCmd) }
+
+func newEvalCmd() *cobra.Command {
+	var checkpoint, out string
+	var confusion bool
+	cmd := &cobra.Command{
+		Use:   "eval --recipe F --checkpoint PATH",
+		Short: "Evaluate a checkpoint on the recipe's eval set",
+		Long: `eval loads the recipe's model with the adapters of a checkpoint and ranks every
+label of every eval sample by the log-likelihood of its answer (score mode).
+It prints accuracy (WAR), UAR, weighted and macro F1 per subset and the
+conflict gap acc(audio-aligned) − acc(video-aligned), and writes eval.json
+(into the checkpoint directory unless --out).`,
+		Args: cobra.NoArgs,
+	}
+	rf := addRecipeFlags(cmd)
+	cmd.Flags().StringVar(&checkpoint, "checkpoint", "", "checkpoint directory (step-NNNNNNN)")
+	cmd.Flags().StringVar(&out, "out", "", "directory for eval.json (default: the checkpoint)")
+	cmd.Flags().BoolVar(&confusion, "confusion", false, "also print the confusion matrix")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		if checkpoint == "" {
+			return badInput(errors.New("eval: --checkpoint is required"))
+		}
+		cfg, err := rf.load()
+		if err != nil {
+			return err
+		}
+		rep, err := trainer.Evaluate(cmd.Context(), cfg, checkpoint, out)
+		if err != nil {
+			return err
+		}
+		if err := rep.WriteTable(cmd.OutOrStdout()); err != nil {
+			return err
+		}
+		if confusion {
+			return rep.WriteConfusion(cmd.OutOrStdout(), "all")
+		}
+		return nil
+	}
+	return cmd
+}

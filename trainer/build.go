@@ -1,0 +1,175 @@
+package trainer
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+
+	"github.com/mose-llm/mose/data"
+	"github.com/mose-llm/mose/data/tokenizer"
+	"github.com/mose-llm/mose/experts"
+	"github.com/mose-llm/mose/gating"
+	"github.com/mose-llm/mose/internal/torch"
+	"github.com/mose-llm/mose/model"
+	"github.com/mose-llm/mose/recipes"
+)
+
+// components are the parts a run is made of, built from a recipe on the
+// tensor thread. close frees them.
+type components struct {
+	cfg     *recipes.Config
+	dev     torch.Device
+	model   *model.Model
+	spec    data.Spec
+	tok     *tokenizer.Tokenizer
+	set     *experts.Set
+	gates   *torch.Scope // owns the gates' tensors
+	tracker *gating.Tracker
+	weights *gating.ModalityWeights
+	params  []Param
+	train   *data.Dataset
+	eval    *data.Dataset // nil without data.eval
+}
+
+func (c *components) close() {
+	if c.set != nil {
+		c.set.Close()
+	}
+	if c.gates != nil {
+		c.gates.Close()
+	}
+	if c.model != nil {
+		c.model.Close()
+	}
+}
+
+// buildComponents loads the model, injects the adapters and opens the data.
+// Errors about the recipe's files or values wrap ErrRecipe.
+func buildComponents(cfg *recipes.Config) (*components, error) {
+	c := &components{cfg: cfg}
+	ok := false
+	defer func() {
+		if !ok {
+			c.close()
+		}
+	}()
+	var err error
+	if c.dev, err = torch.ParseDevice(cfg.Run.Device); err != nil {
+		return nil, fmt.Errorf("%w: run.device: %v", ErrRecipe, err)
+	}
+	if c.dev.IsCUDA() && !torch.CUDAAvailable() {
+		return nil, fmt.Errorf("%w: run.device %s but CUDA is not available (is this a CPU build? see README: GPU boxes)", ErrRecipe, c.dev)
+	}
+	dt, err := torch.ParseDType(cfg.Model.DType)
+	if err != nil {
+		return nil, fmt.Errorf("%w: model.dtype: %v", ErrRecipe, err)
+	}
+	if c.model, err = model.Load(cfg.Model.Path, model.Options{DType: dt, Device: c.dev, TrainProjectors: cfg.Model.TrainProjectors}); err != nil {
+		return nil, fmt.Errorf("%w: model.path: %w", ErrRecipe, err)
+	}
+	if c.spec, err = data.ReadModelSpec(cfg.Model.Path); err != nil {
+		return nil, fmt.Errorf("%w: model.path: %w", ErrRecipe, err)
+	}
+	if c.tok, err = tokenizer.Load(filepath.Join(cfg.Model.Path, "tokenizer.json")); err != nil {
+		return nil, fmt.Errorf("%w: model.path: %w", ErrRecipe, err)
+	}
+	if err := c.inject(); err != nil {
+		return nil, err
+	}
+	if c.weights, err = gating.NewModalityWeights(cfg.Adapters.ModalityWeights); err != nil {
+		return nil, fmt.Errorf("%w: adapters.modality_weights: %v", ErrRecipe, err)
+	}
+	c.set.RecordNorms(c.weights.NeedsNorms())
+	if c.train, err = c.open(cfg.Data.Train); err != nil {
+		return nil, fmt.Errorf("%w: data.train: %w", ErrRecipe, err)
+	}
+	if cfg.Data.Eval != "" {
+		if c.eval, err = c.open(cfg.Data.Eval); err != nil {
+			return nil, fmt.Errorf("%w: data.eval: %w", ErrRecipe, err)
+		}
+	}
+	ok = true
+	return c, nil
+}
+
+// inject builds the expert groups and gates on every target linear.
+func (c *components) inject() error {
+	a := c.cfg.Adapters
+	ecfg := experts.Config{Method: a.Method, Targets: a.Targets, Rank: a.Rank, Alpha: a.Alpha, RSLoRA: a.RSLoRA,
+		Dropout: a.Dropout, VisualExperts: a.Experts.Visual, NonVisualExperts: a.Experts.NonVisual,
+		OmniExperts: a.Experts.Omni, Seed: uint64(c.cfg.Run.Seed)}
+	linears := map[string]*model.Linear{}
+	var names []string
+	for _, l := range c.model.Linears() {
+		linears[l.Name] = l
+		names = append(names, l.Name)
+	}
+	sel, err := ecfg.Select(names)
+	if err != nil {
+		return fmt.Errorf("%w: adapters.targets: %v", ErrRecipe, err)
+	}
+	var targets []experts.Target
+	for _, n := range sel {
+		targets = append(targets, experts.Target{Name: n, In: linears[n].In(), Out: linears[n].Out()})
+	}
+	c.gates = torch.NewScope()
+	c.tracker = &gating.Tracker{}
+	gcfg := gating.Config{TopK: a.Gate.TopK, Temperature: a.Gate.Temperature, Noise: a.Gate.Noise}
+	rng := rand.New(rand.NewPCG(uint64(c.cfg.Run.Seed), 0x67617465))
+	c.set, err = experts.New(c.dev, targets, ecfg, func(name string, in int64, groups []string, K []int) (experts.Gate, error) {
+		return gating.NewGate(c.gates, c.dev, name, in, groups, K, gcfg, rng, a.Gate.InitStd, c.tracker)
+	})
+	if err != nil {
+		return fmt.Errorf("%w: adapters: %v", ErrRecipe, err)
+	}
+	for _, m := range c.set.Mixtures {
+		linears[m.Name].Adapter = m
+		c.params = append(c.params, Param{Name: m.Name + ".A", T: m.A, Decay: true}, Param{Name: m.Name + ".B", T: m.B, Decay: true})
+		if m.Gate != nil {
+			c.params = append(c.params, Param{Name: m.Name + ".gate", T: m.Gate.Weight(), Decay: true})
+		}
+	}
+	if c.cfg.Model.TrainProjectors {
+		for _, p := range c.model.Projectors {
+			for i, t := range p.Params() {
+				c.params = append(c.params, Param{Name: projectorName(p, i), T: t, Decay: t.Dim() >= 2})
+			}
+		}
+	}
+	return nil
+}
+
+// projectorName is the HF-style name of a projector's i-th tensor.
+func projectorName(p model.Projector, i int) string {
+	names := []string{"weight", "bias"}
+	if p.Kind == model.ProjectorMLP2 {
+		names = []string{"0.weight", "0.bias", "2.weight", "2.bias"}
+	}
+	return "projectors." + p.Name + "." + names[i]
+}
+
+// open reads a manifest against the model's spec and tokenizer.
+func (c *components) open(manifest string) (*data.Dataset, error) {
+	pad, _ := c.tok.Pad()
+	return data.Open(manifest, c.spec, c.tok, data.Options{Root: c.cfg.Data.Root, MaxLen: c.cfg.Data.MaxLen, PadID: pad})
+}
+
+// newTrainLoader starts the training loader at sampler state st.
+func (c *components) newTrainLoader(ctx context.Context, st data.SamplerState) (*data.Loader, *data.Sampler, error) {
+	smp, err := data.NewSampler(c.train.Lengths(), data.SamplerOptions{BatchSize: c.cfg.Train.BatchSize,
+		Seed: uint64(c.cfg.Run.Seed), Shuffle: true, DropLast: true})
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %v", ErrRecipe, err)
+	}
+	if st != (data.SamplerState{}) {
+		if err := smp.Restore(st); err != nil {
+			return nil, nil, fmt.Errorf("%w: sampler: %v", ErrResume, err)
+		}
+	}
+	if smp.BatchesPerEpoch() == 0 {
+		return nil, nil, fmt.Errorf("%w: data.train has %d samples, fewer than train.batch_size %d", ErrRecipe, c.train.Len(), c.cfg.Train.BatchSize)
+	}
+	l := data.NewLoader(ctx, c.train, smp, data.LoaderOptions{Mode: data.ModeTrain, Workers: c.cfg.Data.Workers})
+	return l, smp, nil
+}

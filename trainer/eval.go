@@ -1,0 +1,122 @@
+package trainer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/mose-llm/mose/data"
+	"github.com/mose-llm/mose/internal/torch"
+	"github.com/mose-llm/mose/metrics"
+)
+
+// evaluate scores the eval set and logs and records the metrics.
+func (r *run) evaluate(ctx context.Context) (*metrics.Report, error) {
+	rep, err := scoreEval(ctx, r.c)
+	if err != nil {
+		return nil, fmt.Errorf("eval: %w", err)
+	}
+	r.writeEvalRecord(rep)
+	f := logrus.Fields{"step": r.st.Step}
+	for _, k := range []string{"all.accuracy", "all.uar", "all.weighted_f1", "video-aligned.accuracy", "audio-aligned.accuracy", "consistent.accuracy", "all.conflict_gap"} {
+		if v, ok := rep.Lookup(k); ok {
+			f[k] = round(v)
+		}
+	}
+	r.log.WithFields(f).Info("eval")
+	return rep, nil
+}
+
+// scoreEval ranks every label of every eval sample by the log-likelihood of
+// its answer tokens (score mode) and computes the metrics. Deterministic:
+// no dropout, no gate noise, the eval set in order.
+func scoreEval(ctx context.Context, c *components) (*metrics.Report, error) {
+	ds := c.eval
+	bs := c.cfg.Eval.BatchSize
+	if bs <= 0 {
+		bs = c.cfg.Train.BatchSize
+	}
+	smp, err := data.NewSampler(ds.Lengths(), data.SamplerOptions{BatchSize: bs})
+	if err != nil {
+		return nil, err
+	}
+	lctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	loader := data.NewLoader(lctx, ds, smp, data.LoaderOptions{Mode: data.ModeScore, Workers: c.cfg.Data.Workers, Epochs: 1})
+	defer loader.Close()
+	var preds []metrics.Prediction
+	err = torch.NoGrad(func() error {
+		for {
+			b, err := loader.Next()
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			scores, err := rowScores(c, b)
+			if err != nil {
+				return err
+			}
+			preds = append(preds, pickLabels(b, scores)...)
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	rep := metrics.Compute(preds, c.spec.Labels)
+	return &rep, nil
+}
+
+// rowScores returns each row's summed answer log-likelihood.
+func rowScores(c *components, b *data.Batch) ([]float64, error) {
+	s := torch.NewScope()
+	defer s.Close()
+	bt := toTensors(s, b, c.dev)
+	h := c.model.Forward(s, bt.in, false)
+	lp := s.LogSoftmax(c.model.Logits(s, h, bt.pos), -1)                       // (N,V)
+	tok := s.Squeeze(s.Gather(lp, 1, s.Unsqueeze(bt.targets, 1)), 1)          // (N)
+	rows := make([]int64, len(b.TargetPos))
+	for i, p := range b.TargetPos {
+		rows[i] = p / int64(b.T)
+	}
+	idx := s.FromInt64(rows, int64(len(rows)))
+	if c.dev != torch.CPU {
+		idx = s.ToDevice(idx, c.dev)
+	}
+	sums := s.IndexAdd(s.Zeros([]int64{int64(b.B)}, torch.Float32, c.dev), 0, idx, tok) // (rows)
+	if err := s.Err(); err != nil {
+		return nil, err
+	}
+	return sums.Float64s()
+}
+
+// pickLabels predicts, for each example of a score batch, the candidate
+// label with the highest answer log-likelihood.
+func pickLabels(b *data.Batch, scores []float64) []metrics.Prediction {
+	best := make([]float64, b.Examples)
+	pred := make([]int, b.Examples)
+	first := make([]int, b.Examples)
+	for i := range best {
+		best[i], first[i] = math.Inf(-1), -1
+	}
+	for r := range b.B {
+		g := b.Group[r]
+		if first[g] < 0 {
+			first[g] = r
+		}
+		if scores[r] > best[g] {
+			best[g], pred[g] = scores[r], b.Candidates[r]
+		}
+	}
+	out := make([]metrics.Prediction, b.Examples)
+	for g := range out {
+		r := first[g]
+		out[g] = metrics.Prediction{ID: b.SampleIDs[r], Subset: b.Subsets[r], Label: b.Labels[r], Pred: pred[g]}
+	}
+	return out
+}

@@ -1,0 +1,54 @@
+package trainer
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/mose-llm/mose/internal/torch"
+	"github.com/mose-llm/mose/metrics"
+	"github.com/mose-llm/mose/recipes"
+)
+
+// Evaluate scores cfg's eval set with the adapters of a checkpoint (a
+// step-NNNNNNN directory holding adapter.safetensors) and writes eval.json
+// into out (default: the checkpoint directory).
+func Evaluate(ctx context.Context, cfg *recipes.Config, checkpoint, out string) (*metrics.Report, error) {
+	if cfg.Data.Eval == "" {
+		return nil, fmt.Errorf("%w: data.eval is empty: nothing to evaluate", ErrRecipe)
+	}
+	adapter := filepath.Join(checkpoint, adapterFile)
+	if _, err := os.Stat(adapter); err != nil {
+		return nil, fmt.Errorf("%w: %s: no %s (is it a checkpoint directory?)", ErrRecipe, checkpoint, adapterFile)
+	}
+	if out == "" {
+		out = checkpoint
+	}
+	var rep *metrics.Report
+	err := torch.Run(func() error {
+		if cfg.Run.Threads > 0 {
+			if err := torch.SetThreads(cfg.Run.Threads); err != nil {
+				return err
+			}
+		}
+		c, err := buildComponents(cfg)
+		if err != nil {
+			return err
+		}
+		defer c.close()
+		if st, err := readState(checkpoint); err == nil {
+			if err := c.set.SetModalityWeights(st.ModalityWeights[0], st.ModalityWeights[1]); err != nil {
+				return err
+			}
+		}
+		if err := c.loadAdapters(adapter); err != nil {
+			return fmt.Errorf("%w: %w", ErrRecipe, err)
+		}
+		if rep, err = scoreEval(ctx, c); err != nil {
+			return err
+		}
+		return writeEval(out, rep)
+	})
+	return rep, err
+}

@@ -1,0 +1,232 @@
+package trainer
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/mose-llm/mose/gating"
+	"github.com/mose-llm/mose/metrics"
+	"github.com/mose-llm/mose/plots"
+)
+
+// metricsLog appends records to metrics.jsonl.
+type metricsLog struct {
+	f   *os.File
+	acc interval
+}
+
+// interval sums the steps since the last record.
+type interval struct {
+	steps, skipped      int
+	emotion, balance, z float64
+	tokens                     int
+	dur                        time.Duration
+}
+
+// openMetricsLog opens metrics.jsonl for appending. On resume (from > 0)
+// lines past step from are dropped first, so the file reads as one run.
+func openMetricsLog(path string, from int) (*metricsLog, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, err
+	}
+	if err := truncateRecords(path, from); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	return &metricsLog{f: f}, nil
+}
+
+// truncateRecords keeps the records of steps ≤ from (and nothing when from
+// is 0), dropping a torn last line.
+func truncateRecords(path string, from int) error {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var keep bytes.Buffer
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	sc.Buffer(make([]byte, 1<<20), 64<<20)
+	for sc.Scan() {
+		var rec struct{ Step int }
+		if json.Unmarshal(sc.Bytes(), &rec) == nil && rec.Step <= from && from > 0 {
+			keep.Write(sc.Bytes())
+			keep.WriteByte('\n')
+		}
+	}
+	tmp := path + ".tmp"
+	if err := writeSynced(tmp, keep.Bytes()); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+func (l *metricsLog) write(rec plots.Record) error {
+	rec.Time = time.Now().UTC().Format(time.RFC3339)
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	_, err = l.f.Write(append(b, '\n'))
+	return err
+}
+
+// Close closes the file.
+func (l *metricsLog) Close() error { return l.f.Close() }
+
+// record accumulates a step and, when logNow, writes the interval's record,
+// logs it and updates the progress bar.
+func (r *run) record(st stepStats, lr float64, dur time.Duration, logNow bool) {
+	a := &r.mlog.acc
+	a.steps++
+	a.dur += dur
+	a.tokens += st.tokens
+	if st.finite {
+		a.emotion += st.emotion
+		a.balance += st.balance
+		a.z += st.z
+	} else {
+		a.skipped++
+	}
+	r.progress(st, dur)
+	if !logNow {
+		return
+	}
+	n := float64(max(a.steps-a.skipped, 1))
+	rec := plots.Record{
+		Kind: plots.KindTrain, Step: r.st.Step, Epoch: r.epoch(), EmotionLoss: a.emotion / n, LBLoss: a.balance / n,
+		ZLoss: a.z / n, LR: lr, GradNorm: st.gradNorm, TokensPerS: float64(a.tokens) / a.dur.Seconds(),
+		Skipped: r.st.SkippedSteps, ModalityWeights: r.modalityWeights(),
+	}
+	cfg := r.c.cfg.Loss
+	rec.TotalLoss = rec.EmotionLoss + cfg.LoadBalance*rec.LBLoss + cfg.ZLoss*rec.ZLoss
+	rec.Router = routerRecords(st.router)
+	if err := r.mlog.write(rec); err != nil {
+		r.log.WithError(err).Warn("metrics.jsonl")
+	}
+	r.mlog.acc = interval{}
+	if r.opt.Progress == nil {
+		f := logrus.Fields{"step": rec.Step, "emotion_loss": round(rec.EmotionLoss), "lr": rec.LR,
+			"grad_norm": round(rec.GradNorm), "tokens_per_s": round(rec.TokensPerS)}
+		if len(rec.Router) > 0 {
+			f["lb_loss"], f["z_loss"] = round(rec.LBLoss), round(rec.ZLoss)
+		}
+		if r.c.cfg.Adapters.ModalityWeights != gating.WeightsStatic {
+			f["w_visual"], f["w_nonvisual"] = round(r.st.ModalityWeights[0]), round(r.st.ModalityWeights[1])
+		}
+		r.log.WithFields(f).Info("train")
+	}
+}
+
+func round(x float64) float64 { return float64(int64(x*1e4+0.5*sign(x))) / 1e4 }
+
+func sign(x float64) float64 {
+	if x < 0 {
+		return -1
+	}
+	return 1
+}
+
+func routerRecords(stats []gating.GroupStats) map[string]plots.RouterStats {
+	if len(stats) == 0 {
+		return nil
+	}
+	out := map[string]plots.RouterStats{}
+	for _, g := range stats {
+		if g.Target != "" {
+			continue // per-target entries are not logged
+		}
+		out[g.Group] = plots.RouterStats{Load: g.Load, Prob: g.Prob, Entropy: g.Entropy, Z: g.Z, Balance: g.Balance, Tokens: g.Tokens}
+	}
+	return out
+}
+
+// modalityWeights are the current weights for a record (nil for LoRA, which
+// has no routed groups).
+func (r *run) modalityWeights() *plots.ModalityWeights {
+	if r.c.cfg.Adapters.Method == "lora" {
+		return nil
+	}
+	return &plots.ModalityWeights{Visual: r.st.ModalityWeights[0], NonVisual: r.st.ModalityWeights[1]}
+}
+
+// epoch is the fractional epoch of the next batch.
+func (r *run) epoch() float64 {
+	return float64(r.st.Sampler.Epoch) + float64(r.st.Sampler.Cursor)/float64(max(r.perEp, 1))
+}
+
+// logStart reports what is about to run.
+func (r *run) logStart(total int) {
+	c := r.c
+	var n int64
+	for _, p := range c.params {
+		n += p.T.Numel()
+	}
+	r.log.WithFields(logrus.Fields{
+		"run": c.cfg.Run.Name, "method": c.cfg.Adapters.Method, "trainable": n, "targets": len(c.set.Mixtures),
+		"steps": total, "from_step": r.st.Step, "train_samples": c.train.Len(), "device": c.dev.String(),
+		"output_dir": r.out,
+	}).Info("training")
+}
+
+// progress redraws the one-line progress bar (terminals only).
+func (r *run) progress(st stepStats, dur time.Duration) {
+	if r.opt.Progress == nil {
+		return
+	}
+	total := r.sched.Total
+	done := r.st.Step
+	eta := time.Duration(float64(total-done) * float64(dur))
+	width := 24
+	filled := width * done / max(total, 1)
+	bar := strings.Repeat("█", filled) + strings.Repeat("░", width-filled)
+	fmt.Fprintf(r.opt.Progress, "\r%s %d/%d  loss %.4f  %.0f tok/s  ETA %s   ", bar, done, total, st.emotion,
+		float64(st.tokens)/dur.Seconds(), eta.Round(time.Second))
+}
+
+func (r *run) endProgress() {
+	if r.opt.Progress != nil {
+		fmt.Fprintln(r.opt.Progress)
+	}
+}
+
+// writeEvalRecord appends an evaluation to metrics.jsonl.
+func (r *run) writeEvalRecord(rep *metrics.Report) {
+	ev := map[string]float64{}
+	for _, sub := range rep.SubsetNames() {
+		for _, m := range []string{"accuracy", "uar", "weighted_f1", "macro_f1"} {
+			if v, ok := rep.Lookup(sub + "." + m); ok {
+				ev[sub+"."+m] = v
+			}
+		}
+	}
+	if v, ok := rep.Lookup("all.conflict_gap"); ok {
+		ev["all.conflict_gap"] = v
+	}
+	rec := plots.Record{Kind: plots.KindEval, Step: r.st.Step, Epoch: r.epoch(), Eval: ev, ModalityWeights: r.modalityWeights()}
+	if err := r.mlog.write(rec); err != nil {
+		r.log.WithError(err).Warn("metrics.jsonl")
+	}
+}
+
+func hashOf(b []byte) string {
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
+}
+

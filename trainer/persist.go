@@ -1,0 +1,182 @@
+package trainer
+
+import (
+	"fmt"
+	"path/filepath"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/mose-llm/mose/internal/ckpt"
+	"github.com/mose-llm/mose/internal/safetensors"
+	"github.com/mose-llm/mose/internal/torch"
+)
+
+// save writes a checkpoint of the current state and rotates old ones.
+func (r *run) save() (string, error) {
+	st := r.st
+	st.RecipeHash = hashOf(r.recipe)
+	st.Version = r.opt.Version
+	root := filepath.Join(r.out, "checkpoints")
+	dir, err := writeCheckpoint(root, st, r.recipe, func(dir string) error {
+		s := torch.NewScope()
+		defer s.Close()
+		var adapter, moments []named
+		for _, n := range r.c.set.Export(s) {
+			adapter = append(adapter, named{n.Name, n.T})
+		}
+		if r.c.cfg.Model.TrainProjectors {
+			for _, p := range r.c.params {
+				if isProjector(p.Name) {
+					adapter = append(adapter, named{p.Name, s.Detach(p.T)})
+				}
+			}
+		}
+		names, ts := r.optim.Moments()
+		for i := range names {
+			moments = append(moments, named{names[i], ts[i]})
+		}
+		meta := map[string]string{"format": "pt", "mose_step": fmt.Sprint(st.Step)}
+		if err := writeTensors(s, filepath.Join(dir, adapterFile), adapter, meta); err != nil {
+			return err
+		}
+		return writeTensors(s, filepath.Join(dir, optimizerFile), moments, meta)
+	})
+	if err != nil {
+		return "", fmt.Errorf("checkpoint: %w", err)
+	}
+	r.lastCk = dir
+	if err := rotate(root, r.c.cfg.Train.KeepLast, r.st.BestStep); err != nil {
+		r.log.WithError(err).Warn("checkpoint rotation")
+	}
+	r.log.WithFields(logrus.Fields{"step": st.Step, "dir": dir}).Info("checkpoint written")
+	return dir, nil
+}
+
+func isProjector(name string) bool { return len(name) > 11 && name[:11] == "projectors." }
+
+type named struct {
+	name string
+	t    *torch.Tensor
+}
+
+// writeTensors writes float32 tensors to a safetensors file (atomically).
+func writeTensors(s *torch.Scope, path string, ts []named, meta map[string]string) error {
+	out := make([]safetensors.Tensor, 0, len(ts))
+	for _, n := range ts {
+		t := n.t
+		if t.DType() != torch.Float32 || t.Device() != torch.CPU {
+			t = s.ToDevice(s.To(t, torch.Float32), torch.CPU)
+		}
+		if err := s.Err(); err != nil {
+			return err
+		}
+		b, err := t.Bytes()
+		if err != nil {
+			return fmt.Errorf("%s: %w", n.name, err)
+		}
+		out = append(out, safetensors.Tensor{Name: n.name, DType: safetensors.F32, Shape: t.Shape(), Data: b})
+	}
+	return safetensors.WriteFile(path, out, meta)
+}
+
+// restore loads a checkpoint: adapter and projector weights, optimizer
+// moments and the trainer state.
+func (r *run) restore(dir string) error {
+	st, err := readState(dir)
+	if err != nil {
+		return err
+	}
+	if err := r.c.loadAdapters(filepath.Join(dir, adapterFile)); err != nil {
+		return fmt.Errorf("%w: %w", ErrResume, err)
+	}
+	names, ts := r.optim.Moments()
+	moments := make([]named, len(names))
+	for i := range names {
+		moments[i] = named{names[i], ts[i]}
+	}
+	if err := readFileInto(filepath.Join(dir, optimizerFile), r.c.dev, moments); err != nil {
+		return fmt.Errorf("%w: %w", ErrResume, err)
+	}
+	r.optim.Step = st.OptimizerSteps
+	r.st = st
+	r.c.weights.Visual, r.c.weights.NonVisual = st.ModalityWeights[0], st.ModalityWeights[1]
+	return r.c.set.SetModalityWeights(st.ModalityWeights[0], st.ModalityWeights[1])
+}
+
+// loadAdapters copies an adapter file's tensors into the experts, gates and
+// (when trained) projectors.
+func (c *components) loadAdapters(path string) error {
+	f, err := safetensors.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	rd := ckpt.NewReader(f)
+	s := torch.NewScope()
+	defer s.Close()
+	read := func(s *torch.Scope, name string) *torch.Tensor { return rd.Read(s, name, torch.Float32, c.dev) }
+	if err := c.set.Import(s, read); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	var projectors []named
+	for _, p := range c.params {
+		if isProjector(p.Name) {
+			projectors = append(projectors, named{p.Name, p.T})
+		}
+	}
+	if err := copyInto(s, projectors, read); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
+}
+
+// readFileInto copies the named tensors of a safetensors file into dst.
+func readFileInto(path string, dev torch.Device, dst []named) error {
+	f, err := safetensors.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	rd := ckpt.NewReader(f)
+	s := torch.NewScope()
+	defer s.Close()
+	if err := copyInto(s, dst, func(s *torch.Scope, name string) *torch.Tensor { return rd.Read(s, name, torch.Float32, dev) }); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
+}
+
+// copyInto reads each named tensor and copies it into its destination,
+// checking shapes, without autograd.
+func copyInto(s *torch.Scope, dst []named, read func(*torch.Scope, string) *torch.Tensor) error {
+	return torch.NoGrad(func() error {
+		for _, d := range dst {
+			c := s.Child()
+			src := read(c, d.name)
+			err := c.Err()
+			if err == nil && !sameShape(src.Shape(), d.t.Shape()) {
+				err = fmt.Errorf("%s has shape %v, want %v", d.name, src.Shape(), d.t.Shape())
+			}
+			if err == nil {
+				err = d.t.CopyFrom(src)
+			}
+			c.Close()
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func sameShape(a, b []int64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}

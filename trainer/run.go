@@ -1,0 +1,350 @@
+package trainer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/mose-llm/mose/data"
+	"github.com/mose-llm/mose/gating"
+	"github.com/mose-llm/mose/internal/torch"
+	"github.com/mose-llm/mose/metrics"
+	"github.com/mose-llm/mose/recipes"
+)
+
+// Options are a run's settings that are not part of the recipe.
+type Options struct {
+	// Resume is "" (fresh run), "auto" (the newest complete checkpoint of the
+	// run, or fresh if none) or a checkpoint directory.
+	Resume string
+	// AllowRecipeChange resumes even when the recipe changed in a way that
+	// breaks exact resume.
+	AllowRecipeChange bool
+	Log               logrus.FieldLogger // default: logrus's standard logger
+	Progress          io.Writer          // a terminal to draw a progress bar on, or nil
+	Version           string             // recorded in checkpoints
+	// NonFiniteAt makes the loss of the given steps NaN (fault injection for
+	// tests of the non-finite guard).
+	NonFiniteAt func(step int) bool
+}
+
+// Result is what a run did.
+type Result struct {
+	Steps       int             // optimizer steps done (skipped ones included)
+	Skipped     int             // steps skipped for non-finite loss or gradients
+	Checkpoint  string          // the last checkpoint written
+	Interrupted bool            // stopped by ctx (a signal) after checkpointing
+	Eval        *metrics.Report // the last evaluation, if any
+	OutputDir   string
+}
+
+// run is the state of a training run on the tensor thread.
+type run struct {
+	c      *components
+	opt    Options
+	log    logrus.FieldLogger
+	optim  *AdamW
+	sched  Schedule
+	st     State
+	recipe []byte
+	out    string // run.output_dir
+	perEp  int    // sampler batches per epoch
+	mlog   *metricsLog
+	lastCk string
+}
+
+// Run trains cfg's adapters. It prepares missing demo files (model.create,
+// data.synth), builds everything on a dedicated OS-locked thread, trains,
+// evaluates and checkpoints, and returns when max steps are done, early
+// stopping triggers, or ctx is cancelled (after finishing the current step
+// and writing a checkpoint: Result.Interrupted, error ErrInterrupted).
+func Run(ctx context.Context, cfg *recipes.Config, opt Options) (*Result, error) {
+	log := opt.Log
+	if log == nil {
+		log = logrus.StandardLogger()
+	}
+	if created, err := ensureModel(cfg.Model.Path, cfg.Model.Create, cfg.Model.CreateSeed); err != nil {
+		return nil, err
+	} else if created {
+		log.WithField("dir", cfg.Model.Path).Info("created random model (model.create)")
+	}
+	if created, err := ensureData(cfg.Data.Train, cfg.Data.Synth, cfg.Data.SynthSamples, cfg.Data.SynthSeed); err != nil {
+		return nil, err
+	} else if created {
+		log.WithField("dir", filepath.Dir(cfg.Data.Train)).Info("generated synthetic data (data.synth)")
+	}
+	recipe, err := cfg.YAML()
+	if err != nil {
+		return nil, err
+	}
+	ckRoot := filepath.Join(cfg.Run.OutputDir, "checkpoints")
+	resume, err := findResume(ckRoot, opt.Resume)
+	if err != nil {
+		return nil, err
+	}
+	if resume == "" && opt.Resume == "" {
+		if steps, _ := checkpoints(ckRoot); len(steps) > 0 {
+			return nil, fmt.Errorf("%w: %s already holds checkpoints; resume with --resume auto, or choose another run.output_dir", ErrRecipe, ckRoot)
+		}
+	}
+	if resume != "" {
+		if err := checkRecipe(resume, cfg, opt.AllowRecipeChange); err != nil {
+			return nil, err
+		}
+	}
+	var res *Result
+	err = torch.Run(func() error {
+		var err error
+		res, err = train(ctx, cfg, opt, log, resume, recipe)
+		return err
+	})
+	return res, err
+}
+
+// checkRecipe refuses to resume when the recipe changed in a way that breaks
+// exactness.
+func checkRecipe(ck string, cfg *recipes.Config, allow bool) error {
+	path := filepath.Join(ck, recipeFile)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrResume, err)
+	}
+	old, err := recipes.Parse(b, path) // no MOSE_* env: compare what was saved
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrResume, err)
+	}
+	if diff := recipes.ExactnessDiff(old, cfg); len(diff) > 0 && !allow {
+		return fmt.Errorf("%w: the recipe changed since %s in keys that break exact resume: %v (pass --allow-recipe-change to resume anyway)",
+			ErrResume, ck, diff)
+	}
+	return nil
+}
+
+// train is Run on the tensor thread: build, restore, loop, close.
+func train(ctx context.Context, cfg *recipes.Config, opt Options, log logrus.FieldLogger, resume string, recipe []byte) (*Result, error) {
+	if cfg.Run.Threads > 0 {
+		if err := torch.SetThreads(cfg.Run.Threads); err != nil {
+			return nil, err
+		}
+	}
+	c, err := buildComponents(cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer c.close()
+	t := cfg.Train
+	optim, err := NewAdamW(c.params, t.Betas[0], t.Betas[1], t.Eps, t.WeightDecay)
+	if err != nil {
+		return nil, err
+	}
+	defer optim.Close()
+	r := &run{c: c, opt: opt, log: log, optim: optim, recipe: recipe, out: cfg.Run.OutputDir}
+	r.st = State{RNG: RNGState{Seed: cfg.Run.Seed, Scheme: rngScheme}, ModalityWeights: [2]float64{1, 1}}
+	if resume != "" {
+		if err := r.restore(resume); err != nil {
+			return nil, err
+		}
+		log.WithFields(logrus.Fields{"checkpoint": resume, "step": r.st.Step}).Info("resumed")
+	}
+	loaderCtx, stopLoader := context.WithCancel(context.Background()) // not ctx: the current step finishes
+	defer stopLoader()
+	loader, smp, err := c.newTrainLoader(loaderCtx, r.st.Sampler)
+	if err != nil {
+		return nil, err
+	}
+	defer loader.Close()
+	r.perEp = smp.BatchesPerEpoch()
+	total := t.MaxSteps
+	if total == 0 {
+		total = t.Epochs * ((r.perEp + t.GradAccum - 1) / t.GradAccum)
+	}
+	r.sched = Schedule{Kind: t.Schedule, LR: t.LR, MinLR: t.MinLR, Warmup: t.WarmupSteps, Total: total}
+	if r.mlog, err = openMetricsLog(filepath.Join(r.out, "metrics.jsonl"), r.st.Step); err != nil {
+		return nil, err
+	}
+	defer r.mlog.Close()
+	r.logStart(total)
+	res := &Result{OutputDir: r.out}
+	var evalReport *metrics.Report
+	lastEval, lastSave := -1, r.st.Step
+	r.lastCk = resume
+	for r.st.Step < total {
+		if ctx.Err() != nil {
+			res.Interrupted = true
+			break
+		}
+		if err := r.step(loader); err != nil {
+			if errors.Is(err, ErrNonFinite) {
+				if _, serr := r.save(); serr != nil {
+					return nil, errors.Join(err, serr)
+				}
+				log.WithField("checkpoint", r.lastCk).Error("aborting: too many non-finite steps in a row; the last good state is saved")
+			}
+			return nil, err
+		}
+		step := r.st.Step
+		if t.EvalEvery > 0 && step%t.EvalEvery == 0 && c.eval != nil {
+			if evalReport, err = r.evaluate(ctx); err != nil {
+				return nil, err
+			}
+			lastEval = step
+			if stop := r.track(evalReport); stop {
+				log.WithField("step", step).Info("early stopping")
+				break
+			}
+		}
+		if t.SaveEvery > 0 && step%t.SaveEvery == 0 {
+			if _, err := r.save(); err != nil {
+				return nil, err
+			}
+			lastSave = step
+		}
+	}
+	r.endProgress()
+	if lastSave != r.st.Step || r.lastCk == "" {
+		if _, err := r.save(); err != nil {
+			return nil, err
+		}
+	}
+	res.Steps, res.Skipped, res.Checkpoint = r.st.Step, r.st.SkippedSteps, r.lastCk
+	if res.Interrupted {
+		log.WithFields(logrus.Fields{"step": r.st.Step, "checkpoint": r.lastCk}).
+			Warn("interrupted; resume with: mose train --recipe <recipe> --resume auto")
+		return res, ErrInterrupted
+	}
+	if c.eval != nil && lastEval != r.st.Step {
+		if evalReport, err = r.evaluate(ctx); err != nil {
+			return nil, err
+		}
+		r.track(evalReport)
+	}
+	res.Eval = evalReport
+	if evalReport != nil {
+		if err := writeEval(r.out, evalReport); err != nil {
+			return nil, err
+		}
+	}
+	if err := r.plot(evalReport); err != nil {
+		log.WithError(err).Warn("could not write plots")
+	}
+	return res, nil
+}
+
+// step runs one optimizer step: fetch the micro-batches, forward and
+// backward, then clip and update, or skip a non-finite step.
+func (r *run) step(loader *data.Loader) error {
+	c, t := r.c, r.c.cfg.Train
+	start := time.Now()
+	batches := make([]*data.Batch, t.GradAccum)
+	for i := range batches {
+		b, err := loader.Next()
+		if err != nil {
+			return fmt.Errorf("data: %w", err)
+		}
+		batches[i] = b
+	}
+	step := r.st.Step
+	lr := r.sched.At(step)
+	logNow := t.LogEvery > 0 && (step+1)%t.LogEvery == 0
+	st, err := r.forwardBackward(batches, step, logNow)
+	if err != nil {
+		return err
+	}
+	if st.finite {
+		if err := clipGrads(c.params, st.gradNorm, t.MaxGradNorm); err != nil {
+			return err
+		}
+		if err := r.optim.Update(lr); err != nil {
+			return err
+		}
+		r.st.NonFiniteInARow = 0
+	} else {
+		r.st.NonFiniteInARow++
+		r.st.SkippedSteps++
+		r.log.WithFields(logrus.Fields{"step": step, "in_a_row": r.st.NonFiniteInARow}).Warn("non-finite loss or gradients: step skipped")
+	}
+	if err := zeroGrads(c.params); err != nil {
+		return err
+	}
+	last := batches[len(batches)-1].State
+	r.st.Step++
+	r.st.Sampler, r.st.Epoch, r.st.LR = last, last.Epoch, lr
+	r.st.OptimizerSteps = r.optim.Step
+	r.st.TokensSeen += int64(st.tokens)
+	if err := r.updateWeights(st); err != nil {
+		return err
+	}
+	r.record(st, lr, time.Since(start), logNow)
+	if !st.finite && r.st.NonFiniteInARow >= t.MaxNonFinite {
+		return fmt.Errorf("%w: %d steps in a row (last at step %d)", ErrNonFinite, r.st.NonFiniteInARow, step)
+	}
+	return nil
+}
+
+// updateWeights moves the dynamic modality weights for the next step.
+func (r *run) updateWeights(st stepStats) error {
+	c := r.c
+	obs := gating.Observation{VisualTokens: st.visual, NonVisualTokens: st.nonVisual}
+	if c.weights.NeedsNorms() {
+		s := torch.NewScope()
+		v, a, err := c.set.Norms(s)
+		s.Close()
+		if err != nil {
+			return err
+		}
+		obs.VisualNorm, obs.AudioNorm = v, a
+	}
+	c.weights.Update(obs)
+	r.st.ModalityWeights = [2]float64{c.weights.Visual, c.weights.NonVisual}
+	return c.set.SetModalityWeights(c.weights.Visual, c.weights.NonVisual)
+}
+
+// track updates the best metric and reports whether to stop early.
+func (r *run) track(rep *metrics.Report) bool {
+	key := r.c.cfg.Train.KeepBestBy
+	if key == "" {
+		return false
+	}
+	v, ok := rep.Lookup(key)
+	if !ok {
+		return false
+	}
+	better := r.st.BestMetric == nil || v > *r.st.BestMetric
+	if key == "all.conflict_gap" { // closer to zero is better
+		better = r.st.BestMetric == nil || abs(v) < abs(*r.st.BestMetric)
+	}
+	if better {
+		r.st.BestMetric, r.st.BestStep, r.st.BestKey, r.st.EvalsNoImprove = &v, r.st.Step, key, 0
+		return false
+	}
+	r.st.EvalsNoImprove++
+	es := r.c.cfg.Train.EarlyStopping
+	return es > 0 && r.st.EvalsNoImprove >= es
+}
+
+func abs(x float64) float64 {
+	if x < 0 {
+		return -x
+	}
+	return x
+}
+
+// writeEval writes eval.json into the run directory, atomically.
+func writeEval(dir string, rep *metrics.Report) error {
+	b, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := filepath.Join(dir, ".eval.json.tmp")
+	if err := writeSynced(tmp, b); err != nil {
+		return err
+	}
+	return os.Rename(tmp, filepath.Join(dir, "eval.json"))
+}

@@ -1,0 +1,95 @@
+package trainer
+
+import (
+	"math"
+
+	"github.com/mose-llm/mose/data"
+	"github.com/mose-llm/mose/gating"
+	"github.com/mose-llm/mose/internal/torch"
+)
+
+// stepStats are the host-side numbers of one optimizer step.
+type stepStats struct {
+	emotion, balance, z float64 // emotion: CE per answer token; router losses averaged over micro-batches
+	gradNorm            float64
+	finite              bool
+	tokens              int // non-pad tokens processed
+	answerTokens        int
+	visual, nonVisual   int // token counts, for the modality weights
+	router              []gating.GroupStats
+}
+
+// seedFor is the libtorch seed of a micro-batch: a pure function of the run
+// seed and the position, so a resumed run draws the same dropout masks.
+func seedFor(seed int64, step, micro int) int64 {
+	return seed*1000003 + int64(step)*131 + int64(micro)
+}
+
+// forwardBackward runs the micro-batches of one optimizer step, accumulating
+// gradients. The emotion loss of a micro-batch is its summed answer-token
+// cross-entropy divided by the answer tokens of the whole step, so the
+// accumulated gradient is that of the step's mean token loss whatever the
+// split; the router losses are averaged over micro-batches.
+func (r *run) forwardBackward(batches []*data.Batch, step int, wantRouter bool) (stepStats, error) {
+	c := r.c
+	var st stepStats
+	for _, b := range batches {
+		st.answerTokens += b.AnswerTokens
+		st.tokens += b.B*b.T - b.PadTokens
+		v, n := tokenCounts(b)
+		st.visual += v
+		st.nonVisual += n
+	}
+	s := torch.NewScope()
+	defer s.Close()
+	lossParts := make([]*torch.Tensor, 0, 3*len(batches))
+	accum := float64(len(batches))
+	for i, b := range batches {
+		if err := torch.ManualSeed(seedFor(c.cfg.Run.Seed, step, i)); err != nil {
+			return st, err
+		}
+		c.tracker.Reset()
+		bt := toTensors(s, b, c.dev)
+		h := c.model.Forward(s, bt.in, true)                     // (B,T,D)
+		logits := c.model.Logits(s, h, bt.pos)                    // (N,V)
+		ce := s.CrossEntropy(logits, bt.targets, -100, torch.ReduceSum) // ()
+		lb, z := c.tracker.Losses(s, c.dev)
+		emotion := s.DivScalar(ce, float64(st.answerTokens))
+		aux := s.DivScalar(s.Add(s.MulScalar(lb, c.cfg.Loss.LoadBalance), s.MulScalar(z, c.cfg.Loss.ZLoss)), accum)
+		loss := s.Add(emotion, aux)
+		if r.opt.NonFiniteAt != nil && r.opt.NonFiniteAt(step) {
+			loss = s.MulScalar(loss, math.NaN()) // test-only fault injection
+		}
+		if err := s.Err(); err != nil {
+			return st, err
+		}
+		if err := loss.Backward(); err != nil {
+			return st, err
+		}
+		lossParts = append(lossParts, s.Detach(loss), s.Detach(emotion), s.Detach(lb), s.Detach(z))
+		if wantRouter && i == len(batches)-1 {
+			router, err := c.tracker.Snapshot(s)
+			if err != nil {
+				return st, err
+			}
+			st.router = router
+		}
+	}
+	// One read for the step's loss numbers.
+	vals, err := s.Stack(lossParts, 0).Float64s()
+	if err != nil {
+		return st, err
+	}
+	st.finite = true
+	for i := 0; i < len(vals); i += 4 {
+		st.finite = st.finite && !math.IsNaN(vals[i]) && !math.IsInf(vals[i], 0)
+		st.emotion += vals[i+1]
+		st.balance += vals[i+2] / accum
+		st.z += vals[i+3] / accum
+	}
+	if st.gradNorm, err = gradNorm(c.params); err != nil {
+		return st, err
+	}
+	st.finite = st.finite && !math.IsNaN(st.gradNorm) && !math.IsInf(st.gradNorm, 0)
+	return st, nil
+}

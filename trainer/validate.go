@@ -1,0 +1,38 @@
+package trainer
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/mose-llm/mose/internal/torch"
+	"github.com/mose-llm/mose/recipes"
+)
+
+// Validate builds everything a run of cfg needs (model, adapters, datasets)
+// without training or writing anything, and returns a short summary.
+func Validate(cfg *recipes.Config) (string, error) {
+	var b strings.Builder
+	err := torch.Run(func() error {
+		c, err := buildComponents(cfg)
+		if err != nil {
+			return err
+		}
+		defer c.close()
+		var n int64
+		for _, p := range c.params {
+			n += p.T.Numel()
+		}
+		mc := c.model.Config
+		fmt.Fprintf(&b, "recipe %s: ok\n", cfg.Run.Name)
+		fmt.Fprintf(&b, "  model   %s: %s, %d layers, d=%d, %d projectors, %s on %s\n", cfg.Model.Path, mc.ModelType,
+			mc.NumLayers, mc.HiddenSize, len(mc.Projectors), cfg.Model.DType, c.dev)
+		fmt.Fprintf(&b, "  adapters %s on %d linears (%s), %d trainable parameters\n", cfg.Adapters.Method,
+			len(c.set.Mixtures), strings.Join(cfg.Adapters.Targets, ","), n)
+		fmt.Fprintf(&b, "  train   %s: %d samples (%d truncated)\n", cfg.Data.Train, c.train.Len(), c.train.Truncated())
+		if c.eval != nil {
+			fmt.Fprintf(&b, "  eval    %s: %d samples\n", cfg.Data.Eval, c.eval.Len())
+		}
+		return nil
+	})
+	return b.String(), err
+}
