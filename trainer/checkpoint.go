@@ -222,4 +222,3 @@ func rotate(root string, keep, best int) error {
 	}
 	return errors.Join(errs...)
 }
-

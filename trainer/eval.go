@@ -78,8 +78,8 @@ func rowScores(c *components, b *data.Batch) ([]float64, error) {
 	defer s.Close()
 	bt := toTensors(s, b, c.dev)
 	h := c.model.Forward(s, bt.in, false)
-	lp := s.LogSoftmax(c.model.Logits(s, h, bt.pos), -1)                       // (N,V)
-	tok := s.Squeeze(s.Gather(lp, 1, s.Unsqueeze(bt.targets, 1)), 1)          // (N)
+	lp := s.LogSoftmax(c.model.Logits(s, h, bt.pos), -1)             // (N,V)
+	tok := s.Squeeze(s.Gather(lp, 1, s.Unsqueeze(bt.targets, 1)), 1) // (N)
 	rows := make([]int64, len(b.TargetPos))
 	for i, p := range b.TargetPos {
 		rows[i] = p / int64(b.T)

@@ -30,8 +30,8 @@ type metricsLog struct {
 type interval struct {
 	steps, skipped      int
 	emotion, balance, z float64
-	tokens                     int
-	dur                        time.Duration
+	tokens              int
+	dur                 time.Duration
 }
 
 // openMetricsLog opens metrics.jsonl for appending. On resume (from > 0)
@@ -229,4 +229,3 @@ func hashOf(b []byte) string {
 	h := sha256.Sum256(b)
 	return hex.EncodeToString(h[:])
 }
-
