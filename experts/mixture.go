@@ -81,7 +81,7 @@ func (m *Mixture) Delta(s *torch.Scope, x, modality *torch.Tensor, train bool) *
 	}
 	u := s.View(s.Mul(hs, s.Unsqueeze(coef, -1)), B, T, m.slots*r) // (B,T,E·r)
 	y := s.Linear(u, m.B, nil)                                     // (B,T,out)
-	if m.set.norms != nil {
+	if m.set.norms != nil && train {
 		m.set.norms.record(s, y, modality)
 	}
 	return y

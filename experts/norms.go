@@ -22,8 +22,8 @@ func (r *normRecorder) record(s *torch.Scope, y, modality *torch.Tensor) {
 	r.counts = append(r.counts, s.SumDims(va, bt, false))       // (2)
 }
 
-// RecordNorms turns the norm measurement on or off (it costs three small ops
-// per target and forward).
+// RecordNorms turns the norm measurement of training forwards on or off (it
+// costs three small ops per target and forward).
 func (set *Set) RecordNorms(on bool) {
 	if on {
 		set.norms = &normRecorder{}

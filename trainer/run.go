@@ -33,6 +33,9 @@ type Options struct {
 	// NonFiniteAt makes the loss of the given steps NaN (fault injection for
 	// tests of the non-finite guard).
 	NonFiniteAt func(step int) bool
+	// OnStep is called on the tensor thread after every optimizer step, with
+	// the number of steps done (for tests and monitoring).
+	OnStep func(step int)
 }
 
 // Result is what a run did.
@@ -190,6 +193,9 @@ func train(ctx context.Context, cfg *recipes.Config, opt Options, log logrus.Fie
 			return nil, err
 		}
 		step := r.st.Step
+		if opt.OnStep != nil {
+			opt.OnStep(step)
+		}
 		if t.EvalEvery > 0 && step%t.EvalEvery == 0 && c.eval != nil {
 			if evalReport, err = r.evaluate(ctx); err != nil {
 				return nil, err
@@ -291,17 +297,8 @@ func (r *run) step(loader *data.Loader) error {
 // updateWeights moves the dynamic modality weights for the next step.
 func (r *run) updateWeights(st stepStats) error {
 	c := r.c
-	obs := gating.Observation{VisualTokens: st.visual, NonVisualTokens: st.nonVisual}
-	if c.weights.NeedsNorms() {
-		s := torch.NewScope()
-		v, a, err := c.set.Norms(s)
-		s.Close()
-		if err != nil {
-			return err
-		}
-		obs.VisualNorm, obs.AudioNorm = v, a
-	}
-	c.weights.Update(obs)
+	c.weights.Update(gating.Observation{VisualTokens: st.visual, NonVisualTokens: st.nonVisual,
+		VisualNorm: st.visualNorm, AudioNorm: st.audioNorm})
 	r.st.ModalityWeights = [2]float64{c.weights.Visual, c.weights.NonVisual}
 	return c.set.SetModalityWeights(c.weights.Visual, c.weights.NonVisual)
 }

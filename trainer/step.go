@@ -10,13 +10,14 @@ import (
 
 // stepStats are the host-side numbers of one optimizer step.
 type stepStats struct {
-	emotion, balance, z float64 // emotion: CE per answer token; router losses averaged over micro-batches
-	gradNorm            float64
-	finite              bool
-	tokens              int // non-pad tokens processed
-	answerTokens        int
-	visual, nonVisual   int // token counts, for the modality weights
-	router              []gating.GroupStats
+	emotion, balance, z   float64 // emotion: CE per answer token; router losses averaged over micro-batches
+	gradNorm              float64
+	visualNorm, audioNorm float64 // mean expert output norms (contribution weights)
+	finite                bool
+	tokens                int // non-pad tokens processed
+	answerTokens          int
+	visual, nonVisual     int // token counts, for the modality weights
+	router                []gating.GroupStats
 }
 
 // seedFor is the libtorch seed of a micro-batch: a pure function of the run
@@ -44,6 +45,10 @@ func (r *run) forwardBackward(batches []*data.Batch, step int, wantRouter bool) 
 	defer s.Close()
 	lossParts := make([]*torch.Tensor, 0, 3*len(batches))
 	accum := float64(len(batches))
+	var (
+		vals []float64
+		err  error
+	)
 	for i, b := range batches {
 		if err := torch.ManualSeed(seedFor(c.cfg.Run.Seed, step, i)); err != nil {
 			return st, err
@@ -75,8 +80,13 @@ func (r *run) forwardBackward(batches []*data.Batch, step int, wantRouter bool) 
 			st.router = router
 		}
 	}
+	if c.weights.NeedsNorms() {
+		if st.visualNorm, st.audioNorm, err = c.set.Norms(s); err != nil {
+			return st, err
+		}
+	}
 	// One read for the step's loss numbers.
-	vals, err := s.Stack(lossParts, 0).Float64s()
+	vals, err = s.Stack(lossParts, 0).Float64s()
 	if err != nil {
 		return st, err
 	}
