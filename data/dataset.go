@@ -41,15 +41,16 @@ func Open(manifest string, spec Spec, tok Tokenizer, opt Options) (*Dataset, err
 	if err != nil {
 		return nil, err
 	}
+	// The manifest first: when it is missing, that is the error to report.
+	samples, err := ReadManifest(manifest, manifestOptions(spec, opt))
+	if err != nil {
+		return nil, err
+	}
 	rootDir := opt.Root
 	if rootDir == "" {
 		rootDir = filepath.Dir(manifest)
 	}
 	root, err := NewRoot(rootDir)
-	if err != nil {
-		return nil, err
-	}
-	samples, err := ReadManifest(manifest, manifestOptions(spec, opt))
 	if err != nil {
 		return nil, err
 	}
