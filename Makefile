@@ -5,7 +5,7 @@ export MOSE_CACHE ?= $(HOME)/.cache/mose
 # Two cores on CI: keep libtorch from oversubscribing them.
 export OMP_NUM_THREADS ?= 2
 
-.PHONY: all setup build test fuzz bench pyenv fixtures clean
+.PHONY: all setup build test demo fuzz bench pyenv fixtures clean
 
 all: build
 
@@ -16,6 +16,10 @@ setup:
 ## build: the mose binary in bin/
 build: setup
 	$(GO) build -o bin/mose ./cmd/mose
+
+## demo: setup, build, then train/evaluate/export MoSE and LoRA on a tiny model and synthetic data
+demo: build
+	@scripts/demo.sh
 
 ## test: setup, then every test (the packages without cgo are also tested with CGO_ENABLED=0)
 test: setup

@@ -79,6 +79,9 @@ func (m *Mixture) Delta(s *torch.Scope, x, modality *torch.Tensor, train bool) *
 	if m.slotGroup != nil {
 		hs = s.IndexSelect(hs, 2, m.slotGroup) // (B,T,E,r)
 	}
+	if m.set.coefs != nil && !train {
+		m.set.coefs.record(s, m, coef, modality)
+	}
 	u := s.View(s.Mul(hs, s.Unsqueeze(coef, -1)), B, T, m.slots*r) // (B,T,E·r)
 	y := s.Linear(u, m.B, nil)                                     // (B,T,out)
 	if m.set.norms != nil && train {

@@ -25,6 +25,7 @@ type Set struct {
 	dev                 torch.Device
 	wVisual, wNonVisual float64
 	norms               *normRecorder // nil unless RecordNorms
+	coefs               *coefRecorder // nil unless RecordCoefficients
 }
 
 // New creates a Mixture for each target on device dev. A is Kaiming-uniform

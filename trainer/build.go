@@ -44,9 +44,18 @@ func (c *components) close() {
 	}
 }
 
+// Which datasets buildComponents opens.
+type dataSets int
+
+const (
+	noData   dataSets = iota // model and adapters only (export)
+	evalData                 // data.eval only (eval)
+	allData                  // data.train and data.eval (train, validate)
+)
+
 // buildComponents loads the model, injects the adapters and opens the data.
 // Errors about the recipe's files or values wrap ErrRecipe.
-func buildComponents(cfg *recipes.Config) (*components, error) {
+func buildComponents(cfg *recipes.Config, sets dataSets) (*components, error) {
 	c := &components{cfg: cfg}
 	ok := false
 	defer func() {
@@ -68,12 +77,17 @@ func buildComponents(cfg *recipes.Config) (*components, error) {
 	if c.model, err = model.Load(cfg.Model.Path, model.Options{DType: dt, Device: c.dev, TrainProjectors: cfg.Model.TrainProjectors}); err != nil {
 		return nil, fmt.Errorf("%w: model.path: %w", ErrRecipe, err)
 	}
-	if c.spec, err = data.ReadModelSpec(cfg.Model.Path); err != nil {
+	// The mose section and the tokenizer serve the data; an export of a plain
+	// LLM's adapter needs neither.
+	if c.spec, err = data.ReadModelSpec(cfg.Model.Path); err != nil && sets != noData {
 		return nil, fmt.Errorf("%w: model.path: %w", ErrRecipe, err)
 	}
-	if c.tok, err = tokenizer.Load(filepath.Join(cfg.Model.Path, "tokenizer.json")); err != nil {
-		return nil, fmt.Errorf("%w: model.path: %w", ErrRecipe, err)
+	if sets != noData {
+		if c.tok, err = tokenizer.Load(filepath.Join(cfg.Model.Path, "tokenizer.json")); err != nil {
+			return nil, fmt.Errorf("%w: model.path: %w", ErrRecipe, err)
+		}
 	}
+	err = nil
 	if err := c.inject(); err != nil {
 		return nil, err
 	}
@@ -81,10 +95,12 @@ func buildComponents(cfg *recipes.Config) (*components, error) {
 		return nil, fmt.Errorf("%w: adapters.modality_weights: %v", ErrRecipe, err)
 	}
 	c.set.RecordNorms(c.weights.NeedsNorms())
-	if c.train, err = c.open(cfg.Data.Train); err != nil {
-		return nil, fmt.Errorf("%w: data.train: %w", ErrRecipe, err)
+	if sets == allData {
+		if c.train, err = c.open(cfg.Data.Train); err != nil {
+			return nil, fmt.Errorf("%w: data.train: %w", ErrRecipe, err)
+		}
 	}
-	if cfg.Data.Eval != "" {
+	if sets != noData && cfg.Data.Eval != "" {
 		if c.eval, err = c.open(cfg.Data.Eval); err != nil {
 			return nil, fmt.Errorf("%w: data.eval: %w", ErrRecipe, err)
 		}
@@ -149,8 +165,18 @@ func projectorName(p model.Projector, i int) string {
 	return "projectors." + p.Name + "." + names[i]
 }
 
-// open reads a manifest against the model's spec and tokenizer.
+// open reads a manifest against the model's spec and tokenizer (loaded on
+// first use).
 func (c *components) open(manifest string) (*data.Dataset, error) {
+	if c.tok == nil {
+		var err error
+		if c.spec, err = data.ReadModelSpec(c.cfg.Model.Path); err != nil {
+			return nil, err
+		}
+		if c.tok, err = tokenizer.Load(filepath.Join(c.cfg.Model.Path, "tokenizer.json")); err != nil {
+			return nil, err
+		}
+	}
 	pad, _ := c.tok.Pad()
 	return data.Open(manifest, c.spec, c.tok, data.Options{Root: c.cfg.Data.Root, MaxLen: c.cfg.Data.MaxLen, PadID: pad})
 }

@@ -12,15 +12,17 @@ import (
 )
 
 // Evaluate scores cfg's eval set with the adapters of a checkpoint (a
-// step-NNNNNNN directory holding adapter.safetensors) and writes eval.json
-// into out (default: the checkpoint directory).
+// step-NNNNNNN directory holding adapter.safetensors) or of a PEFT export
+// (`mose export --format peft`), and writes eval.json into out (default:
+// that directory).
 func Evaluate(ctx context.Context, cfg *recipes.Config, checkpoint, out string) (*metrics.Report, error) {
 	if cfg.Data.Eval == "" {
 		return nil, fmt.Errorf("%w: data.eval is empty: nothing to evaluate", ErrRecipe)
 	}
 	adapter := filepath.Join(checkpoint, adapterFile)
-	if _, err := os.Stat(adapter); err != nil {
-		return nil, fmt.Errorf("%w: %s: no %s (is it a checkpoint directory?)", ErrRecipe, checkpoint, adapterFile)
+	export := isExport(checkpoint)
+	if _, err := os.Stat(adapter); err != nil && !export {
+		return nil, fmt.Errorf("%w: %s holds neither %s (a checkpoint) nor %s (an export)", ErrRecipe, checkpoint, adapterFile, peftConfigFile)
 	}
 	if out == "" {
 		out = checkpoint
@@ -32,7 +34,7 @@ func Evaluate(ctx context.Context, cfg *recipes.Config, checkpoint, out string) 
 				return err
 			}
 		}
-		c, err := buildComponents(cfg)
+		c, err := buildComponents(cfg, evalData)
 		if err != nil {
 			return err
 		}
@@ -42,7 +44,11 @@ func Evaluate(ctx context.Context, cfg *recipes.Config, checkpoint, out string) 
 				return err
 			}
 		}
-		if err := c.loadAdapters(adapter); err != nil {
+		load := func() error { return c.loadAdapters(adapter) }
+		if export {
+			load = func() error { return c.loadExport(checkpoint) }
+		}
+		if err := load(); err != nil {
 			return fmt.Errorf("%w: %w", ErrRecipe, err)
 		}
 		if rep, err = scoreEval(ctx, c); err != nil {

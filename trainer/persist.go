@@ -130,6 +130,26 @@ func (c *components) loadAdapters(path string) error {
 	return nil
 }
 
+// loadPEFT copies a PEFT LoRA adapter (keys "base_model.model.<target>.lora_A.weight")
+// into a plain LoRA set.
+func (c *components) loadPEFT(path string) error {
+	f, err := safetensors.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	rd := ckpt.NewReader(f)
+	s := torch.NewScope()
+	defer s.Close()
+	err = c.set.Import(s, func(s *torch.Scope, name string) *torch.Tensor {
+		return rd.Read(s, peftPrefix+name, torch.Float32, c.dev)
+	})
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
+}
+
 // readFileInto copies the named tensors of a safetensors file into dst.
 func readFileInto(path string, dev torch.Device, dst []named) error {
 	f, err := safetensors.Open(path)

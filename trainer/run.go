@@ -137,7 +137,7 @@ func train(ctx context.Context, cfg *recipes.Config, opt Options, log logrus.Fie
 			return nil, err
 		}
 	}
-	c, err := buildComponents(cfg)
+	c, err := buildComponents(cfg, allData)
 	if err != nil {
 		return nil, err
 	}

@@ -13,7 +13,7 @@ import (
 func Validate(cfg *recipes.Config) (string, error) {
 	var b strings.Builder
 	err := torch.Run(func() error {
-		c, err := buildComponents(cfg)
+		c, err := buildComponents(cfg, allData)
 		if err != nil {
 			return err
 		}

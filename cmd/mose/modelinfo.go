@@ -13,12 +13,13 @@ import (
 	"github.com/mose-llm/mose/internal/safetensors"
 	"github.com/mose-llm/mose/internal/torch"
 	"github.com/mose-llm/mose/model"
+	"github.com/mose-llm/mose/trainer"
 )
 
 func init() { subcommands = append(subcommands, newModelInfoCmd) }
 
 func newModelInfoCmd() *cobra.Command {
-	var dir, dtype, device, text, logitsOut string
+	var dir, dtype, device, text, logitsOut, adapter string
 	cmd := &cobra.Command{
 		Use:   "model-info --model DIR",
 		Short: "Load a model dir and print its shape, size and load time",
@@ -52,11 +53,12 @@ with transformers).`,
 			}
 			return torch.Run(func() error {
 				start := time.Now()
-				m, err := model.Load(dir, model.Options{DType: dt, Device: dev})
+				opt := model.Options{DType: dt, Device: dev}
+				m, closeFn, err := loadModel(dir, adapter, opt)
 				if err != nil {
 					return badInput(err)
 				}
-				defer m.Close()
+				defer closeFn()
 				c := m.Config
 				out := cmd.OutOrStdout()
 				fmt.Fprintf(out, "model %s: %s, %d layers, d=%d, heads %d/%d (kv), head_dim %d, vocab %d, %d parameters\n",
@@ -79,7 +81,20 @@ with transformers).`,
 	f.StringVar(&device, "device", "cpu", "cpu, cuda or cuda:N")
 	f.StringVar(&text, "text", "", "run the decoder on this text (tokenized with the dir's tokenizer.json)")
 	f.StringVar(&logitsOut, "logits-out", "", "with --text: write input_ids and logits to this safetensors file")
+	f.StringVar(&adapter, "adapter", "", "a PEFT adapter dir (mose export --format peft) to apply")
 	return cmd
+}
+
+// loadModel loads dir, with a PEFT adapter on top when adapter is set.
+func loadModel(dir, adapter string, opt model.Options) (*model.Model, func(), error) {
+	if adapter != "" {
+		return trainer.OpenPEFT(dir, adapter, opt)
+	}
+	m, err := model.Load(dir, opt)
+	if err != nil {
+		return nil, nil, err
+	}
+	return m, m.Close, nil
 }
 
 // printLogits runs the decoder on ids and prints the top-5 next tokens.

@@ -1,0 +1,344 @@
+package trainer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/mose-llm/mose/data"
+	"github.com/mose-llm/mose/experts"
+	"github.com/mose-llm/mose/internal/ckpt"
+	"github.com/mose-llm/mose/internal/safetensors"
+	"github.com/mose-llm/mose/internal/torch"
+	"github.com/mose-llm/mose/model"
+)
+
+// MergeReport is merge_report.json: how the deltas were folded and, with a
+// calibration set, how faithful the merged model is to the adapted one.
+type MergeReport struct {
+	Checkpoint  string `json:"checkpoint"`
+	Approximate bool   `json:"approximate"`
+	Targets     int    `json:"targets"`
+	// Calibration is the manifest the expected coefficients and the fidelity
+	// were measured on (approximate merges only).
+	Calibration string `json:"calibration,omitempty"`
+	Samples     int    `json:"samples,omitempty"`
+	Tokens      int    `json:"calibration_tokens,omitempty"`
+	// LabelAgreement is the fraction of calibration samples whose top-ranked
+	// label (score mode) is the same for the merged and the unmerged model.
+	LabelAgreement *float64 `json:"label_agreement,omitempty"`
+	// MeanLogitKL is the mean KL(unmerged ‖ merged) of the next-token
+	// distributions at every scored answer position, in nats.
+	MeanLogitKL *float64 `json:"mean_logit_kl,omitempty"`
+	// Coefficients are the expected coefficient of every expert slot of every
+	// target (scaling × modality weight × group share × gate), as merged.
+	Coefficients map[string][]float64 `json:"coefficients"`
+}
+
+// files copied unchanged from the base model dir into a merged dir.
+var sideFiles = []string{"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.model", "generation_config.json"}
+
+// writeMerged folds the adapters into a copy of the base model, streaming
+// tensor by tensor (each target's ΔW computed, added in float32, checked,
+// cast back), and writes merge_report.json.
+func writeMerged(ctx context.Context, c *components, dir string, opt ExportOptions) (*MergeReport, error) {
+	rep := &MergeReport{Checkpoint: opt.Checkpoint, Approximate: opt.Approximate, Targets: len(c.set.Mixtures),
+		Coefficients: map[string][]float64{}}
+	var cal *data.Dataset
+	if opt.Approximate {
+		var err error
+		if cal, err = c.open(opt.Calibration); err != nil {
+			return nil, fmt.Errorf("%w: calibration: %w", ErrRecipe, err)
+		}
+		rep.Calibration, rep.Samples = opt.Calibration, cal.Len()
+		tokens, err := calibrate(ctx, c, cal, rep.Coefficients)
+		if err != nil {
+			return nil, err
+		}
+		rep.Tokens = tokens
+	} else {
+		for _, m := range c.set.Mixtures {
+			exact, coef := m.Exact()
+			for _, ok := range exact {
+				if !ok {
+					return nil, fmt.Errorf("%w: %s has routed or gated experts, whose delta depends on each token's modality and gate: "+
+						"merge them with --approximate --calibration MANIFEST, or export --format peft", ErrRecipe, m.Name)
+				}
+			}
+			rep.Coefficients[m.Name] = coef
+		}
+	}
+	if err := foldInto(c, dir, rep.Coefficients); err != nil {
+		return nil, err
+	}
+	if opt.Approximate {
+		if err := fidelity(ctx, c, cal, dir, rep); err != nil {
+			return nil, err
+		}
+	}
+	return rep, writeJSON(filepath.Join(dir, mergeReportFile), rep)
+}
+
+// calibrate measures every slot's expected coefficient over the non-pad
+// tokens of cal (prompts with their gold answers, eval mode).
+func calibrate(ctx context.Context, c *components, cal *data.Dataset, out map[string][]float64) (int, error) {
+	smp, err := data.NewSampler(cal.Lengths(), data.SamplerOptions{BatchSize: c.cfg.Eval.BatchSize})
+	if err != nil {
+		return 0, err
+	}
+	lctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	loader := data.NewLoader(lctx, cal, smp, data.LoaderOptions{Mode: data.ModeTrain, Workers: c.cfg.Data.Workers, Epochs: 1})
+	defer loader.Close()
+	c.set.RecordCoefficients(true)
+	defer c.set.RecordCoefficients(false)
+	var tokens float64
+	err = torch.NoGrad(func() error {
+		for {
+			b, err := loader.Next()
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			s := torch.NewScope()
+			c.model.Forward(s, toTensors(s, b, c.dev).in, false)
+			sums, n, err := c.set.TakeCoefficients(s)
+			err = firstErr(s.Err(), err)
+			s.Close()
+			if err != nil {
+				return err
+			}
+			tokens += n
+			for name, v := range sums {
+				if out[name] == nil {
+					out[name] = make([]float64, len(v))
+				}
+				for i := range v {
+					out[name][i] += v[i]
+				}
+			}
+		}
+	})
+	if err != nil {
+		return 0, err
+	}
+	if tokens == 0 {
+		return 0, fmt.Errorf("%w: the calibration set has no tokens", ErrRecipe)
+	}
+	for _, v := range out {
+		for i := range v {
+			v[i] /= tokens
+		}
+	}
+	return int(tokens), nil
+}
+
+// foldInto writes the base model with W ← W + ΔW for every target (and the
+// trained projectors), shard by shard in the base's layout, plus its index,
+// config (with a "merged" note) and tokenizer files.
+func foldInto(c *components, dir string, coefs map[string][]float64) error {
+	base := c.cfg.Model.Path
+	ck, err := safetensors.OpenDir(base)
+	if err != nil {
+		return err
+	}
+	defer ck.Close()
+	targets := map[string]*experts.Mixture{}
+	for _, m := range c.set.Mixtures {
+		targets[m.Name+".weight"] = m
+	}
+	projectors := map[string]*torch.Tensor{}
+	for _, p := range c.params {
+		if isProjector(p.Name) {
+			projectors[p.Name] = p.T
+		}
+	}
+	var buf []byte
+	for _, f := range ck.Files() {
+		infos := f.Tensors()
+		specs := make([]safetensors.TensorSpec, len(infos))
+		for i, in := range infos {
+			specs[i] = safetensors.TensorSpec{Name: in.Name, DType: in.DType, Shape: in.Shape}
+		}
+		w, err := safetensors.Create(filepath.Join(dir, filepath.Base(f.Path())), specs, map[string]string{"format": "pt"})
+		if err != nil {
+			return err
+		}
+		for _, in := range infos {
+			if int64(cap(buf)) < in.Size {
+				buf = make([]byte, in.Size)
+			}
+			b := buf[:in.Size]
+			if err := f.ReadInto(in.Name, b); err != nil {
+				w.Abort()
+				return err
+			}
+			if m := targets[in.Name]; m != nil {
+				b, err = foldTensor(c.dev, b, in, m, coefs[m.Name])
+			} else if p := projectors[in.Name]; p != nil {
+				b, err = castBytes(p, in.DType)
+			}
+			if err == nil {
+				err = w.WriteTensor(in.Name, b)
+			}
+			if err != nil {
+				w.Abort()
+				return fmt.Errorf("%s: %w", in.Name, err)
+			}
+		}
+		if err := w.Close(); err != nil {
+			return err
+		}
+	}
+	for _, name := range append([]string{"model.safetensors.index.json"}, sideFiles...) {
+		if err := copyFile(filepath.Join(base, name), filepath.Join(dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+	return writeMergedConfig(base, dir, c)
+}
+
+// foldTensor returns W + ΔW in W's file dtype, refusing non-finite values.
+func foldTensor(dev torch.Device, raw []byte, in safetensors.TensorInfo, m *experts.Mixture, coef []float64) ([]byte, error) {
+	dt, err := ckpt.TorchDType(in.DType)
+	if err != nil {
+		return nil, err
+	}
+	s := torch.NewScope()
+	defer s.Close()
+	w := s.To(s.FromBytes(raw, dt, in.Shape...), torch.Float32)
+	if dev != torch.CPU {
+		w = s.ToDevice(w, dev)
+	}
+	merged := s.Add(w, m.DeltaWeight(s, coef)) // accumulated in float32
+	if err := s.Err(); err != nil {
+		return nil, err
+	}
+	if ok, err := s.AllFinite(merged); err != nil || !ok {
+		return nil, firstErr(err, fmt.Errorf("%w: the merged weight is not finite", ErrNonFinite))
+	}
+	out := s.ToDevice(s.To(merged, dt), torch.CPU)
+	if err := s.Err(); err != nil {
+		return nil, err
+	}
+	return out.Bytes()
+}
+
+// castBytes returns t's values in the file dtype d.
+func castBytes(t *torch.Tensor, d safetensors.DType) ([]byte, error) {
+	dt, err := ckpt.TorchDType(d)
+	if err != nil {
+		return nil, err
+	}
+	s := torch.NewScope()
+	defer s.Close()
+	out := s.ToDevice(s.To(s.Detach(t), dt), torch.CPU)
+	if err := s.Err(); err != nil {
+		return nil, err
+	}
+	return out.Bytes()
+}
+
+func copyFile(src, dst string) error {
+	b, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	return writeSynced(dst, b)
+}
+
+// writeMergedConfig copies config.json, noting the merge in its mose section.
+func writeMergedConfig(base, dir string, c *components) error {
+	b, err := os.ReadFile(filepath.Join(base, "config.json"))
+	if err != nil {
+		return err
+	}
+	var cfg map[string]any
+	if err := json.Unmarshal(b, &cfg); err != nil {
+		return err
+	}
+	mose, _ := cfg["mose"].(map[string]any)
+	if mose == nil {
+		mose = map[string]any{}
+		cfg["mose"] = mose
+	}
+	mose["merged"] = map[string]any{"method": c.cfg.Adapters.Method, "targets": c.cfg.Adapters.Targets,
+		"rank": c.cfg.Adapters.Rank, "alpha": c.cfg.Adapters.Alpha, "from_model": base}
+	return writeJSON(filepath.Join(dir, "config.json"), cfg)
+}
+
+// fidelity compares the merged model with the adapted one on cal in score
+// mode: top-label agreement and the mean KL at every scored position.
+func fidelity(ctx context.Context, c *components, cal *data.Dataset, dir string, rep *MergeReport) error {
+	merged, err := model.Load(dir, model.Options{DType: c.model.DType, Device: c.dev})
+	if err != nil {
+		return fmt.Errorf("loading the merged model: %w", err)
+	}
+	defer merged.Close()
+	smp, err := data.NewSampler(cal.Lengths(), data.SamplerOptions{BatchSize: c.cfg.Eval.BatchSize})
+	if err != nil {
+		return err
+	}
+	lctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	loader := data.NewLoader(lctx, cal, smp, data.LoaderOptions{Mode: data.ModeScore, Workers: c.cfg.Data.Workers, Epochs: 1})
+	defer loader.Close()
+	var agree, samples int
+	var klSum, positions float64
+	err = torch.NoGrad(func() error {
+		for {
+			b, err := loader.Next()
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			s := torch.NewScope()
+			bt := toTensors(s, b, c.dev)
+			lpU := s.LogSoftmax(c.model.Logits(s, c.model.Forward(s, bt.in, false), bt.pos), -1) // (N,V)
+			lpM := s.LogSoftmax(merged.Logits(s, merged.Forward(s, bt.in, false), bt.pos), -1)
+			kl := s.Sum(s.Mul(s.Exp(lpU), s.Sub(lpU, lpM)))
+			rows := make([]int64, len(b.TargetPos))
+			for i, p := range b.TargetPos {
+				rows[i] = p / int64(b.T)
+			}
+			idx := s.ToDevice(s.FromInt64(rows, int64(len(rows))), c.dev)
+			score := func(lp *torch.Tensor) *torch.Tensor {
+				tok := s.Squeeze(s.Gather(lp, 1, s.Unsqueeze(bt.targets, 1)), 1)
+				return s.IndexAdd(s.Zeros([]int64{int64(b.B)}, torch.Float32, c.dev), 0, idx, tok)
+			}
+			both := s.Cat([]*torch.Tensor{score(lpU), score(lpM), s.Unsqueeze(kl, 0)}, 0)
+			if err := s.Err(); err != nil {
+				s.Close()
+				return err
+			}
+			v, err := both.Float64s()
+			s.Close()
+			if err != nil {
+				return err
+			}
+			pu, pm := pickLabels(b, v[:b.B]), pickLabels(b, v[b.B:2*b.B])
+			for i := range pu {
+				if pu[i].Pred == pm[i].Pred {
+					agree++
+				}
+			}
+			samples += len(pu)
+			klSum += v[2*b.B]
+			positions += float64(len(b.TargetPos))
+		}
+	})
+	if err != nil {
+		return err
+	}
+	a, k := float64(agree)/float64(max(samples, 1)), klSum/max(positions, 1)
+	rep.LabelAgreement, rep.MeanLogitKL = &a, &k
+	return nil
+}
