@@ -48,6 +48,11 @@ func (m *Model) Forward(s *torch.Scope, in *Inputs, train bool) *torch.Tensor {
 	for i := range m.Layers {
 		x = m.Layers[i].forward(s, m, x, cos, sin, r)
 	}
+	if m.AR != nil && m.AR.Stats != nil && s.Err() == nil {
+		if err := m.AR.Stats.collect(s, len(m.Layers), m.Config.NumHeads); err != nil {
+			s.Fail(err)
+		}
+	}
 	return rmsNorm(s, x, m.Norm, m.Config.RMSNormEps)
 }
 

@@ -5,6 +5,7 @@ import "github.com/mose-llm/mose/internal/torch"
 // Layer is one pre-norm decoder block: attention and a SwiGLU MLP, each
 // behind an RMSNorm and a residual connection.
 type Layer struct {
+	Index               int
 	InputNorm, PostNorm *torch.Tensor // (D)
 	Q, K, V, O          Linear
 	Gate, Up, Down      Linear
@@ -50,8 +51,13 @@ func (l *Layer) attention(s *torch.Scope, m *Model, x, cos, sin *torch.Tensor, r
 	v := s.Transpose(s.View(l.V.Forward(s, x, r), B, T, KV, hd), 1, 2) // (B,KV,T,hd)
 	q, k = applyRope(s, q, cos, sin, hd), applyRope(s, k, cos, sin, hd)
 	k, v = repeatKV(s, k, H/KV), repeatKV(s, v, H/KV) // (B,H,T,hd)
-	o := s.Attention(q, k, v, nil, true, 0)           // (B,H,T,hd)
-	o = s.Reshape(s.Transpose(o, 1, 2), B, T, H*hd)   // (B,T,H·hd)
+	var o *torch.Tensor                               // (B,H,T,hd)
+	if ar := m.AR; ar != nil && !r.Train && r.OneHot != nil && l.Index >= ar.First && l.Index <= ar.Last {
+		o = ar.reallocate(s, l.Index, q, k, v, r.OneHot)
+	} else {
+		o = s.Attention(q, k, v, nil, true, 0)
+	}
+	o = s.Reshape(s.Transpose(o, 1, 2), B, T, H*hd) // (B,T,H·hd)
 	return l.O.Forward(s, o, r)
 }
 

@@ -106,6 +106,7 @@ func (m *Model) read(r *ckpt.Reader, opt Options) error {
 	for i := range m.Layers {
 		p := fmt.Sprintf("model.layers.%d.", i)
 		m.Layers[i] = Layer{
+			Index:     i,
 			InputNorm: get(p + "input_layernorm.weight"),
 			PostNorm:  get(p + "post_attention_layernorm.weight"),
 			Q:         linear(p+"self_attn.q_proj", c.qkvBias()),

@@ -22,6 +22,10 @@ type Model struct {
 	Head        *torch.Tensor // (V,D); the same tensor as EmbedTokens when tied
 	Projectors  []Projector   // in Config.Projectors order
 
+	// AR, when set, reallocates attention in inference forwards (Forward
+	// with train false and modality ids given). nil: fused SDPA everywhere.
+	AR *AR
+
 	weights *torch.Scope // owns every tensor above
 	rope    rope
 }

@@ -6,17 +6,19 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"path/filepath"
 
 	"github.com/sirupsen/logrus"
 
 	"github.com/mose-llm/mose/data"
 	"github.com/mose-llm/mose/internal/torch"
 	"github.com/mose-llm/mose/metrics"
+	"github.com/mose-llm/mose/model"
 )
 
 // evaluate scores the eval set and logs and records the metrics.
 func (r *run) evaluate(ctx context.Context) (*metrics.Report, error) {
-	rep, err := scoreEval(ctx, r.c)
+	rep, err := evalSet(ctx, r.c, r.out)
 	if err != nil {
 		return nil, fmt.Errorf("eval: %w", err)
 	}
@@ -29,6 +31,62 @@ func (r *run) evaluate(ctx context.Context) (*metrics.Report, error) {
 	}
 	r.log.WithFields(f).Info("eval")
 	return rep, nil
+}
+
+// evalSet evaluates c's eval set in the recipe's mode, with Attention
+// Reallocation when eval.ar.enabled (its statistics written to arOut, if set).
+func evalSet(ctx context.Context, c *components, arOut string) (*metrics.Report, error) {
+	cfg := c.cfg.Eval
+	if cfg.AR.Enabled {
+		n := len(c.model.Layers)
+		ar := &model.AR{First: min(2, n-1), Last: n - 1, Beta: cfg.AR.Beta, Adaptive: cfg.AR.Tau != "fixed",
+			TauValue: cfg.AR.TauValue, Kappa: cfg.AR.Kappa}
+		if len(cfg.AR.Layers) == 2 {
+			ar.First, ar.Last = cfg.AR.Layers[0], cfg.AR.Layers[1]
+		}
+		if err := ar.Validate(n); err != nil {
+			return nil, fmt.Errorf("%w: eval.ar: %v", ErrRecipe, err)
+		}
+		if cfg.AR.DumpStats {
+			ar.Stats = &model.ARStats{}
+		}
+		c.model.AR = ar
+		defer func() { c.model.AR = nil }()
+	}
+	eval := scoreEval
+	if cfg.Mode == "generate" {
+		eval = generateEval
+	}
+	rep, err := eval(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	if st := c.model.AR; st != nil && st.Stats != nil && arOut != "" {
+		if err := writeJSON(filepath.Join(arOut, "attention_stats.json"), arSummary(st)); err != nil {
+			return nil, err
+		}
+	}
+	return rep, nil
+}
+
+// arSummary turns AR statistics into per-layer, per-head means.
+func arSummary(ar *model.AR) map[string]any {
+	st := ar.Stats
+	mean := func(m [][]float64) [][]float64 {
+		out := make([][]float64, len(m))
+		for l := range m {
+			out[l] = make([]float64, len(m[l]))
+			for h := range m[l] {
+				if q := st.Queries[l][h]; q > 0 {
+					out[l][h] = m[l][h] / q
+				}
+			}
+		}
+		return out
+	}
+	return map[string]any{"layers": [2]int{ar.First, ar.Last}, "beta": ar.Beta, "adaptive": ar.Adaptive,
+		"audio_mass": mean(st.Audio), "visual_mass": mean(st.Visual), "flagged_fraction": mean(st.Flagged),
+		"note": "per layer and head: attention mass on audio / visual keys and the fraction of queries flagged, averaged over all queries before reallocation"}
 }
 
 // scoreEval ranks every label of every eval sample by the log-likelihood of

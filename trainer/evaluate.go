@@ -27,6 +27,9 @@ func Evaluate(ctx context.Context, cfg *recipes.Config, checkpoint, out string) 
 	if out == "" {
 		out = checkpoint
 	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return nil, err
+	}
 	var rep *metrics.Report
 	err := torch.Run(func() error {
 		if cfg.Run.Threads > 0 {
@@ -51,7 +54,7 @@ func Evaluate(ctx context.Context, cfg *recipes.Config, checkpoint, out string) 
 		if err := load(); err != nil {
 			return fmt.Errorf("%w: %w", ErrRecipe, err)
 		}
-		if rep, err = scoreEval(ctx, c); err != nil {
+		if rep, err = evalSet(ctx, c, out); err != nil {
 			return err
 		}
 		return writeEval(out, rep)
