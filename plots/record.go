@@ -53,6 +53,8 @@ type Record struct {
 	// TokensPerS is the throughput of the interval: input tokens (prompt and
 	// answer, padding excluded) processed per wall-clock second.
 	TokensPerS float64 `json:"tokens_per_s"`
+	// StepTime is the mean wall-clock seconds per optimizer step of the interval.
+	StepTime float64 `json:"step_time_s,omitempty"`
 	// Skipped is the number of optimizer steps skipped so far because of a
 	// non-finite loss or gradient (cumulative over the run, resumes included).
 	Skipped int `json:"skipped"`

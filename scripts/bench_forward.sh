@@ -21,7 +21,7 @@ go_ns=$(MOSE_BENCH_MODEL="$DIR" go test -run '^$' -bench '^BenchmarkForward$' -b
 	awk '/^BenchmarkForward/ {print $3}')
 out=$("$PY" scripts/bench_forward.py "$DIR" --threads "$THREADS" --attn eager 2>/dev/null | tail -1)
 py_ns=$(echo "$out" | awk '{print $3}')
-echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores, $THREADS thread(s)"
+echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc --all) cores, $THREADS thread(s)"
 echo "mose forward:         $((go_ns / 1000000)) ms"
 echo "transformers forward: $((${py_ns%.*} / 1000000)) ms (eager attention; torch 2.1.0's sdpa path needs transformers' torch>=2.1.1 check)"
 awk -v a="$go_ns" -v b="$py_ns" 'BEGIN {printf "ratio mose/transformers: %.2f\n", a / b}'

@@ -17,18 +17,18 @@ go build -o bin/mose ./cmd/mose
 [ -f "$DIR/config.json" ] || bin/mose init-model --preset small --seed 1 --out "$DIR" >/dev/null 2>&1
 export OMP_NUM_THREADS=$THREADS
 out=$(MOSE_BENCH_MODEL="$DIR" go test -run '^$' -bench '^BenchmarkStep$' -benchtime 5x -count "$COUNT" ./experts/)
-echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores, $THREADS thread(s)"
-echo "$out" | awk '
-/^BenchmarkStep\// {
-	split($1, p, "/"); name = p[2]; sub(/-[0-9]+$/, "", name)
-	t[name] = t[name] " " $3
-}
-END {
-	for (n in t) { k = split(t[n], v, " "); asort(v); med[n] = v[int((k + 1) / 2)] }
-	printf "%-11s %10s %8s\n", "variant", "ms/step", "vs lora"
-	for (i = 1; i <= 3; i++) {
-		n = (i == 1 ? "lora" : i == 2 ? "mose-fused" : "mose-loop")
-		printf "%-11s %10.0f %8.2f\n", n, med[n] / 1e6, med[n] / med["lora"]
-	}
-	printf "fused vs loop: %.2f\n", med["mose-fused"] / med["mose-loop"]
-}'
+echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc --all) cores, $THREADS thread(s)"
+echo "$out" >"${TMPDIR:-/tmp}/bench_mose.out"
+python3 - "${TMPDIR:-/tmp}/bench_mose.out" <<'PY'
+import re, statistics, sys
+t = {}
+for line in open(sys.argv[1]):
+    m = re.match(r"BenchmarkStep/([\w-]+?)-\d+\s+\d+\s+(\d+) ns/op", line)
+    if m:
+        t.setdefault(m.group(1), []).append(int(m.group(2)))
+med = {k: statistics.median(v) for k, v in t.items()}
+print("%-11s %9s %8s" % ("variant", "ms/step", "vs lora"))
+for n in ["lora", "mose-fused", "mose-loop"]:
+    print("%-11s %9.0f %8.2f" % (n, med[n] / 1e6, med[n] / med["lora"]))
+print("fused vs loop: %.2f" % (med["mose-fused"] / med["mose-loop"]))
+PY

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
+	"strings"
 
 	"github.com/mose-llm/mose/data"
 	"github.com/mose-llm/mose/data/tokenizer"
@@ -30,9 +31,13 @@ type components struct {
 	params  []Param
 	train   *data.Dataset
 	eval    *data.Dataset // nil without data.eval
+	owned   *torch.Scope  // tensors made for buildAdaptersOnly
 }
 
 func (c *components) close() {
+	if c.owned != nil {
+		c.owned.Close()
+	}
 	if c.set != nil {
 		c.set.Close()
 	}
@@ -109,17 +114,43 @@ func buildComponents(cfg *recipes.Config, sets dataSets) (*components, error) {
 	return c, nil
 }
 
-// inject builds the expert groups and gates on every target linear.
+// inject builds the expert groups and gates on every target linear of the
+// loaded model, and collects the trainable parameters.
 func (c *components) inject() error {
+	linears := map[string]*model.Linear{}
+	var all []experts.Target
+	for _, l := range c.model.Linears() {
+		linears[l.Name] = l
+		all = append(all, experts.Target{Name: l.Name, In: l.In(), Out: l.Out()})
+	}
+	if err := c.buildAdapters(all); err != nil {
+		return err
+	}
+	for _, m := range c.set.Mixtures {
+		linears[m.Name].Adapter = m
+	}
+	if c.cfg.Model.TrainProjectors {
+		for _, p := range c.model.Projectors {
+			for i, t := range p.Params() {
+				c.params = append(c.params, Param{Name: projectorName(p, i), T: t, Decay: t.Dim() >= 2})
+			}
+		}
+	}
+	return nil
+}
+
+// buildAdapters makes the expert set and gates for the recipe's targets
+// among all (every linear of the model) and lists their parameters.
+func (c *components) buildAdapters(all []experts.Target) error {
 	a := c.cfg.Adapters
 	ecfg := experts.Config{Method: a.Method, Targets: a.Targets, Rank: a.Rank, Alpha: a.Alpha, RSLoRA: a.RSLoRA,
 		Dropout: a.Dropout, VisualExperts: a.Experts.Visual, NonVisualExperts: a.Experts.NonVisual,
 		OmniExperts: a.Experts.Omni, Seed: uint64(c.cfg.Run.Seed)}
-	linears := map[string]*model.Linear{}
+	byName := map[string]experts.Target{}
 	var names []string
-	for _, l := range c.model.Linears() {
-		linears[l.Name] = l
-		names = append(names, l.Name)
+	for _, t := range all {
+		byName[t.Name] = t
+		names = append(names, t.Name)
 	}
 	sel, err := ecfg.Select(names)
 	if err != nil {
@@ -127,7 +158,7 @@ func (c *components) inject() error {
 	}
 	var targets []experts.Target
 	for _, n := range sel {
-		targets = append(targets, experts.Target{Name: n, In: linears[n].In(), Out: linears[n].Out()})
+		targets = append(targets, byName[n])
 	}
 	c.gates = torch.NewScope()
 	c.tracker = &gating.Tracker{}
@@ -140,20 +171,50 @@ func (c *components) inject() error {
 		return fmt.Errorf("%w: adapters: %v", ErrRecipe, err)
 	}
 	for _, m := range c.set.Mixtures {
-		linears[m.Name].Adapter = m
 		c.params = append(c.params, Param{Name: m.Name + ".A", T: m.A, Decay: true}, Param{Name: m.Name + ".B", T: m.B, Decay: true})
 		if m.Gate != nil {
 			c.params = append(c.params, Param{Name: m.Name + ".gate", T: m.Gate.Weight(), Decay: true})
 		}
 	}
-	if c.cfg.Model.TrainProjectors {
-		for _, p := range c.model.Projectors {
-			for i, t := range p.Params() {
-				c.params = append(c.params, Param{Name: projectorName(p, i), T: t, Decay: t.Dim() >= 2})
-			}
+	return nil
+}
+
+// buildAdaptersOnly makes the adapters (and trained projector tensors) from
+// the model's config alone, on the CPU, without loading its weights: what a
+// PEFT export or an exact merge needs, so their memory stays near one shard
+// plus the adapters.
+func buildAdaptersOnly(cfg *recipes.Config) (*components, error) {
+	mc, err := model.LoadConfig(cfg.Model.Path)
+	if err != nil {
+		return nil, fmt.Errorf("%w: model.path: %w", ErrRecipe, err)
+	}
+	c := &components{cfg: cfg, dev: torch.CPU}
+	c.spec, _ = data.ReadModelSpec(cfg.Model.Path) // described in the sidecar when present
+	var all []experts.Target
+	var projectors []model.TensorShape
+	for _, t := range mc.Tensors() {
+		switch {
+		case strings.HasPrefix(t.Name, "projectors."):
+			projectors = append(projectors, t)
+		case strings.HasSuffix(t.Name, "_proj.weight"):
+			all = append(all, experts.Target{Name: strings.TrimSuffix(t.Name, ".weight"), Out: t.Shape[0], In: t.Shape[1]})
 		}
 	}
-	return nil
+	if err := c.buildAdapters(all); err != nil {
+		c.close()
+		return nil, err
+	}
+	if cfg.Model.TrainProjectors {
+		c.owned = torch.NewScope()
+		for _, t := range projectors {
+			c.params = append(c.params, Param{Name: t.Name, T: c.owned.Zeros(t.Shape, torch.Float32, torch.CPU)})
+		}
+		if err := c.owned.Err(); err != nil {
+			c.close()
+			return nil, err
+		}
+	}
+	return c, nil
 }
 
 // projectorName is the HF-style name of a projector's i-th tensor.

@@ -87,7 +87,11 @@ func Export(ctx context.Context, opt ExportOptions) (*ExportResult, error) {
 	}
 	res := &ExportResult{Out: opt.Out}
 	err = torch.Run(func() error {
-		c, err := buildComponents(cfg, noData)
+		build := buildAdaptersOnly // the base weights are streamed, not loaded
+		if opt.Format == FormatMerged && opt.Approximate {
+			build = func(cfg *recipes.Config) (*components, error) { return buildComponents(cfg, noData) }
+		}
+		c, err := build(cfg)
 		if err != nil {
 			return err
 		}

@@ -112,7 +112,8 @@ func (r *run) record(st stepStats, lr float64, dur time.Duration, logNow bool) {
 	rec := plots.Record{
 		Kind: plots.KindTrain, Step: r.st.Step, Epoch: r.epoch(), EmotionLoss: a.emotion / n, LBLoss: a.balance / n,
 		ZLoss: a.z / n, LR: lr, GradNorm: st.gradNorm, TokensPerS: float64(a.tokens) / a.dur.Seconds(),
-		Skipped: r.st.SkippedSteps, ModalityWeights: r.modalityWeights(),
+		StepTime: a.dur.Seconds() / float64(a.steps),
+		Skipped:  r.st.SkippedSteps, ModalityWeights: r.modalityWeights(),
 	}
 	cfg := r.c.cfg.Loss
 	rec.TotalLoss = rec.EmotionLoss + cfg.LoadBalance*rec.LBLoss + cfg.ZLoss*rec.ZLoss
