@@ -12,7 +12,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/mose-llm/mose/data/internal/fsutil"
+	"github.com/mose-llm/mose/internal/fsutil"
 )
 
 // Subset names. Conflict subsets follow CA-MER; General is for data without

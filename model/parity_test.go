@@ -3,6 +3,7 @@ package model
 import (
 	"math"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/mose-llm/mose/internal/safetensors"
@@ -61,7 +62,7 @@ func maxLogitError(t *testing.T, dir, logits string, dt torch.DType) float64 {
 		if err := s.Err(); err != nil {
 			return err
 		}
-		if !equal(got.Shape(), shape) {
+		if !slices.Equal(got.Shape(), shape) {
 			t.Fatalf("logits shape %v, want %v", got.Shape(), shape)
 		}
 		v, err := got.Float32s()
@@ -77,18 +78,6 @@ func maxLogitError(t *testing.T, dir, logits string, dt torch.DType) float64 {
 		t.Fatal(err)
 	}
 	return worst
-}
-
-func equal(a, b []int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func TestParityFloat32(t *testing.T) {

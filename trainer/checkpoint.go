@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mose-llm/mose/data"
+	"github.com/mose-llm/mose/internal/fsutil"
 )
 
 // State is trainer_state.json: everything besides tensors that resume needs.
@@ -81,13 +82,13 @@ func writeCheckpoint(root string, st State, recipe []byte, fill func(dir string)
 	if err := fill(tmp); err != nil {
 		return "", err
 	}
-	if err := writeSynced(filepath.Join(tmp, recipeFile), recipe); err != nil {
+	if err := fsutil.WriteBytes(filepath.Join(tmp, recipeFile), recipe); err != nil {
 		return "", err
 	}
-	if err := writeSynced(filepath.Join(tmp, stateFile), append(js, '\n')); err != nil {
+	if err := fsutil.WriteBytes(filepath.Join(tmp, stateFile), append(js, '\n')); err != nil {
 		return "", err
 	}
-	if err := syncDir(tmp); err != nil {
+	if err := fsutil.SyncDir(tmp); err != nil {
 		return "", err
 	}
 	if err := os.RemoveAll(final); err != nil { // a stale copy of the same step
@@ -96,7 +97,7 @@ func writeCheckpoint(root string, st State, recipe []byte, fill func(dir string)
 	if err := os.Rename(tmp, final); err != nil {
 		return "", err
 	}
-	if err := syncDir(root); err != nil {
+	if err := fsutil.SyncDir(root); err != nil {
 		return "", err
 	}
 	return final, writeLatest(root, stepDir(st.Step))
@@ -104,39 +105,7 @@ func writeCheckpoint(root string, st State, recipe []byte, fill func(dir string)
 
 // writeLatest points `latest` at name, atomically.
 func writeLatest(root, name string) error {
-	tmp := filepath.Join(root, tmpPrefix+latestFile)
-	if err := writeSynced(tmp, []byte(name+"\n")); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, filepath.Join(root, latestFile)); err != nil {
-		return err
-	}
-	return syncDir(root)
-}
-
-func writeSynced(path string, b []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return fsutil.WriteBytes(filepath.Join(root, latestFile), []byte(name+"\n"))
 }
 
 // checkpoints lists the complete checkpoints under root by step, oldest

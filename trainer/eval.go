@@ -89,25 +89,22 @@ func arSummary(ar *model.AR) map[string]any {
 		"note": "per layer and head: attention mass on audio / visual keys and the fraction of queries flagged, averaged over all queries before reallocation"}
 }
 
-// scoreEval ranks every label of every eval sample by the log-likelihood of
-// its answer tokens (score mode) and computes the metrics. Deterministic:
-// no dropout, no gate noise, the eval set in order.
-func scoreEval(ctx context.Context, c *components) (*metrics.Report, error) {
-	ds := c.eval
+// forEachBatch runs fn, without autograd, on every batch of one pass over
+// ds in mode (in dataset order, eval.batch_size samples per batch).
+func forEachBatch(ctx context.Context, c *components, ds *data.Dataset, mode data.Mode, fn func(b *data.Batch) error) error {
 	bs := c.cfg.Eval.BatchSize
 	if bs <= 0 {
 		bs = c.cfg.Train.BatchSize
 	}
 	smp, err := data.NewSampler(ds.Lengths(), data.SamplerOptions{BatchSize: bs})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	lctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	loader := data.NewLoader(lctx, ds, smp, data.LoaderOptions{Mode: data.ModeScore, Workers: c.cfg.Data.Workers, Epochs: 1})
+	loader := data.NewLoader(lctx, ds, smp, data.LoaderOptions{Mode: mode, Workers: c.cfg.Data.Workers, Epochs: 1})
 	defer loader.Close()
-	var preds []metrics.Prediction
-	err = torch.NoGrad(func() error {
+	return torch.NoGrad(func() error {
 		for {
 			b, err := loader.Next()
 			if errors.Is(err, io.EOF) {
@@ -116,12 +113,29 @@ func scoreEval(ctx context.Context, c *components) (*metrics.Report, error) {
 			if err != nil {
 				return err
 			}
-			scores, err := rowScores(c, b)
-			if err != nil {
+			if err := fn(b); err != nil {
 				return err
 			}
-			preds = append(preds, pickLabels(b, scores)...)
 		}
+	})
+}
+
+// scoreEval ranks every label of every eval sample by the log-likelihood of
+// its answer tokens (score mode) and computes the metrics. Deterministic:
+// no dropout, no gate noise, the eval set in order.
+func scoreEval(ctx context.Context, c *components) (*metrics.Report, error) {
+	var preds []metrics.Prediction
+	err := forEachBatch(ctx, c, c.eval, data.ModeScore, func(b *data.Batch) error {
+		s := torch.NewScope()
+		defer s.Close()
+		bt := toTensors(s, b, c.dev)
+		lp := s.LogSoftmax(c.model.Logits(s, c.model.Forward(s, bt.in, false), bt.pos), -1) // (N,V)
+		scores, err := answerScores(s, lp, bt, b, c.dev).Float64s()
+		if err != nil {
+			return err
+		}
+		preds = append(preds, pickLabels(b, scores)...)
+		return nil
 	})
 	if err != nil {
 		return nil, err
@@ -130,27 +144,19 @@ func scoreEval(ctx context.Context, c *components) (*metrics.Report, error) {
 	return &rep, nil
 }
 
-// rowScores returns each row's summed answer log-likelihood.
-func rowScores(c *components, b *data.Batch) ([]float64, error) {
-	s := torch.NewScope()
-	defer s.Close()
-	bt := toTensors(s, b, c.dev)
-	h := c.model.Forward(s, bt.in, false)
-	lp := s.LogSoftmax(c.model.Logits(s, h, bt.pos), -1)             // (N,V)
+// answerScores sums, per row, the log-probabilities lp (N,V) of the target
+// tokens at the batch's scored positions: (rows) answer log-likelihoods.
+func answerScores(s *torch.Scope, lp *torch.Tensor, bt batchTensors, b *data.Batch, dev torch.Device) *torch.Tensor {
 	tok := s.Squeeze(s.Gather(lp, 1, s.Unsqueeze(bt.targets, 1)), 1) // (N)
 	rows := make([]int64, len(b.TargetPos))
 	for i, p := range b.TargetPos {
 		rows[i] = p / int64(b.T)
 	}
 	idx := s.FromInt64(rows, int64(len(rows)))
-	if c.dev != torch.CPU {
-		idx = s.ToDevice(idx, c.dev)
+	if dev != torch.CPU {
+		idx = s.ToDevice(idx, dev)
 	}
-	sums := s.IndexAdd(s.Zeros([]int64{int64(b.B)}, torch.Float32, c.dev), 0, idx, tok) // (rows)
-	if err := s.Err(); err != nil {
-		return nil, err
-	}
-	return sums.Float64s()
+	return s.IndexAdd(s.Zeros([]int64{int64(b.B)}, torch.Float32, dev), 0, idx, tok) // (rows)
 }
 
 // pickLabels predicts, for each example of a score batch, the candidate

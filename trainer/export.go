@@ -12,6 +12,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/mose-llm/mose/experts"
+	"github.com/mose-llm/mose/internal/fsutil"
 	"github.com/mose-llm/mose/internal/torch"
 	"github.com/mose-llm/mose/model"
 	"github.com/mose-llm/mose/recipes"
@@ -317,7 +318,7 @@ func writeJSON(path string, v any) error {
 	if err != nil {
 		return err
 	}
-	return writeSynced(path, append(b, '\n'))
+	return fsutil.WriteBytes(path, append(b, '\n'))
 }
 
 // isExport reports whether dir is a PEFT export (rather than a checkpoint).

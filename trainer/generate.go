@@ -2,8 +2,6 @@ package trainer
 
 import (
 	"context"
-	"errors"
-	"io"
 	"strings"
 	"unicode"
 
@@ -60,36 +58,18 @@ func mapLabel(answer string, labels []string) int {
 // generateEval decodes greedily from every eval prompt (no KV cache: each new
 // token reruns the sequence) and maps each answer to a label.
 func generateEval(ctx context.Context, c *components) (*metrics.Report, error) {
-	ds := c.eval
-	smp, err := data.NewSampler(ds.Lengths(), data.SamplerOptions{BatchSize: c.cfg.Eval.BatchSize})
-	if err != nil {
-		return nil, err
-	}
-	lctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	loader := data.NewLoader(lctx, ds, smp, data.LoaderOptions{Mode: data.ModePrompt, Workers: c.cfg.Data.Workers, Epochs: 1})
-	defer loader.Close()
 	eos, _ := c.tok.EOS()
 	var preds []metrics.Prediction
-	err = torch.NoGrad(func() error {
-		for {
-			b, err := loader.Next()
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
-			if err != nil {
-				return err
-			}
-			answers, err := greedy(c, b, c.cfg.Eval.MaxNewTokens, int64(eos))
-			if err != nil {
-				return err
-			}
-			for r := range b.B {
-				text := c.tok.Decode(answers[r])
-				preds = append(preds, metrics.Prediction{ID: b.SampleIDs[r], Subset: b.Subsets[r], Label: b.Labels[r],
-					Pred: mapLabel(text, c.spec.Labels)})
-			}
+	err := forEachBatch(ctx, c, c.eval, data.ModePrompt, func(b *data.Batch) error {
+		answers, err := greedy(c, b, c.cfg.Eval.MaxNewTokens, int64(eos))
+		if err != nil {
+			return err
 		}
+		for r := range b.B {
+			preds = append(preds, metrics.Prediction{ID: b.SampleIDs[r], Subset: b.Subsets[r], Label: b.Labels[r],
+				Pred: mapLabel(c.tok.Decode(answers[r]), c.spec.Labels)})
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, err

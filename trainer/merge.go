@@ -5,13 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 
 	"github.com/mose-llm/mose/data"
 	"github.com/mose-llm/mose/experts"
 	"github.com/mose-llm/mose/internal/ckpt"
+	"github.com/mose-llm/mose/internal/fsutil"
 	"github.com/mose-llm/mose/internal/safetensors"
 	"github.com/mose-llm/mose/internal/torch"
 	"github.com/mose-llm/mose/model"
@@ -86,44 +86,27 @@ func writeMerged(ctx context.Context, c *components, dir string, opt ExportOptio
 // calibrate measures every slot's expected coefficient over the non-pad
 // tokens of cal (prompts with their gold answers, eval mode).
 func calibrate(ctx context.Context, c *components, cal *data.Dataset, out map[string][]float64) (int, error) {
-	smp, err := data.NewSampler(cal.Lengths(), data.SamplerOptions{BatchSize: c.cfg.Eval.BatchSize})
-	if err != nil {
-		return 0, err
-	}
-	lctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	loader := data.NewLoader(lctx, cal, smp, data.LoaderOptions{Mode: data.ModeTrain, Workers: c.cfg.Data.Workers, Epochs: 1})
-	defer loader.Close()
 	c.set.RecordCoefficients(true)
 	defer c.set.RecordCoefficients(false)
 	var tokens float64
-	err = torch.NoGrad(func() error {
-		for {
-			b, err := loader.Next()
-			if errors.Is(err, io.EOF) {
-				return nil
+	err := forEachBatch(ctx, c, cal, data.ModeTrain, func(b *data.Batch) error {
+		s := torch.NewScope()
+		defer s.Close()
+		c.model.Forward(s, toTensors(s, b, c.dev).in, false)
+		sums, n, err := c.set.TakeCoefficients(s)
+		if err = firstErr(s.Err(), err); err != nil {
+			return err
+		}
+		tokens += n
+		for name, v := range sums {
+			if out[name] == nil {
+				out[name] = make([]float64, len(v))
 			}
-			if err != nil {
-				return err
-			}
-			s := torch.NewScope()
-			c.model.Forward(s, toTensors(s, b, c.dev).in, false)
-			sums, n, err := c.set.TakeCoefficients(s)
-			err = firstErr(s.Err(), err)
-			s.Close()
-			if err != nil {
-				return err
-			}
-			tokens += n
-			for name, v := range sums {
-				if out[name] == nil {
-					out[name] = make([]float64, len(v))
-				}
-				for i := range v {
-					out[name][i] += v[i]
-				}
+			for i := range v {
+				out[name][i] += v[i]
 			}
 		}
+		return nil
 	})
 	if err != nil {
 		return 0, err
@@ -250,7 +233,7 @@ func copyFile(src, dst string) error {
 	if err != nil {
 		return err
 	}
-	return writeSynced(dst, b)
+	return fsutil.WriteBytes(dst, b)
 }
 
 // writeMergedConfig copies config.json, noting the merge in its mose section.
@@ -281,59 +264,30 @@ func fidelity(ctx context.Context, c *components, cal *data.Dataset, dir string,
 		return fmt.Errorf("loading the merged model: %w", err)
 	}
 	defer merged.Close()
-	smp, err := data.NewSampler(cal.Lengths(), data.SamplerOptions{BatchSize: c.cfg.Eval.BatchSize})
-	if err != nil {
-		return err
-	}
-	lctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	loader := data.NewLoader(lctx, cal, smp, data.LoaderOptions{Mode: data.ModeScore, Workers: c.cfg.Data.Workers, Epochs: 1})
-	defer loader.Close()
 	var agree, samples int
 	var klSum, positions float64
-	err = torch.NoGrad(func() error {
-		for {
-			b, err := loader.Next()
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
-			if err != nil {
-				return err
-			}
-			s := torch.NewScope()
-			bt := toTensors(s, b, c.dev)
-			lpU := s.LogSoftmax(c.model.Logits(s, c.model.Forward(s, bt.in, false), bt.pos), -1) // (N,V)
-			lpM := s.LogSoftmax(merged.Logits(s, merged.Forward(s, bt.in, false), bt.pos), -1)
-			kl := s.Sum(s.Mul(s.Exp(lpU), s.Sub(lpU, lpM)))
-			rows := make([]int64, len(b.TargetPos))
-			for i, p := range b.TargetPos {
-				rows[i] = p / int64(b.T)
-			}
-			idx := s.ToDevice(s.FromInt64(rows, int64(len(rows))), c.dev)
-			score := func(lp *torch.Tensor) *torch.Tensor {
-				tok := s.Squeeze(s.Gather(lp, 1, s.Unsqueeze(bt.targets, 1)), 1)
-				return s.IndexAdd(s.Zeros([]int64{int64(b.B)}, torch.Float32, c.dev), 0, idx, tok)
-			}
-			both := s.Cat([]*torch.Tensor{score(lpU), score(lpM), s.Unsqueeze(kl, 0)}, 0)
-			if err := s.Err(); err != nil {
-				s.Close()
-				return err
-			}
-			v, err := both.Float64s()
-			s.Close()
-			if err != nil {
-				return err
-			}
-			pu, pm := pickLabels(b, v[:b.B]), pickLabels(b, v[b.B:2*b.B])
-			for i := range pu {
-				if pu[i].Pred == pm[i].Pred {
-					agree++
-				}
-			}
-			samples += len(pu)
-			klSum += v[2*b.B]
-			positions += float64(len(b.TargetPos))
+	err = forEachBatch(ctx, c, cal, data.ModeScore, func(b *data.Batch) error {
+		s := torch.NewScope()
+		defer s.Close()
+		bt := toTensors(s, b, c.dev)
+		lpU := s.LogSoftmax(c.model.Logits(s, c.model.Forward(s, bt.in, false), bt.pos), -1) // (N,V)
+		lpM := s.LogSoftmax(merged.Logits(s, merged.Forward(s, bt.in, false), bt.pos), -1)
+		kl := s.Sum(s.Mul(s.Exp(lpU), s.Sub(lpU, lpM)))
+		both := s.Cat([]*torch.Tensor{answerScores(s, lpU, bt, b, c.dev), answerScores(s, lpM, bt, b, c.dev), s.Unsqueeze(kl, 0)}, 0)
+		v, err := both.Float64s()
+		if err = firstErr(s.Err(), err); err != nil {
+			return err
 		}
+		pu, pm := pickLabels(b, v[:b.B]), pickLabels(b, v[b.B:2*b.B])
+		for i := range pu {
+			if pu[i].Pred == pm[i].Pred {
+				agree++
+			}
+		}
+		samples += len(pu)
+		klSum += v[2*b.B]
+		positions += float64(len(b.TargetPos))
+		return nil
 	})
 	if err != nil {
 		return err

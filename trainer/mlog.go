@@ -16,6 +16,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/mose-llm/mose/gating"
+	"github.com/mose-llm/mose/internal/fsutil"
 	"github.com/mose-llm/mose/metrics"
 	"github.com/mose-llm/mose/plots"
 )
@@ -70,11 +71,7 @@ func truncateRecords(path string, from int) error {
 			keep.WriteByte('\n')
 		}
 	}
-	tmp := path + ".tmp"
-	if err := writeSynced(tmp, keep.Bytes()); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return fsutil.WriteBytes(path, keep.Bytes())
 }
 
 func (l *metricsLog) write(rec plots.Record) error {

@@ -3,6 +3,7 @@ package trainer
 import (
 	"fmt"
 	"path/filepath"
+	"slices"
 
 	"github.com/sirupsen/logrus"
 
@@ -103,9 +104,12 @@ func (r *run) restore(dir string) error {
 	return r.c.set.SetModalityWeights(st.ModalityWeights[0], st.ModalityWeights[1])
 }
 
-// loadAdapters copies an adapter file's tensors into the experts, gates and
-// (when trained) projectors.
-func (c *components) loadAdapters(path string) error {
+// readerFunc reads a named tensor into a scope (nil with the error recorded).
+type readerFunc func(s *torch.Scope, name string) *torch.Tensor
+
+// withFile opens a safetensors file and calls fn with a reader of its
+// tensors as float32 on dev, and a scope for them; errors name the file.
+func withFile(path string, dev torch.Device, fn func(s *torch.Scope, read readerFunc) error) error {
 	f, err := safetensors.Open(path)
 	if err != nil {
 		return err
@@ -114,67 +118,51 @@ func (c *components) loadAdapters(path string) error {
 	rd := ckpt.NewReader(f)
 	s := torch.NewScope()
 	defer s.Close()
-	read := func(s *torch.Scope, name string) *torch.Tensor { return rd.Read(s, name, torch.Float32, c.dev) }
-	if err := c.set.Import(s, read); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	var projectors []named
-	for _, p := range c.params {
-		if isProjector(p.Name) {
-			projectors = append(projectors, named{p.Name, p.T})
-		}
-	}
-	if err := copyInto(s, projectors, read); err != nil {
+	if err := fn(s, func(s *torch.Scope, name string) *torch.Tensor { return rd.Read(s, name, torch.Float32, dev) }); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	return nil
+}
+
+// loadAdapters copies an adapter file's tensors into the experts, gates and
+// (when trained) projectors.
+func (c *components) loadAdapters(path string) error {
+	return withFile(path, c.dev, func(s *torch.Scope, read readerFunc) error {
+		if err := c.set.Import(s, read); err != nil {
+			return err
+		}
+		var projectors []named
+		for _, p := range c.params {
+			if isProjector(p.Name) {
+				projectors = append(projectors, named{p.Name, p.T})
+			}
+		}
+		return copyInto(s, projectors, read)
+	})
 }
 
 // loadPEFT copies a PEFT LoRA adapter (keys "base_model.model.<target>.lora_A.weight")
 // into a plain LoRA set.
 func (c *components) loadPEFT(path string) error {
-	f, err := safetensors.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	rd := ckpt.NewReader(f)
-	s := torch.NewScope()
-	defer s.Close()
-	err = c.set.Import(s, func(s *torch.Scope, name string) *torch.Tensor {
-		return rd.Read(s, peftPrefix+name, torch.Float32, c.dev)
+	return withFile(path, c.dev, func(s *torch.Scope, read readerFunc) error {
+		return c.set.Import(s, func(s *torch.Scope, name string) *torch.Tensor { return read(s, peftPrefix+name) })
 	})
-	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	return nil
 }
 
 // readFileInto copies the named tensors of a safetensors file into dst.
 func readFileInto(path string, dev torch.Device, dst []named) error {
-	f, err := safetensors.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	rd := ckpt.NewReader(f)
-	s := torch.NewScope()
-	defer s.Close()
-	if err := copyInto(s, dst, func(s *torch.Scope, name string) *torch.Tensor { return rd.Read(s, name, torch.Float32, dev) }); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	return nil
+	return withFile(path, dev, func(s *torch.Scope, read readerFunc) error { return copyInto(s, dst, read) })
 }
 
 // copyInto reads each named tensor and copies it into its destination,
 // checking shapes, without autograd.
-func copyInto(s *torch.Scope, dst []named, read func(*torch.Scope, string) *torch.Tensor) error {
+func copyInto(s *torch.Scope, dst []named, read readerFunc) error {
 	return torch.NoGrad(func() error {
 		for _, d := range dst {
 			c := s.Child()
 			src := read(c, d.name)
 			err := c.Err()
-			if err == nil && !sameShape(src.Shape(), d.t.Shape()) {
+			if err == nil && !slices.Equal(src.Shape(), d.t.Shape()) {
 				err = fmt.Errorf("%s has shape %v, want %v", d.name, src.Shape(), d.t.Shape())
 			}
 			if err == nil {
@@ -187,16 +175,4 @@ func copyInto(s *torch.Scope, dst []named, read func(*torch.Scope, string) *torc
 		}
 		return nil
 	})
-}
-
-func sameShape(a, b []int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

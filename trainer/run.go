@@ -14,6 +14,7 @@ import (
 
 	"github.com/mose-llm/mose/data"
 	"github.com/mose-llm/mose/gating"
+	"github.com/mose-llm/mose/internal/fsutil"
 	"github.com/mose-llm/mose/internal/torch"
 	"github.com/mose-llm/mose/metrics"
 	"github.com/mose-llm/mose/recipes"
@@ -339,9 +340,5 @@ func writeEval(dir string, rep *metrics.Report) error {
 	if err != nil {
 		return err
 	}
-	tmp := filepath.Join(dir, ".eval.json.tmp")
-	if err := writeSynced(tmp, b); err != nil {
-		return err
-	}
-	return os.Rename(tmp, filepath.Join(dir, "eval.json"))
+	return fsutil.WriteBytes(filepath.Join(dir, "eval.json"), b)
 }

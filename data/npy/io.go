@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"github.com/mose-llm/mose/internal/safetensors"
 	"io"
 	"math"
 	"os"
@@ -101,7 +102,7 @@ func Write(w io.Writer, a *Array) error {
 		}
 	case Float16:
 		for _, v := range a.Data {
-			out = binary.LittleEndian.AppendUint16(out, FloatToHalf(v))
+			out = binary.LittleEndian.AppendUint16(out, safetensors.Float32ToF16(v))
 		}
 	}
 	_, err := w.Write(out)

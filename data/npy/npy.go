@@ -9,6 +9,7 @@ package npy
 import (
 	"errors"
 	"fmt"
+	"github.com/mose-llm/mose/internal/safetensors"
 	"math"
 	"strconv"
 )
@@ -191,7 +192,7 @@ func decodeValues(dst []float32, t DType, b []byte) {
 		}
 	case Float16:
 		for i := range dst {
-			dst[i] = HalfToFloat(uint16(b[2*i]) | uint16(b[2*i+1])<<8)
+			dst[i] = safetensors.F16ToFloat32(uint16(b[2*i]) | uint16(b[2*i+1])<<8)
 		}
 	}
 }

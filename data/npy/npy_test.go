@@ -3,6 +3,7 @@ package npy
 import (
 	"bytes"
 	"errors"
+	"github.com/mose-llm/mose/internal/safetensors"
 	"math"
 	"os"
 	"path/filepath"
@@ -20,7 +21,7 @@ func TestReadNumpyFixtures(t *testing.T) {
 	}{
 		{"f4_2x3.npy", Float32, []int{2, 3}, f4},
 		{"f4_v2.npy", Float32, []int{2, 3}, f4},
-		{"f2_4.npy", Float16, []int{4}, []float32{1, -2.5, 65504, HalfToFloat(1)}},
+		{"f2_4.npy", Float16, []int{4}, []float32{1, -2.5, 65504, safetensors.F16ToFloat32(1)}},
 		{"f4_scalar.npy", Float32, []int{}, []float32{3.5}},
 	}
 	for _, tc := range tests {
@@ -102,7 +103,7 @@ func hdr(dict string) []byte {
 func TestWriteRoundTrip(t *testing.T) {
 	tests := []*Array{
 		{DType: Float32, Shape: []int{3, 2}, Data: []float32{1, 2, 3, 4, 5, float32(math.Inf(-1))}},
-		{DType: Float16, Shape: []int{5}, Data: []float32{0, -1, 0.5, 65504, HalfToFloat(3)}},
+		{DType: Float16, Shape: []int{5}, Data: []float32{0, -1, 0.5, 65504, safetensors.F16ToFloat32(3)}},
 		{DType: Float32, Shape: []int{0, 4}, Data: []float32{}},
 	}
 	for _, a := range tests {
@@ -141,39 +142,5 @@ func TestDecodeInto(t *testing.T) {
 	}
 	if _, err := DecodeInto(make([]float32, 3), b); !errors.Is(err, ErrFormat) {
 		t.Fatalf("short destination: %v", err)
-	}
-}
-
-func TestHalfConversion(t *testing.T) {
-	// Every finite half survives half→float→half exactly.
-	for h := 0; h < 1<<16; h++ {
-		f := HalfToFloat(uint16(h))
-		if math.IsNaN(float64(f)) {
-			if back := FloatToHalf(f); back&0x7c00 != 0x7c00 || back&0x3ff == 0 {
-				t.Fatalf("NaN %#04x came back as %#04x", h, back)
-			}
-			continue
-		}
-		if back := FloatToHalf(f); back != uint16(h) {
-			t.Fatalf("%#04x -> %v -> %#04x", h, f, back)
-		}
-	}
-	tests := []struct {
-		f    float32
-		want uint16
-	}{
-		{1, 0x3c00},
-		{65520, 0x7c00},                  // rounds up to Inf
-		{65519, 0x7bff},                  // rounds down to max half
-		{1 + 1.0/2048, 0x3c00},           // tie, even stays
-		{1 + 3.0/2048, 0x3c02},           // tie, odd rounds up
-		{float32(math.Ldexp(1, -25)), 0}, // tie to zero (even)
-		{float32(math.Ldexp(1.5, -25)), 1},
-		{-0.0, 0},
-	}
-	for _, tc := range tests {
-		if got := FloatToHalf(tc.f); got != tc.want {
-			t.Errorf("FloatToHalf(%v) = %#04x, want %#04x", tc.f, got, tc.want)
-		}
 	}
 }

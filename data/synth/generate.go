@@ -12,8 +12,8 @@ import (
 	"path/filepath"
 
 	"github.com/mose-llm/mose/data"
-	"github.com/mose-llm/mose/data/internal/fsutil"
 	"github.com/mose-llm/mose/data/npy"
+	"github.com/mose-llm/mose/internal/fsutil"
 )
 
 // Config controls a generated dataset. Signal strengths are in units of the

@@ -1,5 +1,5 @@
-// Package fsutil holds the atomic file and directory writes shared by the data
-// packages: nothing is ever left half-written under its final name.
+// Package fsutil holds mose's atomic file and directory writes: nothing is
+// ever left half-written under its final name.
 package fsutil
 
 import (
@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"syscall"
 )
 
 // WriteFile writes path atomically: write produces the content into a
@@ -49,17 +50,29 @@ func WriteFile(path string, perm os.FileMode, write func(w io.Writer) error) (er
 	return SyncDir(dir)
 }
 
-// SyncDir fsyncs a directory so that renames in it are durable.
+// SyncDir fsyncs a directory so that renames and removals in it are durable.
+// File systems that cannot sync a directory (EINVAL, ENOTSUP) are tolerated.
 func SyncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return err
 	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, os.ErrInvalid) {
-		return err
+	err = d.Sync()
+	if errors.Is(err, os.ErrInvalid) || errors.Is(err, syscall.EINVAL) || errors.Is(err, syscall.ENOTSUP) {
+		err = nil
 	}
-	return nil
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// WriteBytes writes data to path atomically (see WriteFile) with mode 0644.
+func WriteBytes(path string, data []byte) error {
+	return WriteFile(path, 0o644, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
 }
 
 // ErrNotEmpty reports an existing, non-empty destination directory.
