@@ -169,8 +169,10 @@ func readState(dir string) (State, error) {
 	return st, nil
 }
 
-// rotate deletes all but the keep newest checkpoints, and the best one.
-// Leftover temporary directories are removed too.
+// rotate deletes all but the keep newest checkpoints, and the best one. A
+// checkpoint is first renamed to a temporary name, then removed, so that a
+// crash mid-removal never leaves a partial step-NNNNNNN directory. Leftover
+// temporary directories (of interrupted writes or removals) go too.
 func rotate(root string, keep, best int) error {
 	steps, err := checkpoints(root)
 	if err != nil {
@@ -181,11 +183,14 @@ func rotate(root string, keep, best int) error {
 		if i >= len(steps)-keep || step == best {
 			continue
 		}
-		errs = append(errs, os.RemoveAll(filepath.Join(root, stepDir(step))))
+		doomed := filepath.Join(root, tmpPrefix+"removed-"+stepDir(step))
+		if err := os.Rename(filepath.Join(root, stepDir(step)), doomed); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	entries, _ := os.ReadDir(root)
 	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), tmpPrefix+stepPrefix) {
+		if e.IsDir() && strings.HasPrefix(e.Name(), tmpPrefix) {
 			errs = append(errs, os.RemoveAll(filepath.Join(root, e.Name())))
 		}
 	}
