@@ -173,6 +173,9 @@ func train(ctx context.Context, cfg *recipes.Config, opt Options, log logrus.Fie
 	if r.mlog, err = openMetricsLog(filepath.Join(r.out, "metrics.jsonl"), r.st.Step); err != nil {
 		return nil, err
 	}
+	if err := fsutil.WriteBytes(filepath.Join(r.out, recipeFile), recipe); err != nil { // the resolved recipe
+		return nil, err
+	}
 	defer r.mlog.Close()
 	r.logStart(total)
 	res := &Result{OutputDir: r.out}
