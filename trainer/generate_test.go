@@ -1,6 +1,11 @@
 package trainer
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/mose-llm/mose/data"
+	"github.com/mose-llm/mose/model"
+)
 
 func TestMapLabel(t *testing.T) {
 	labels := []string{"happy", "sad", "neutral", "angry", "worried", "surprise", "fear", "contempt", "doubt"}
@@ -35,6 +40,18 @@ func TestGenerateMode(t *testing.T) {
 		}
 		if rep.Subsets["all"].N != 36 {
 			t.Errorf("%s: %d samples evaluated, want 36", mode, rep.Subsets["all"].N)
+		}
+	}
+}
+
+// The data package and the model number modalities the same way: batches'
+// modality ids go to the model unchanged.
+func TestModalityNumbering(t *testing.T) {
+	pairs := [][2]int{{int(data.Text), model.ModText}, {int(data.Visual), model.ModVisual},
+		{int(data.Audio), model.ModAudio}, {int(data.Pad), model.ModPad}}
+	for _, p := range pairs {
+		if p[0] != p[1] {
+			t.Errorf("data and model disagree on a modality id: %d vs %d", p[0], p[1])
 		}
 	}
 }

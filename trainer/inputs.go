@@ -6,9 +6,6 @@ import (
 	"github.com/mose-llm/mose/model"
 )
 
-// The data package and the model number modalities the same way.
-var _ = [1]struct{}{}[int(data.Text)-model.ModText+int(data.Visual)-model.ModVisual+int(data.Audio)-model.ModAudio+int(data.Pad)-model.ModPad]
-
 // batchTensors are one batch on the device.
 type batchTensors struct {
 	in      *model.Inputs
