@@ -7,7 +7,6 @@ import (
 	"io"
 	"math"
 	"reflect"
-	"regexp"
 	"strconv"
 	"strings"
 
@@ -20,8 +19,18 @@ type fileValues struct {
 	lines  map[string]int
 }
 
-// yamlLine matches the position prefix of yaml.v3's syntax errors.
-var yamlLine = regexp.MustCompile(`^yaml: line (\d+): `)
+// yamlLine splits yaml.v3's "yaml: line N: msg" syntax errors into N and msg.
+func yamlLine(msg string) (line, rest string, ok bool) {
+	after, found := strings.CutPrefix(msg, "yaml: line ")
+	if !found {
+		return "", "", false
+	}
+	line, rest, ok = strings.Cut(after, ": ")
+	if !ok || line == "" || strings.Trim(line, "0123456789") != "" {
+		return "", "", false
+	}
+	return line, rest, true
+}
 
 // decodeFile parses a recipe file strictly: keys are case-sensitive and must
 // be known, sections must be mappings, leaves must have the key's type, and a
@@ -36,8 +45,8 @@ func decodeFile(data []byte, src string, ps *problems) (fileValues, error) {
 			return fv, recipeErr("%s is empty", src)
 		}
 		msg := err.Error()
-		if m := yamlLine.FindStringSubmatch(msg); m != nil {
-			return fv, recipeErr("%s:%s: malformed YAML: %s", src, m[1], msg[len(m[0]):])
+		if line, rest, ok := yamlLine(msg); ok {
+			return fv, recipeErr("%s:%s: malformed YAML: %s", src, line, rest)
 		}
 		return fv, recipeErr("%s: malformed YAML: %s", src, strings.TrimPrefix(msg, "yaml: "))
 	}

@@ -3,7 +3,6 @@ package recipes
 import (
 	"math"
 	"reflect"
-	"regexp"
 	"slices"
 	"strings"
 )
@@ -22,7 +21,14 @@ var (
 	EvalMetrics = []string{"accuracy", "uar", "weighted_f1", "macro_f1", "conflict_gap"}
 )
 
-var deviceRE = regexp.MustCompile(`^(cpu|cuda|cuda:[0-9]+)$`)
+// validDevice accepts cpu, cuda and cuda:N.
+func validDevice(d string) bool {
+	if d == "cpu" || d == "cuda" {
+		return true
+	}
+	n, ok := strings.CutPrefix(d, "cuda:")
+	return ok && n != "" && strings.Trim(n, "0123456789") == ""
+}
 
 // Validate checks every value's range and the rules between keys, and
 // returns all problems at once (errors.Join of *KeyError wrapping ErrRecipe),
@@ -85,7 +91,7 @@ func (c *Config) validateRun(p *problems) {
 	if r.OutputDir == "" {
 		p.add("run.output_dir", "is required")
 	}
-	if !deviceRE.MatchString(r.Device) {
+	if !validDevice(r.Device) {
 		p.add("run.device", "must be cpu, cuda or cuda:N, got %q", r.Device)
 	}
 	if r.Threads < 0 {

@@ -382,22 +382,5 @@ func (s *ShardedWriter) Abort() error {
 // WriteSharded atomically writes tensors to dir as a (possibly sharded)
 // checkpoint, per ShardedWriter. Tensors are written in SortSpecs order.
 func WriteSharded(dir string, tensors []Tensor, opts ShardOptions) error {
-	specs := make([]TensorSpec, len(tensors))
-	byName := make(map[string]*Tensor, len(tensors))
-	for i := range tensors {
-		specs[i] = tensors[i].Spec()
-		byName[tensors[i].Name] = &tensors[i]
-	}
-	SortSpecs(specs)
-	w, err := CreateSharded(dir, specs, opts)
-	if err != nil {
-		return err
-	}
-	defer w.Abort()
-	for _, sp := range specs {
-		if err := w.WriteTensor(sp.Name, byName[sp.Name].Data); err != nil {
-			return err
-		}
-	}
-	return w.Close()
+	return writeSorted(tensors, func(specs []TensorSpec) (tensorWriter, error) { return CreateSharded(dir, specs, opts) })
 }

@@ -301,6 +301,19 @@ func (w *Writer) Abort() error {
 // WriteFile atomically writes tensors and metadata to a safetensors file at
 // path. Data is laid out in SortSpecs order, so each tensor is aligned.
 func WriteFile(path string, tensors []Tensor, metadata map[string]string) error {
+	return writeSorted(tensors, func(specs []TensorSpec) (tensorWriter, error) { return Create(path, specs, metadata) })
+}
+
+// tensorWriter is what Writer and ShardedWriter share for writeSorted.
+type tensorWriter interface {
+	WriteTensor(name string, data []byte) error
+	Close() error
+	Abort() error
+}
+
+// writeSorted lays tensors out in SortSpecs order through the writer create
+// makes for their specs, aborting it on any error.
+func writeSorted(tensors []Tensor, create func([]TensorSpec) (tensorWriter, error)) error {
 	specs := make([]TensorSpec, len(tensors))
 	byName := make(map[string]*Tensor, len(tensors))
 	for i := range tensors {
@@ -308,7 +321,7 @@ func WriteFile(path string, tensors []Tensor, metadata map[string]string) error 
 		byName[tensors[i].Name] = &tensors[i]
 	}
 	SortSpecs(specs)
-	w, err := Create(path, specs, metadata)
+	w, err := create(specs)
 	if err != nil {
 		return err
 	}
