@@ -249,3 +249,50 @@ func copyRun(t *testing.T, from, to string) {
 		}
 	}
 }
+
+// The tag mapping, record kind by record kind.
+func TestTensorBoardValues(t *testing.T) {
+	tags := func(rec plots.Record) []string {
+		var out []string
+		for _, v := range tensorBoardValues(rec) {
+			out = append(out, v.Tag)
+		}
+		return out
+	}
+	base := []string{"train/emotion_loss", "train/lb_loss", "train/z_loss", "train/total_loss", "train/lr",
+		"train/grad_norm", "train/tokens_per_s"}
+	for _, tc := range []struct {
+		name string
+		rec  plots.Record
+		want []string
+	}{
+		{"lora", plots.Record{Kind: plots.KindTrain, Step: 3, EmotionLoss: 1, LR: 1e-4},
+			append(slices.Clone(base), "train/skipped", "train/epoch")},
+		{"mose", plots.Record{Kind: plots.KindTrain, Step: 3, EmotionLoss: 1, StepTime: 0.1,
+			ModalityWeights: &plots.ModalityWeights{Visual: 1.2, NonVisual: 0.8},
+			Router: map[string]plots.RouterStats{
+				"visual":    {Load: []float64{0.5, 0.5}, Prob: []float64{0.4, 0.6}, Entropy: 0.6, Z: 2, Balance: 1, Tokens: 32},
+				"nonvisual": {Load: []float64{1}, Prob: []float64{1}}},
+		}, append(slices.Clone(base), "train/step_time_s", "train/skipped", "train/epoch",
+			"modality_weights/visual", "modality_weights/nonvisual",
+			"router/nonvisual/entropy", "router/nonvisual/z", "router/nonvisual/balance",
+			"router/nonvisual/load/0", "router/nonvisual/prob/0",
+			"router/visual/entropy", "router/visual/z", "router/visual/balance", "router/visual/tokens",
+			"router/visual/load/0", "router/visual/load/1", "router/visual/prob/0", "router/visual/prob/1")},
+		{"eval", plots.Record{Kind: plots.KindEval, Step: 4, Epoch: 0.5, ModalityWeights: &plots.ModalityWeights{},
+			Eval: map[string]float64{"all.accuracy": 0.5, "video-aligned.uar": 0.25, "all.conflict_gap": -0.1}},
+			[]string{"eval/all/accuracy", "eval/all/conflict_gap", "eval/video-aligned/uar"}},
+		{"old eval line without kind", plots.Record{Step: 4, Eval: map[string]float64{"all.accuracy": 0.5}},
+			[]string{"eval/all/accuracy"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := tags(tc.rec); !slices.Equal(got, tc.want) {
+				t.Errorf("tags\n%v\nwant\n%v", got, tc.want)
+			}
+		})
+	}
+	v := tensorBoardValues(plots.Record{Eval: map[string]float64{"all.accuracy": 0.7}})
+	if len(v) != 1 || v[0].Scalar != float32(0.7) {
+		t.Errorf("value %v", v)
+	}
+}
