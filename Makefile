@@ -24,7 +24,7 @@ demo: build
 ## test: setup, then every test (the packages without cgo are also tested with CGO_ENABLED=0)
 test: setup
 	$(GO) vet ./...
-	@pkgs=$$($(GO) list ./data/... ./recipes/... ./metrics/... ./plots/... ./internal/safetensors/... ./internal/fsutil/... 2>/dev/null); \
+	@pkgs=$$($(GO) list ./data/... ./recipes/... ./metrics/... ./plots/... ./internal/safetensors/... ./internal/fsutil/... ./internal/tfevents/... 2>/dev/null); \
 	if [ -n "$$pkgs" ]; then CGO_ENABLED=0 $(GO) test -count=1 $$pkgs; fi
 	$(GO) test -count=1 -timeout 20m ./...
 
@@ -47,6 +47,7 @@ pyenv:
 ## fixtures: regenerate every golden fixture from transformers / peft / tokenizers
 fixtures:
 	"$$(scripts/pyenv.sh)" scripts/make_fixtures.py
+	"$$(scripts/pyenv.sh)" scripts/make_tensorboard_fixture.py
 
 clean:
 	rm -rf bin .build go.work go.work.sum

@@ -32,6 +32,9 @@ type Run struct {
 	Seed      int64  `mapstructure:"seed" yaml:"seed"`             // default 1
 	Device    string `mapstructure:"device" yaml:"device"`         // cpu | cuda | cuda:N (default cpu)
 	Threads   int    `mapstructure:"threads" yaml:"threads"`       // libtorch intra-op threads; 0 = libtorch's default
+	// TensorBoard writes every metrics.jsonl scalar as TensorBoard event
+	// files under <output_dir>/tensorboard/ as training goes (default true).
+	TensorBoard bool `mapstructure:"tensorboard" yaml:"tensorboard"`
 }
 
 // Model is the frozen MLLM.

@@ -9,8 +9,9 @@ package recipes
 func Defaults() Config {
 	return Config{
 		Run: Run{
-			Seed:   1,
-			Device: "cpu",
+			Seed:        1,
+			Device:      "cpu",
+			TensorBoard: true,
 		},
 		Model: Model{
 			DType:      "float32",

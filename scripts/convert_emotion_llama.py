@@ -13,7 +13,7 @@ Inputs
   --llama       the Llama-2-7b-chat-hf dir the checkpoint was trained on (config.json,
                 *.safetensors or pytorch_model*.bin, tokenizer.json or tokenizer.model).
 
-Output (DESIGN.md section 3): config.json (the LLaMA config plus a "mose" section),
+Output (docs/architecture.md, section 4): config.json (the LLaMA config plus a "mose" section),
 model.safetensors or model-0000k-of-0000n.safetensors + model.safetensors.index.json,
 tokenizer.json (plus the LLaMA dir's other tokenizer/generation files when present).
 
@@ -73,7 +73,7 @@ import torch
 EXIT_BAD_INPUT = 2
 
 # mose input name, Emotion-LLaMA module, modality, tokens, placeholder; in the order the
-# tokens are spliced (DESIGN.md section 3 / minigpt_v2.encode_img + minigpt_base.prompt_wrap).
+# tokens are spliced (docs/architecture.md section 4 / minigpt_v2.encode_img + minigpt_base.prompt_wrap).
 PROJECTORS = [
     ("eva_patches", "llama_proj", "visual", 256, "<VideoHere>"),
     ("face_mae", "feats_llama_proj1", "visual", 1, "<FeatureHere>"),

@@ -17,6 +17,7 @@ import (
 
 	"github.com/mose-llm/mose/gating"
 	"github.com/mose-llm/mose/internal/fsutil"
+	"github.com/mose-llm/mose/internal/tfevents"
 	"github.com/mose-llm/mose/metrics"
 	"github.com/mose-llm/mose/plots"
 )
@@ -24,6 +25,7 @@ import (
 // metricsLog appends records to metrics.jsonl.
 type metricsLog struct {
 	f   *os.File
+	tb  *tfevents.Writer // TensorBoard events of the same records (tensorboard.go); nil when off
 	acc interval
 }
 
@@ -81,11 +83,11 @@ func (l *metricsLog) write(rec plots.Record) error {
 		return err
 	}
 	_, err = l.f.Write(append(b, '\n'))
-	return err
+	return errors.Join(err, l.writeTensorBoard(rec))
 }
 
 // Close closes the file.
-func (l *metricsLog) Close() error { return l.f.Close() }
+func (l *metricsLog) Close() error { return errors.Join(l.f.Close(), l.tb.Close()) }
 
 // record accumulates a step and, when logNow, writes the interval's record,
 // logs it and updates the progress bar.

@@ -177,6 +177,9 @@ func train(ctx context.Context, cfg *recipes.Config, opt Options, log logrus.Fie
 		return nil, err
 	}
 	defer r.mlog.Close()
+	if r.mlog.tb, err = openTensorBoard(r.out, cfg.Run.TensorBoard, r.st.Step); err != nil {
+		return nil, err
+	}
 	r.logStart(total)
 	res := &Result{OutputDir: r.out}
 	var evalReport *metrics.Report
