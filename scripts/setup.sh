@@ -229,6 +229,9 @@ CXX11_ABI=$ABI
 GOTCH=$G
 EOF
 
+# gloo's headers for the c10d shim (internal/dist): fetched once into the cache.
+"$ROOT/scripts/setup_gloo.sh" "$ROOT" "$CACHE"
+
 # ---------------------------------------------------------------- 5. smoke test
 log="$ROOT/.build/smoke-build.log"
 start=$(date +%s)
