@@ -48,6 +48,7 @@ pyenv:
 fixtures:
 	"$$(scripts/pyenv.sh)" scripts/make_fixtures.py
 	"$$(scripts/pyenv.sh)" scripts/rope_fixtures.py
+	"$$(scripts/pyenv.sh)" scripts/tokenizer_survey_fixtures.py
 
 clean:
 	rm -rf bin .build go.work go.work.sum

@@ -1,0 +1,72 @@
+package tokenizer
+
+import (
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// The survey fixtures (scripts/tokenizer_survey_fixtures.py) rebuild the pipelines
+// of the families users bring: SmolLM's Digits, Qwen2's NFC, Gemma's Replace, and the
+// character-class pre-tokenizers and BPE word affixes.
+var surveyDirs = []string{"survey-smollm", "survey-qwen2", "survey-gemma", "survey-classes", "survey-words", "survey-nfkc"}
+
+func TestSurveyMatchesHF(t *testing.T) {
+	for _, name := range surveyDirs {
+		t.Run(name, func(t *testing.T) {
+			dir := filepath.Join("testdata", name)
+			tok, err := Load(filepath.Join(dir, "tokenizer.json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := readCases(t, filepath.Join(dir, "cases.json"))
+			if tok.VocabSize() != c.VocabSizeWithAdded {
+				t.Errorf("VocabSize = %d, HF %d", tok.VocabSize(), c.VocabSizeWithAdded)
+			}
+			t.Run("cases", func(t *testing.T) { checkCases(t, tok, c.Cases) })
+			t.Run("random", func(t *testing.T) { checkCases(t, tok, c.RandomCases) })
+			t.Run("decode", func(t *testing.T) { checkDecodeCases(t, tok, c.DecodeCases) })
+		})
+	}
+}
+
+// Components of tokenizer.json that no surveyed family uses are refused, and the
+// error names the component and its type.
+func TestSurveyRefusedComponents(t *testing.T) {
+	const model = `{"type":"BPE","vocab":{"a":0},"merges":[]}`
+	for _, tc := range []struct {
+		field, value string
+	}{
+		{"normalizer", `{"type":"Precompiled","precompiled_charsmap":"AAAA"}`},
+		{"normalizer", `{"type":"BertNormalizer","clean_text":true,"handle_chinese_chars":true,"strip_accents":null,"lowercase":true}`},
+		{"normalizer", `{"type":"StripAccents"}`},
+		{"normalizer", `{"type":"Nmt"}`},
+		{"normalizer", `{"type":"ByteLevel"}`},
+		{"pre_tokenizer", `{"type":"BertPreTokenizer"}`},
+		{"pre_tokenizer", `{"type":"UnicodeScripts"}`},
+		{"pre_tokenizer", `{"type":"CharDelimiterSplit","delimiter":"x"}`},
+		{"decoder", `{"type":"WordPiece","prefix":"##","cleanup":true}`},
+		{"decoder", `{"type":"CTC","pad_token":"<pad>","word_delimiter_token":"|","cleanup":true}`},
+		{"decoder", `{"type":"BPEDecoder","suffix":"</w>"}`},
+		{"model", `{"type":"Unigram","unk_id":0,"vocab":[["a",0.0]]}`},
+		{"model", `{"type":"WordPiece","unk_token":"[UNK]","vocab":{"[UNK]":0}}`},
+		{"model", `{"type":"WordLevel","unk_token":"[UNK]","vocab":{"[UNK]":0}}`},
+	} {
+		typ := tc.value[strings.Index(tc.value, `"type":"`)+8:]
+		typ = typ[:strings.Index(typ, `"`)]
+		t.Run(tc.field+"/"+typ, func(t *testing.T) {
+			parts := map[string]string{"normalizer": "null", "pre_tokenizer": "null", "decoder": "null", "model": model}
+			parts[tc.field] = tc.value
+			js := `{"version":"1.0","added_tokens":[],"normalizer":` + parts["normalizer"] + `,"pre_tokenizer":` + parts["pre_tokenizer"] +
+				`,"post_processor":null,"decoder":` + parts["decoder"] + `,"model":` + parts["model"] + `}`
+			_, err := Parse([]byte(js))
+			if !errors.Is(err, ErrUnsupported) {
+				t.Fatalf("err = %v, want ErrUnsupported", err)
+			}
+			if !strings.Contains(err.Error(), typ) || !strings.Contains(err.Error(), strings.TrimSuffix(tc.field, "_tokenizer")) {
+				t.Errorf("error %q does not name %s %q", err, tc.field, typ)
+			}
+		})
+	}
+}
