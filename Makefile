@@ -21,11 +21,13 @@ build: setup
 demo: build
 	@scripts/demo.sh
 
-## test: setup, then every test (the packages without cgo are also tested with CGO_ENABLED=0)
+## test: setup, then every test (the packages without cgo are also tested with CGO_ENABLED=0);
+##       converts the real SmolLM2 test model into the cache once when the Python venv exists
 test: setup
 	$(GO) vet ./...
 	@pkgs=$$($(GO) list ./data/... ./recipes/... ./metrics/... ./plots/... ./internal/safetensors/... ./internal/fsutil/... 2>/dev/null); \
 	if [ -n "$$pkgs" ]; then CGO_ENABLED=0 $(GO) test -count=1 $$pkgs; fi
+	@scripts/real_model.sh
 	$(GO) test -count=1 -timeout 20m ./...
 
 ## fuzz: the parsers' fuzz targets, 30 s each (not part of make test)
@@ -49,6 +51,7 @@ fixtures:
 	"$$(scripts/pyenv.sh)" scripts/make_fixtures.py
 	"$$(scripts/pyenv.sh)" scripts/rope_fixtures.py
 	"$$(scripts/pyenv.sh)" scripts/tokenizer_survey_fixtures.py
+	"$$(scripts/pyenv.sh)" scripts/fetch_smollm2.py --fixtures
 
 clean:
 	rm -rf bin .build go.work go.work.sum
