@@ -183,8 +183,8 @@ func comparePrompt(t *testing.T, m *Model, ids, sample []int64, floats map[strin
 	s := torch.NewScope()
 	defer s.Close()
 	logits := s.Squeeze(m.Logits(s, m.Forward(s, &Inputs{IDs: s.FromInt64(ids, 1, T)}, false), nil), 0) // (T,V)
-	lse := s.LogSumExp(logits, []int64{-1}, false)                                                       // (T)
-	arg := s.Argmax(logits, -1, false)                                                                   // (T)
+	lse := s.LogSumExp(logits, []int64{-1}, false)                                                      // (T)
+	arg := s.Argmax(logits, -1, false)                                                                  // (T)
 	if err := s.Err(); err != nil {
 		t.Fatal(err)
 	}
