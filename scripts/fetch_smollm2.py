@@ -26,6 +26,8 @@ under a temporary name and renamed, so a crash never leaves a half-converted mod
 Reference numbers (--fixtures), from the converted dir reloaded by transformers (fp32, eager):
 
   data/tokenizer/testdata/real-smollm2.cases.json   HF tokenizers' ids/decodes on varied strings
+  data/tokenizer/testdata/real-smollm2-hub-style.cases.json   the same for the real vocab with the
+                                                    hub file's Digits + ByteLevel pipeline
   model/testdata/smollm2/reference.safetensors      per prompt: ids, logits at 256 fixed vocab ids
                                                     and at each position's top 8, logsumexp over
                                                     the whole vocabulary, argmax
@@ -177,6 +179,31 @@ def convert() -> None:
     say(f"wrote {DEST}")
 
 
+HUB_STYLE = "tokenizer-hub-style.json"
+
+
+def ensure_hub_style() -> None:
+    """The converted vocab and merges with the pipeline of SmolLM2's hub tokenizer.json
+    (reconstructed: Sequence[Digits(individual_digits), ByteLevel] pre-tokenizer, ByteLevel
+    post-processor and decoder, plain BPE without byte_fallback/unk, no BOS template), which
+    the GGUF route does not produce. Written next to tokenizer.json, from it."""
+    path = DEST / HUB_STYLE
+    if path.exists():
+        return
+    d = json.loads((DEST / "tokenizer.json").read_text(encoding="utf-8"))
+    d["normalizer"] = None
+    d["pre_tokenizer"] = {"type": "Sequence", "pretokenizers": [
+        {"type": "Digits", "individual_digits": True},
+        {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True}]}
+    d["post_processor"] = {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": False, "use_regex": True}
+    d["decoder"] = {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True, "use_regex": True}
+    d["model"].update(unk_token=None, fuse_unk=False, byte_fallback=False)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(d, ensure_ascii=False), encoding="utf-8")
+    tmp.rename(path)
+    say(f"wrote {path}")
+
+
 def fixtures() -> None:
     import numpy as np
     import tokenizers
@@ -200,6 +227,14 @@ def fixtures() -> None:
                    "scripts/fetch_smollm2.py makes it.",
                    extra={"tokenizer_sha256": sha256_file(tpath), "source_package": PACKAGE},
                    decode_ids=mf.random_id_lists(mf.SEED + 80, tok, 60, (0, 512)))
+    hpath = DEST / HUB_STYLE
+    hub = tokenizers.Tokenizer.from_file(str(hpath))
+    mf.write_cases(ROOT / "data" / "tokenizer" / "testdata" / "real-smollm2-hub-style.cases.json", hub,
+                   f"$MOSE_CACHE/models/smollm2-135m/{HUB_STYLE}", texts, mf.random_cases(mf.SEED + 31, 100),
+                   "SmolLM2's real vocab and merges with the hub tokenizer.json's pipeline (Digits + ByteLevel), "
+                   "written by scripts/fetch_smollm2.py next to the converted tokenizer.json; not committed.",
+                   extra={"tokenizer_sha256": sha256_file(hpath), "source_package": PACKAGE},
+                   decode_ids=mf.random_id_lists(mf.SEED + 81, hub, 60, (0, 512)))
 
     torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
     model = LlamaForCausalLM.from_pretrained(DEST, torch_dtype=torch.float32, attn_implementation="eager")
@@ -253,6 +288,7 @@ def main() -> int:
         convert()
     else:
         say(f"{DEST} is up to date")
+    ensure_hub_style()
     if args.fixtures:
         fixtures()
     return 0
