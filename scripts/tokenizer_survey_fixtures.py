@@ -20,6 +20,9 @@ TestSurveyMatchesHF compares the Go tokenizer with them.
   survey-words      NFD; Whitespace, Punctuation (isolated); BPE with continuing_subword_prefix
                     and end_of_word_suffix
   survey-nfkc       NFKC; Punctuation(merged_with_previous), Digits(individual), Metaspace
+  survey-o200k      Split with GPT-4o's o200k regex (look-ahead suffix) + ByteLevel
+  survey-tekken     Split with Mistral Tekken's regex + ByteLevel
+  survey-regex      Split/Replace regexes using \\s \\d \\w \\W (Unicode in Oniguruma, ASCII in Go)
 """
 
 from __future__ import annotations
@@ -37,6 +40,15 @@ import make_fixtures as mf  # noqa: E402  (helpers: corpus, trainer, case writer
 
 QWEN2_SPLIT = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"
                r"|\s*[\r\n]+|\s+(?!\S)|\s+")
+# GPT-4o's o200k split (also the pattern family of Phi-4 and others) and Mistral's Tekken split
+# (Mistral NeMo, Pixtral): regexes none of the hand-written matchers covers, run by the Go side
+# as Go regexps with Oniguruma's Unicode classes plus the trailing `\s+(?!\S)|\s+` by hand.
+O200K_SPLIT = (r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?"
+               r"|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?"
+               r"|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+")
+TEKKEN_SPLIT = (r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+"
+                r"|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*"
+                r"|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+")
 CHAT_SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 EXTRA_CASES = [
     "<|im_start|>user\nHi 2024!<|im_end|>\n<|im_start|>assistant\n",
@@ -169,6 +181,39 @@ def nfkc(vocab, merges):
     return tok
 
 
+def split_byte_level(pattern: str):
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
+
+    pre = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(pattern), behavior="isolated", invert=False),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=False, use_regex=False),
+    ])
+    vocab, merges = byte_level_vocab(pre, 1100)
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=merges))
+    tok.pre_tokenizer = pre
+    tok.decoder = decoders.ByteLevel()
+    return tok
+
+
+def regex_classes():
+    """Oniguruma's Unicode \\s, \\d, \\w, \\W in and out of classes, in Split and Replace."""
+    from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers
+
+    pre = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(r"\d+"), behavior="isolated"),
+        pre_tokenizers.Split(Regex(r"[\s.,;]+"), behavior="merged_with_previous"),
+        pre_tokenizers.Split(Regex(r"\w+|\W"), behavior="isolated"),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=False, use_regex=False),
+    ])
+    vocab, merges = byte_level_vocab(pre, 1000)
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=merges))
+    tok.normalizer = normalizers.Sequence([normalizers.Replace(Regex(r"\s\s+"), " "),
+                                           normalizers.Replace(Regex(r"[\d]{4}"), "0000")])
+    tok.pre_tokenizer = pre
+    tok.decoder = decoders.ByteLevel()
+    return tok
+
+
 def main() -> int:
     import tokenizers
 
@@ -188,6 +233,12 @@ def main() -> int:
          "Punctuation(contiguous), Digits(individual_digits=false); byte_fallback BPE.", byte_ids),
         ("survey-words", words(), "NFD normalizer; Whitespace + Punctuation(isolated); BPE with "
          "continuing_subword_prefix '##', end_of_word_suffix '</w>', unfused <unk>; Fuse decoder.", (0, 40)),
+        ("survey-o200k", split_byte_level(O200K_SPLIT), "GPT-4o's o200k split regex (Isolated) + "
+         "ByteLevel(use_regex=false).", (0, 256)),
+        ("survey-tekken", split_byte_level(TEKKEN_SPLIT), "Mistral Tekken's split regex (Isolated) + "
+         "ByteLevel(use_regex=false).", (0, 256)),
+        ("survey-regex", regex_classes(), "Split and Replace regexes with Unicode \\s, \\d, \\w, \\W inside and "
+         "outside classes; Split behaviours isolated and merged_with_previous.", (0, 256)),
         ("survey-nfkc", nfkc(vocab, merges), "NFKC normalizer; Punctuation(merged_with_previous), "
          "Digits(individual_digits=true), Metaspace(first, split); byte_fallback BPE.", byte_ids),
     ]

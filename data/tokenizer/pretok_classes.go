@@ -34,9 +34,10 @@ func isPunctuation(r rune) bool {
 	return unicode.IsPunct(r)
 }
 
-// isWord is Oniguruma's Unicode \w (UTS #18): Alphabetic, marks, decimal digits,
-// connector punctuation and the joiners U+200C/U+200D. (², ½ are not word
-// characters; Ⅻ, a letter number, is.)
+// isWord is the Unicode \w of Rust's regex crate (UTS #18), which HF's Whitespace
+// pre-tokenizer runs: Alphabetic, marks, decimal digits, connector punctuation and
+// the joiners U+200C/U+200D. (², ½ are not word characters; Ⅻ, a letter number, is.
+// Oniguruma's \w, in Split regexes, differs: see onigWord.)
 func isWord(r rune) bool {
 	return unicode.IsLetter(r) || unicode.IsMark(r) || unicode.In(r, unicode.Nd, unicode.Nl, unicode.Pc, unicode.Other_Alphabetic, unicode.Join_Control)
 }
@@ -51,8 +52,8 @@ func (p runPre) preTokenize(ps []piece) []piece {
 	return splitPieces(ps, p.f, p.behavior, false)
 }
 
-// wordPunctPre is HF's Whitespace pre-tokenizer, the regex \w+|[^\w\s]+ kept and
-// everything else (whitespace) removed.
+// wordPunctPre is HF's Whitespace pre-tokenizer, the regex \w+|[^\w\s]+ (Rust's
+// regex crate) kept and everything else (whitespace) removed.
 type wordPunctPre struct{}
 
 func (wordPunctPre) preTokenize(ps []piece) []piece {

@@ -10,7 +10,7 @@ import (
 // The survey fixtures (scripts/tokenizer_survey_fixtures.py) rebuild the pipelines
 // of the families users bring: SmolLM's Digits, Qwen2's NFC, Gemma's Replace, and the
 // character-class pre-tokenizers and BPE word affixes.
-var surveyDirs = []string{"survey-smollm", "survey-qwen2", "survey-gemma", "survey-classes", "survey-words", "survey-nfkc"}
+var surveyDirs = []string{"survey-smollm", "survey-qwen2", "survey-gemma", "survey-classes", "survey-words", "survey-nfkc", "survey-o200k", "survey-tekken", "survey-regex"}
 
 func TestSurveyMatchesHF(t *testing.T) {
 	for _, name := range surveyDirs {
@@ -68,5 +68,40 @@ func TestSurveyRefusedComponents(t *testing.T) {
 				t.Errorf("error %q does not name %s %q", err, tc.field, typ)
 			}
 		})
+	}
+}
+
+// Split/Replace regexes whose Oniguruma meaning Go's regexp cannot reproduce are
+// refused, naming the construct; the translatable ones compile.
+func TestOnigRegexTranslation(t *testing.T) {
+	for _, tc := range []struct {
+		pattern, want string // want "" means accepted
+	}{
+		{`\s+|\d+|\w+|\W`, ""},
+		{`[^\s\p{L}\d]+`, ""},
+		{`\u00e9+`, ""},
+		{`'s|'t| ?\p{L}+|\s*[\r\n]+|\s+(?!\S)|\s+`, ""},
+		{`^\w+`, "anchor ^"},
+		{`\w+$`, "anchor $"},
+		{`\bword\b`, `anchor \b`},
+		{`[^\S\n]+`, `\S inside a character class`},
+		{`[a-z[0-9]]`, "nested character class"},
+		{`[a-z&&[^aeiou]]`, "class intersection"},
+		{`\w+(?=\s)`, "look-around"},
+		{`(?<=a)b`, "look-around"},
+		{`(?>ab|a)c`, "look-around or atomic group"},
+		{`\h+`, `Oniguruma's \h`},
+		{`a*|\s+(?!\S)|\s+`, "can match the empty string"},
+		{`[abc`, "unterminated character class"},
+	} {
+		_, err := compileRegex(tc.pattern, "pre_tokenizer Split")
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%q: %v", tc.pattern, err)
+		case tc.want != "" && !errors.Is(err, ErrUnsupported):
+			t.Errorf("%q: err = %v, want ErrUnsupported", tc.pattern, err)
+		case tc.want != "" && !strings.Contains(err.Error(), tc.want):
+			t.Errorf("%q: error %q does not mention %q", tc.pattern, err, tc.want)
+		}
 	}
 }
