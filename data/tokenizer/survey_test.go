@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // The survey fixtures (scripts/tokenizer_survey_fixtures.py) rebuild the pipelines
@@ -104,4 +105,25 @@ func TestOnigRegexTranslation(t *testing.T) {
 			t.Errorf("%q: error %q does not mention %q", tc.pattern, err, tc.want)
 		}
 	}
+}
+
+// FuzzOnigRegex: translating and running any pattern never panics, and an
+// accepted one finds in-range, ordered, non-overlapping matches.
+func FuzzOnigRegex(f *testing.F) {
+	for _, s := range []string{`\s+|\d+|\w+|\W`, `[^\s\p{L}]+|\s+(?!\S)|\s+`, `[]a]`, `[^]a]`, `\u00e9`, `\`, `[\`} {
+		f.Add(s, "a b  c\u00a0½ 12\n\n x")
+	}
+	f.Fuzz(func(t *testing.T, pattern, text string) {
+		m, err := compileRegex(pattern, "fuzz")
+		if err != nil || !utf8.ValidString(text) {
+			return
+		}
+		prev := 0
+		for _, p := range m.findAll(text) {
+			if p[0] < prev || p[1] <= p[0] || p[1] > len(text) {
+				t.Fatalf("%q on %q: bad match %v after %d", pattern, text, p, prev)
+			}
+			prev = p[1]
+		}
+	})
 }
