@@ -178,6 +178,10 @@ func (c Config) Validate() error {
 		// transformers copies type over rope_type; a config that says both is ambiguous.
 		return bad("rope_scaling.type", "%q disagrees with rope_type %q", r.LegacyType, r.Type)
 	}
+	if c.ModelType == "qwen2" && (c.HiddenSize%c.NumHeads != 0 || c.HeadDim != c.HiddenSize/c.NumHeads) {
+		// Qwen2Attention (transformers 4.46) ignores head_dim; its rotary embedding reads it.
+		return bad("head_dim", "%d on a qwen2 model: transformers' Qwen2 always uses hidden_size/num_attention_heads (%d/%d)", c.HeadDim, c.HiddenSize, c.NumHeads)
+	}
 	if p := c.PartialRotaryFactor; p != nil && *p != 1 {
 		return bad("partial_rotary_factor", "%g is not supported (mose rotates the whole head: want 1)", *p)
 	}

@@ -213,6 +213,7 @@ func TestRopeConfigRefused(t *testing.T) {
 		{"type and rope_type disagree", `{"model_type":"llama",` + base + `,"rope_scaling":{"type":"linear","rope_type":"llama3","factor":2}}`, []string{"rope_scaling.type", "rope_type"}},
 		{"mistral ignores rope_scaling", `{"model_type":"mistral",` + base + `,"rope_scaling":{"rope_type":"linear","factor":2}}`, []string{"rope_scaling", "mistral"}},
 		{"partial rotary", `{"model_type":"llama",` + base + `,"partial_rotary_factor":0.5}`, []string{"partial_rotary_factor", "0.5"}},
+		{"qwen2 head_dim", `{"model_type":"qwen2",` + base + `,"head_dim":48}`, []string{"head_dim", "48", "qwen2"}},
 		{"linear without factor", `{"model_type":"llama",` + base + `,"rope_scaling":{"rope_type":"linear"}}`, []string{"rope_scaling.factor"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
