@@ -25,9 +25,9 @@ demo: build
 ##       converts the real SmolLM2 test model into the cache once when the Python venv exists
 test: setup
 	$(GO) vet ./...
+	@scripts/real_model.sh
 	@pkgs=$$($(GO) list ./data/... ./recipes/... ./metrics/... ./plots/... ./internal/safetensors/... ./internal/fsutil/... 2>/dev/null); \
 	if [ -n "$$pkgs" ]; then CGO_ENABLED=0 $(GO) test -count=1 $$pkgs; fi
-	@scripts/real_model.sh
 	$(GO) test -count=1 -timeout 20m ./...
 
 ## fuzz: the parsers' fuzz targets, 30 s each (not part of make test)
