@@ -54,6 +54,7 @@ if os.environ.get("PYTHONHASHSEED") != "0":
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("TQDM_DISABLE", "1")  # transformers' GGUF loader draws a progress bar
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = Path(os.environ.get("MOSE_CACHE", Path.home() / ".cache" / "mose"))
@@ -156,6 +157,7 @@ def convert() -> None:
         model.config.tie_word_embeddings = True
         model.lm_head.weight = model.model.embed_tokens.weight
         model.tie_weights()
+        model.config._name_or_path = "SmolLM2-135M-Instruct"  # not the temporary dir
         assert model.lm_head.weight.data_ptr() == model.model.embed_tokens.weight.data_ptr()
         tmp = Path(tempfile.mkdtemp(dir=DEST.parent, prefix=".smollm2-135m-"))
         try:
