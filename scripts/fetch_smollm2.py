@@ -159,6 +159,7 @@ def convert() -> None:
         model.tie_weights()
         model.config._name_or_path = "SmolLM2-135M-Instruct"  # not the temporary dir
         assert model.lm_head.weight.data_ptr() == model.model.embed_tokens.weight.data_ptr()
+        say("lm_head tied to embed_tokens (the 'newly initialized' warning above is that random head)")
         tmp = Path(tempfile.mkdtemp(dir=DEST.parent, prefix=".smollm2-135m-"))
         try:
             model.save_pretrained(tmp, safe_serialization=True, max_shard_size="2GB")
