@@ -21,9 +21,11 @@ build: setup
 demo: build
 	@scripts/demo.sh
 
-## test: setup, then every test (the packages without cgo are also tested with CGO_ENABLED=0)
+## test: setup, then every test (the packages without cgo are also tested with CGO_ENABLED=0);
+##       converts the real SmolLM2 test model into the cache once when the Python venv exists
 test: setup
 	$(GO) vet ./...
+	@scripts/real_model.sh
 	@pkgs=$$($(GO) list ./data/... ./recipes/... ./metrics/... ./plots/... ./internal/safetensors/... ./internal/fsutil/... ./internal/tfevents/... 2>/dev/null); \
 	if [ -n "$$pkgs" ]; then CGO_ENABLED=0 $(GO) test -count=1 $$pkgs; fi
 	$(GO) test -count=1 -timeout 20m ./...
@@ -48,6 +50,9 @@ pyenv:
 fixtures:
 	"$$(scripts/pyenv.sh)" scripts/make_fixtures.py
 	"$$(scripts/pyenv.sh)" scripts/make_tensorboard_fixture.py
+	"$$(scripts/pyenv.sh)" scripts/rope_fixtures.py
+	"$$(scripts/pyenv.sh)" scripts/tokenizer_survey_fixtures.py
+	"$$(scripts/pyenv.sh)" scripts/fetch_smollm2.py --fixtures
 
 clean:
 	rm -rf bin .build go.work go.work.sum

@@ -21,22 +21,25 @@ var (
 // Config is the part of a HF LlamaConfig (config.json) mose uses, plus the
 // projectors of the "mose" section.
 type Config struct {
-	ModelType             string       `json:"model_type"`
-	HiddenSize            int          `json:"hidden_size"`
-	IntermediateSize      int          `json:"intermediate_size"`
-	NumLayers             int          `json:"num_hidden_layers"`
-	NumHeads              int          `json:"num_attention_heads"`
-	NumKVHeads            int          `json:"num_key_value_heads"` // 0 in the file means NumHeads
-	HeadDim               int          `json:"head_dim"`            // 0 in the file means HiddenSize/NumHeads
-	RMSNormEps            float64      `json:"rms_norm_eps"`
-	RopeTheta             float64      `json:"rope_theta"`
-	RopeScaling           *RopeScaling `json:"rope_scaling"`
-	VocabSize             int          `json:"vocab_size"`
-	TieWordEmbeddings     bool         `json:"tie_word_embeddings"`
-	MaxPositionEmbeddings int          `json:"max_position_embeddings"`
-	AttentionBias         bool         `json:"attention_bias"`
-	MLPBias               bool         `json:"mlp_bias"`
-	HiddenAct             string       `json:"hidden_act"`
+	ModelType        string       `json:"model_type"`
+	HiddenSize       int          `json:"hidden_size"`
+	IntermediateSize int          `json:"intermediate_size"`
+	NumLayers        int          `json:"num_hidden_layers"`
+	NumHeads         int          `json:"num_attention_heads"`
+	NumKVHeads       int          `json:"num_key_value_heads"` // 0 in the file means NumHeads
+	HeadDim          int          `json:"head_dim"`            // 0 in the file means HiddenSize/NumHeads
+	RMSNormEps       float64      `json:"rms_norm_eps"`
+	RopeTheta        float64      `json:"rope_theta"`
+	RopeScaling      *RopeScaling `json:"rope_scaling"`
+	// PartialRotaryFactor, when set, must be 1: transformers' LLaMA reads it
+	// for the rotary dim but rotates the whole head, so other values break it.
+	PartialRotaryFactor   *float64 `json:"partial_rotary_factor"`
+	VocabSize             int      `json:"vocab_size"`
+	TieWordEmbeddings     bool     `json:"tie_word_embeddings"`
+	MaxPositionEmbeddings int      `json:"max_position_embeddings"`
+	AttentionBias         bool     `json:"attention_bias"`
+	MLPBias               bool     `json:"mlp_bias"`
+	HiddenAct             string   `json:"hidden_act"`
 
 	// Projectors map each modality input's features into the hidden size, in
 	// the order of the "mose" section's inputs. Empty for a plain LLM.
@@ -170,6 +173,21 @@ func (c Config) Validate() error {
 	}
 	if c.HiddenAct != "silu" {
 		return bad("hidden_act", "%q is not supported (want silu)", c.HiddenAct)
+	}
+	if r := c.RopeScaling; r != nil && r.Type != "" && r.LegacyType != "" && r.Type != r.LegacyType {
+		// transformers copies type over rope_type; a config that says both is ambiguous.
+		return bad("rope_scaling.type", "%q disagrees with rope_type %q", r.LegacyType, r.Type)
+	}
+	if c.ModelType == "qwen2" && (c.HiddenSize%c.NumHeads != 0 || c.HeadDim != c.HiddenSize/c.NumHeads) {
+		// Qwen2Attention (transformers 4.46) ignores head_dim; its rotary embedding reads it.
+		return bad("head_dim", "%d on a qwen2 model: transformers' Qwen2 always uses hidden_size/num_attention_heads (%d/%d)", c.HeadDim, c.HiddenSize, c.NumHeads)
+	}
+	if p := c.PartialRotaryFactor; p != nil && *p != 1 {
+		return bad("partial_rotary_factor", "%g is not supported (mose rotates the whole head: want 1)", *p)
+	}
+	if k := c.RopeScaling.Kind(); c.ModelType == "mistral" && k != "default" {
+		// MistralRotaryEmbedding in transformers 4.46 takes no rope_scaling at all.
+		return bad("rope_scaling", "%q on a mistral model: transformers 4.46 ignores rope_scaling for mistral, so mose refuses it rather than guess (remove it, or set model_type llama)", k)
 	}
 	switch k := c.RopeScaling.Kind(); k {
 	case "default":

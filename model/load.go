@@ -42,7 +42,10 @@ func Load(dir string, opt Options) (*Model, error) {
 		return nil, fmt.Errorf("model %s: %w", dir, err)
 	}
 	m := &Model{Config: cfg, DType: opt.DType, Device: opt.Device, weights: torch.NewScope()}
-	m.rope.invFreq = cfg.invFreq()
+	if m.rope.invFreq, err = cfg.invFreq(); err != nil {
+		m.Close()
+		return nil, fmt.Errorf("model %s: %w", dir, err)
+	}
 	if err := m.read(ckpt.NewReader(ck), opt); err != nil {
 		m.Close()
 		return nil, fmt.Errorf("model %s: %w", dir, err)

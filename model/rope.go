@@ -1,49 +1,93 @@
 package model
 
 import (
+	"fmt"
 	"math"
 
 	"github.com/mose-llm/mose/internal/torch"
 )
 
 // invFreq returns the rotary inverse frequencies (head_dim/2 of them) for the
-// config, with rope_scaling applied as transformers does.
-func (c Config) invFreq() []float32 {
+// config, bit for bit as transformers 4.46 computes them: every step in
+// float32 and in its order (a float64 power rounded once differs from it in
+// about a third of the values, and the angle error grows with the position).
+// The power base ** (2i/dim) is libtorch's own CPU pow kernel, the one torch
+// runs at model init; the other steps are single float32 operations, written
+// with explicit conversions so that the compiler cannot fuse them.
+func (c Config) invFreq() ([]float32, error) {
 	half := c.HeadDim / 2
-	out := make([]float32, half)
-	r := c.RopeScaling
+	// arange(0, dim, 2, dtype=int64).float() / dim
+	expo := make([]float32, half)
 	for i := range half {
-		// transformers: 1 / base ** (arange(0, dim, 2) / dim), in float32.
-		expo := float32(2*i) / float32(c.HeadDim)
-		f := 1 / math.Pow(c.RopeTheta, float64(expo))
-		switch r.Kind() {
-		case "linear":
-			// linear scaling divides positions by factor; dividing the
-			// frequencies instead is the same product.
-			f /= r.Factor
-		case "llama3":
-			f = llama3Scale(f, r)
-		}
-		out[i] = float32(f)
+		expo[i] = float32(2*i) / float32(c.HeadDim)
 	}
-	return out
+	pow, err := torchPow(float32(c.RopeTheta), expo)
+	if err != nil {
+		return nil, fmt.Errorf("%w: rotary inverse frequencies: %v", ErrConfig, err)
+	}
+	// 1.0 / t is t.reciprocal() * 1.0: one float32 division.
+	inv := make([]float32, half)
+	for i, p := range pow {
+		inv[i] = 1 / p
+	}
+	r := c.RopeScaling
+	switch r.Kind() {
+	case "linear":
+		// inv_freq /= factor (dividing the frequencies is dividing the positions).
+		f := float32(r.Factor)
+		for i := range inv {
+			inv[i] /= f
+		}
+	case "llama3":
+		llama3Scale(inv, r)
+	}
+	return inv, nil
 }
 
-// llama3Scale: wavelengths longer than original/low_freq_factor are slowed by
-// factor, shorter than original/high_freq_factor kept, and those between
-// interpolated smoothly.
-func llama3Scale(f float64, r *RopeScaling) float64 {
-	lowWave := r.OriginalMaxPositionEmbeddings / r.LowFreqFactor
-	highWave := r.OriginalMaxPositionEmbeddings / r.HighFreqFactor
-	wave := 2 * math.Pi / f
-	switch {
-	case wave < highWave:
-		return f
-	case wave > lowWave:
-		return f / r.Factor
+// torchPow returns base ** e elementwise with libtorch's float32 CPU kernel:
+// transformers' `base ** tensor` casts the Python float base to float32 and
+// runs the same kernel (its vectorised powf is within an ulp, not correctly
+// rounded, so a Go math.Pow would differ in a few values).
+func torchPow(base float32, e []float32) ([]float32, error) {
+	s := torch.NewScope()
+	defer s.Close()
+	n := int64(len(e))
+	p := s.Pow(s.Full([]int64{n}, float64(base), torch.Float32, torch.CPU), s.FromFloat32(e, n))
+	if err := s.Err(); err != nil {
+		return nil, err
 	}
-	smooth := (r.OriginalMaxPositionEmbeddings/wave - r.LowFreqFactor) / (r.HighFreqFactor - r.LowFreqFactor)
-	return (1-smooth)*f/r.Factor + smooth*f
+	return p.Float32s()
+}
+
+// llama3Scale rescales inv in place as transformers' _compute_llama3_parameters:
+// wavelengths longer than original/low_freq_factor are slowed by factor,
+// shorter than original/high_freq_factor kept, and those between interpolated
+// smoothly. Python scalars meet float32 tensors, so each is cast to float32
+// and each tensor op rounds once; `x / t` is t.reciprocal() * x.
+func llama3Scale(inv []float32, r *RopeScaling) {
+	factor := float32(r.Factor)
+	lowWave := float32(r.OriginalMaxPositionEmbeddings / r.LowFreqFactor)
+	highWave := float32(r.OriginalMaxPositionEmbeddings / r.HighFreqFactor)
+	old := float32(r.OriginalMaxPositionEmbeddings)
+	low := float32(r.LowFreqFactor)
+	span := float32(r.HighFreqFactor - r.LowFreqFactor)
+	twoPi := float32(2 * math.Pi)
+	for i, f := range inv {
+		wave := float32(float32(1/f) * twoPi) // 2π / inv_freq
+		g := f                                // where(wave > low_wave, inv/factor, inv)
+		if wave > lowWave {
+			g = f / factor
+		}
+		if !(wave < highWave) && !(wave > lowWave) {
+			// smooth = (old / wave - low) / (high - low)
+			smooth := float32(float32(float32(1/wave)*old)-low) / span
+			// (1 - smooth) * inv / factor + smooth * inv
+			a := float32(float32(float32(1-smooth)*g) / factor)
+			b := float32(smooth * g)
+			g = float32(a + b)
+		}
+		inv[i] = g
+	}
 }
 
 // rope caches cos and sin tables, (n, head_dim) in the run dtype.

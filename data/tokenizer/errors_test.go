@@ -36,11 +36,11 @@ func TestParseErrors(t *testing.T) {
 		{"unigram model", "llama2", func(m map[string]any) { m["model"] = map[string]any{"type": "Unigram", "vocab": []any{}} }, ErrUnsupported, "Unigram"},
 		{"wordpiece model", "llama2", func(m map[string]any) { m["model"].(map[string]any)["type"] = "WordPiece" }, ErrUnsupported, "WordPiece"},
 		{"bpe dropout", "llama2", func(m map[string]any) { m["model"].(map[string]any)["dropout"] = 0.1 }, ErrUnsupported, "dropout"},
-		{"nfkc normalizer", "llama2", func(m map[string]any) { m["normalizer"] = map[string]any{"type": "NFKC"} }, ErrUnsupported, "NFKC"},
+		{"precompiled normalizer", "llama2", func(m map[string]any) { m["normalizer"] = map[string]any{"type": "Precompiled"} }, ErrUnsupported, "Precompiled"},
 		{"nested unsupported normalizer", "llama2", func(m map[string]any) {
 			m["normalizer"] = map[string]any{"type": "Sequence", "normalizers": []any{map[string]any{"type": "BertNormalizer"}}}
 		}, ErrUnsupported, "BertNormalizer"},
-		{"whitespace pre-tokenizer", "llama2", func(m map[string]any) { m["pre_tokenizer"] = map[string]any{"type": "Whitespace"} }, ErrUnsupported, "Whitespace"},
+		{"unicode-scripts pre-tokenizer", "llama2", func(m map[string]any) { m["pre_tokenizer"] = map[string]any{"type": "UnicodeScripts"} }, ErrUnsupported, "UnicodeScripts"},
 		{"look-ahead regex", "llama3", func(m map[string]any) {
 			pre := m["pre_tokenizer"].(map[string]any)["pretokenizers"].([]any)[0].(map[string]any)
 			pre["pattern"] = map[string]any{"Regex": `\w+(?=\s)`}

@@ -75,8 +75,10 @@ func parseNormalizer(raw json.RawMessage) (normalizer, error) {
 		return stripNormalizer{left: v.Left, right: v.Right}, nil
 	case "Lowercase":
 		return lowercaseNormalizer{}, nil
+	case "NFC", "NFD", "NFKC", "NFKD":
+		return unicodeNormalizer{unicodeForms[typ]}, nil
 	default:
-		return nil, unsupported("normalizer %q (supported: Sequence, Prepend, Replace, Strip, Lowercase)", typ)
+		return nil, unsupported("normalizer %q (supported: Sequence, Prepend, Replace, Strip, Lowercase, NFC, NFD, NFKC, NFKD)", typ)
 	}
 }
 

@@ -83,8 +83,10 @@ func parsePreTokenizer(raw json.RawMessage) (preTokenizer, error) {
 			return nil, invalid("pre_tokenizer Split: unknown behavior %q", v.Behavior)
 		}
 		return splitPre{m: m, behavior: b, invert: v.Invert}, nil
+	case "Digits", "Punctuation", "Whitespace", "WhitespaceSplit":
+		return parseClassPre(typ, raw)
 	default:
-		return nil, unsupported("pre_tokenizer %q (supported: Sequence, ByteLevel, Metaspace, Split)", typ)
+		return nil, unsupported("pre_tokenizer %q (supported: Sequence, ByteLevel, Metaspace, Split, Digits, Punctuation, Whitespace, WhitespaceSplit)", typ)
 	}
 }
 

@@ -37,11 +37,7 @@ func compileRegex(pattern, what string) (matcher, error) {
 	if pattern == "" {
 		return nil, invalid("%s: empty regex", what)
 	}
-	re, err := regexp.Compile(pattern)
-	if err != nil {
-		return nil, unsupported("%s: regex %q: Go's regexp cannot compile it (%v)", what, pattern, err)
-	}
-	return regexMatcher{re}, nil
+	return compileOnig(pattern, what)
 }
 
 // literalMatcher matches a fixed string.

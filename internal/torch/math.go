@@ -74,6 +74,10 @@ func (s *Scope) PowScalar(t *Tensor, p float64) *Tensor {
 	return s.scalar("pow", t, p, lib.AtgPowTensorScalar)
 }
 
+// Pow returns a ** b elementwise (broadcasting), with libtorch's kernel (on
+// CPU: SLEEF's vectorised powf, the C library's powf for a short tail).
+func (s *Scope) Pow(a, b *Tensor) *Tensor { return s.binary("pow", a, b, lib.AtgPow) }
+
 // Neg returns -t.
 func (s *Scope) Neg(t *Tensor) *Tensor { return s.unary("neg", t, lib.AtgNeg) }
 
