@@ -37,9 +37,9 @@ type Mixture struct {
 	Gate    Gate          // nil when no group has more than one expert
 
 	set       *Set
-	rank      int64   // r of this target (Config.Rank unless the Target overrode it)
-	alpha     float64 // α of this target
-	scaling   float64 // s = α/r, or α/√r with RSLoRA
+	rank      int64         // r of this target (Config.Rank unless the Target overrode it)
+	alpha     float64       // α of this target
+	scaling   float64       // s = α/r, or α/√r with RSLoRA
 	slots     int64         // E = ΣK
 	gatedIdx  []int         // groups with K > 1
 	slotGroup *torch.Tensor // (E) int64: group of each slot; nil when E == G
