@@ -238,7 +238,12 @@ func (c *components) open(manifest string) (*data.Dataset, error) {
 			return nil, err
 		}
 	}
-	pad, _ := c.tok.Pad()
+	pad, ok := c.tok.Pad()
+	if !ok { // no pad token (SmolLM2, LLaMA-3): padding and feature slots are masked or replaced, any real id does
+		if pad, ok = c.tok.EOS(); !ok {
+			pad = 0
+		}
+	}
 	return data.Open(manifest, c.spec, c.tok, data.Options{Root: c.cfg.Data.Root, MaxLen: c.cfg.Data.MaxLen, PadID: pad})
 }
 

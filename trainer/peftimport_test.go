@@ -1,6 +1,7 @@
 package trainer
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"math"
@@ -239,9 +240,50 @@ func TestPEFTImportFields(t *testing.T) {
 			for i := range want {
 				worst = math.Max(worst, math.Abs(float64(got[i]-want[i])))
 			}
+			t.Logf("max |mose - PEFT| = %.3g", worst)
 			if worst > 1e-4 {
 				t.Errorf("max |mose - PEFT| = %.3g (> 1e-4)", worst)
 			}
 		})
+	}
+}
+
+// mose's own PEFT export loads back through the importer with PEFT's logits.
+func TestPEFTImportMoseExport(t *testing.T) {
+	_, ck := peftFixtureCheckpoint(t)
+	out := filepath.Join(t.TempDir(), "peft")
+	if _, err := Export(context.Background(), ExportOptions{Checkpoint: ck, Format: FormatPEFT, Out: out, Log: quietLog()}); err != nil {
+		t.Fatal(err)
+	}
+	exp, _ := safetensors.Open("../experts/testdata/peft-lora/expected.safetensors")
+	defer exp.Close()
+	raw, _ := exp.Read("input_ids")
+	ids, _ := safetensors.BytesToInt64s(raw)
+	raw, _ = exp.Read("logits_lora")
+	want, _ := safetensors.BytesToFloat32s(raw)
+	base, _ := filepath.Abs("../experts/testdata/peft-lora/base")
+	err := torch.Run(func() error {
+		m, closeFn, err := OpenPEFT(base, out, model.Options{})
+		if err != nil {
+			return err
+		}
+		defer closeFn()
+		s := torch.NewScope()
+		defer s.Close()
+		got, err := m.Logits(s, m.Forward(s, &model.Inputs{IDs: s.FromInt64(ids, 2, int64(len(ids)/2))}, false), nil).Float32s()
+		if err != nil {
+			return err
+		}
+		var worst float64
+		for i := range want {
+			worst = math.Max(worst, math.Abs(float64(got[i]-want[i])))
+		}
+		if worst > 1e-4 {
+			t.Errorf("mose's export through OpenPEFT: logits differ from PEFT's by %.3g", worst)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

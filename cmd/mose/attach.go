@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -74,11 +75,12 @@ default answer "{label}" + its EOS, the default labels the nine emotions.`,
 				return badInput(fmt.Errorf("attach: the base's tokenizer: %w", err))
 			}
 			spec.Prompt = data.Prompt{Template: template, Answer: answer}
+			bos, eos := specialTokens(base, tok)
 			if template == "" {
-				spec.Prompt.Template = defaultPrompt(tok, spec.Inputs)
+				spec.Prompt.Template = defaultPrompt(bos, spec.Inputs)
 			}
 			if answer == "" {
-				spec.Prompt.Answer = "{label}" + specialToken(tok, tok.EOS)
+				spec.Prompt.Answer = "{label}" + eos
 			}
 			if err := spec.Validate(); err != nil {
 				return badInput(fmt.Errorf("attach: %w", err))
@@ -158,9 +160,9 @@ func parseInput(s string) (data.Input, error) {
 	return in, nil
 }
 
-// defaultPrompt is Emotion-LLaMA's template for these inputs and tokenizer.
-func defaultPrompt(tok *tokenizer.Tokenizer, inputs []data.Input) string {
-	t := strings.Replace(defaultTemplate, "<s>", specialToken(tok, tok.BOS), 1)
+// defaultPrompt is Emotion-LLaMA's template for these inputs, with bos for <s>.
+func defaultPrompt(bos string, inputs []data.Input) string {
+	t := strings.Replace(defaultTemplate, "<s>", bos, 1)
 	used := map[string]bool{}
 	for _, in := range inputs {
 		used[in.Placeholder] = true
@@ -174,12 +176,29 @@ func defaultPrompt(tok *tokenizer.Tokenizer, inputs []data.Input) string {
 	return t
 }
 
-// specialToken is the text of the tokenizer's BOS or EOS, or "" without one.
-func specialToken(tok *tokenizer.Tokenizer, which func() (int32, bool)) string {
-	id, ok := which()
-	if !ok {
-		return ""
+// specialTokens returns the text of the base's BOS and EOS tokens: config.json's
+// bos_token_id and eos_token_id (the first of a list), as transformers'
+// generation uses them, else the tokenizer's own; "" when there is none.
+func specialTokens(base string, tok *tokenizer.Tokenizer) (bos, eos string) {
+	var cfg map[string]json.RawMessage
+	b, _ := os.ReadFile(filepath.Join(base, "config.json"))
+	json.Unmarshal(b, &cfg)
+	pick := func(key string, fallback func() (int32, bool)) string {
+		var one int32
+		var list []int32
+		switch {
+		case json.Unmarshal(cfg[key], &one) == nil:
+		case json.Unmarshal(cfg[key], &list) == nil && len(list) > 0:
+			one = list[0]
+		default:
+			id, ok := fallback()
+			if !ok {
+				return ""
+			}
+			one = id
+		}
+		s, _ := tok.IDToken(one)
+		return s
 	}
-	s, _ := tok.IDToken(id)
-	return s
+	return pick("bos_token_id", tok.BOS), pick("eos_token_id", tok.EOS)
 }

@@ -198,3 +198,40 @@ func TestAttachBadCases(t *testing.T) {
 		t.Fatalf("a changed base: exit %d, want 2 naming the change: %s", code, msg)
 	}
 }
+
+// The same path on a real pretrained checkpoint, opt-in (minutes on CPU):
+// MOSE_TEST_SMOLLM2=DIR, a transformers dir of SmolLM2-135M (LLaMA, GQA 9/3,
+// tied embeddings, byte-level BPE, no pad token).
+func TestAttachSmolLM2(t *testing.T) {
+	base := os.Getenv("MOSE_TEST_SMOLLM2")
+	if base == "" {
+		t.Skip("set MOSE_TEST_SMOLLM2 to a SmolLM2-135M transformers dir to run it")
+	}
+	if e2e.err != nil {
+		t.Fatal(e2e.err)
+	}
+	att := filepath.Join(t.TempDir(), "attached")
+	if code, msg := runMose(t, append([]string{"attach", "--model", base, "--out", att}, attachInputs...)...); code != 0 {
+		t.Fatalf("attach: exit %d: %s", code, msg)
+	}
+	run := filepath.Join(t.TempDir(), "run")
+	sets := []string{"model.path=" + att, "adapters.method=lora", "model.train_projectors=true", "train.max_steps=2",
+		"train.warmup_steps=1", "train.batch_size=2", "train.lr=1e-2", "data.eval="}
+	for _, c := range []string{"validate", "train"} {
+		if code, msg := runMose(t, append([]string{c}, recipeArgs(run, sets...)...)...); code != 0 {
+			t.Fatalf("%s: exit %d: %s", c, code, msg)
+		}
+	}
+	ck := filepath.Join(run, "checkpoints", "step-0000002")
+	exp := filepath.Join(t.TempDir(), "export")
+	if code, msg := runMose(t, "export", "--checkpoint", ck, "--format", "peft", "--out", exp); code != 0 {
+		t.Fatalf("export: exit %d: %s", code, msg)
+	}
+	py := refPython(t)
+	code, msg := runPython(t, py, "../../scripts/check_peft_export.py", exp, "--checkpoint", ck, "--model", base,
+		"--mose", e2e.bin, "--manifest", e2e.train)
+	t.Logf("PEFT on the original SmolLM2 dir:\n%s", lastLine(msg))
+	if code != 0 {
+		t.Fatalf("check_peft_export: exit %d\n%s", code, msg)
+	}
+}
