@@ -188,6 +188,9 @@ func buildAdaptersOnly(cfg *recipes.Config) (*components, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: model.path: %w", ErrRecipe, err)
 	}
+	if err := model.CheckAttached(cfg.Model.Path); err != nil { // a merge streams the (linked) base weights
+		return nil, fmt.Errorf("%w: model.path: %w", ErrRecipe, err)
+	}
 	c := &components{cfg: cfg, dev: torch.CPU}
 	c.spec, _ = data.ReadModelSpec(cfg.Model.Path) // described in the sidecar when present
 	var all []experts.Target

@@ -132,6 +132,21 @@ func TestAttachEndToEnd(t *testing.T) {
 		t.Fatal("the export lacks the trained projectors' sidecar")
 	}
 
+	// A merged export of the attached dir is a plain, self-contained model dir.
+	merged := filepath.Join(t.TempDir(), "merged")
+	if code, msg := runMose(t, "export", "--checkpoint", cks[len(cks)-1], "--format", "merged", "--out", merged); code != 0 {
+		t.Fatalf("merged export: exit %d: %s", code, msg)
+	}
+	mentries, _ := os.ReadDir(merged)
+	for _, e := range mentries {
+		if fi, _ := os.Lstat(filepath.Join(merged, e.Name())); fi.Mode()&os.ModeSymlink != 0 || e.Name() == "mose_attach.json" {
+			t.Errorf("the merged dir holds %s from the attached layout", e.Name())
+		}
+	}
+	if code, msg := runMose(t, "model-info", "--model", merged); code != 0 {
+		t.Fatalf("model-info on the merged dir: exit %d: %s", code, msg)
+	}
+
 	py := refPython(t)
 	code, msg = runPython(t, py, "../../scripts/check_peft_export.py", exp, "--checkpoint", cks[len(cks)-1], "--model", plain, "--mose", e2e.bin)
 	t.Logf("PEFT on the original dir:\n%s", msg)
