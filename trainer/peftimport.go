@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/mose-llm/mose/experts"
@@ -64,7 +65,11 @@ func OpenPEFT(modelDir, adapterDir string, opt model.Options) (m *model.Model, c
 	}
 	for _, name := range moduleNames(mc) {
 		if lc.targets(name) && linears[name] == nil {
-			return fail(fmt.Errorf("%s: target_modules: matches %q, which mose cannot adapt (only the q, k, v, o, gate, up and down projections)", cfgPath, name))
+			shown := strconv.Quote(name)
+			if name == "" {
+				shown = "the root module"
+			}
+			return fail(fmt.Errorf("%s: target_modules: matches %s, which mose cannot adapt (only the q, k, v, o, gate, up and down projections)", cfgPath, shown))
 		}
 	}
 	if len(targets) == 0 {
