@@ -164,7 +164,8 @@ func ReadModelSpec(modelDir string) (Spec, error) {
 		return Spec{}, fmt.Errorf("%s: %w: %v", path, ErrSpec, err)
 	}
 	if cfg.Mose == nil {
-		return Spec{}, fmt.Errorf("%s: %w: no \"mose\" section", path, ErrSpec)
+		return Spec{}, fmt.Errorf("%s: %w: no \"mose\" section: a plain HF model needs its modality inputs and projectors first: "+
+			"mose attach --model %s --input name=...,modality=visual|audio,dim=... --out NEW_DIR (README: Bring your own base LLM)", path, ErrSpec, modelDir)
 	}
 	if err := cfg.Mose.Validate(); err != nil {
 		return Spec{}, fmt.Errorf("%s: %w", path, err)

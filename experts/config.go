@@ -40,8 +40,8 @@ var ErrConfig = errors.New("bad adapter config")
 type Config struct {
 	Method  string   // MethodMoSE or MethodLoRA
 	Targets []string // module names: q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj
-	Rank    int      // r of every group's A and B
-	Alpha   float64  // scaling α/r (α/√r with RSLoRA)
+	Rank    int      // r of every group's A and B (a Target may override it)
+	Alpha   float64  // scaling α/r (α/√r with RSLoRA); a Target may override it
 	RSLoRA  bool
 	Dropout float64 // on the adapter input, training only
 	// Experts per group (K_g); 0 disables a group. Ignored for MethodLoRA.

@@ -18,7 +18,7 @@ import (
 // Exact reports, per slot, whether its coefficient is the same for every
 // non-pad token (an omni group with one expert), and that coefficient.
 func (m *Mixture) Exact() (exact []bool, coef []float64) {
-	s := m.set.Config.Scaling()
+	s := m.scaling
 	for gi, g := range m.Groups {
 		for range m.K[gi] {
 			ok := g == Omni && m.K[gi] == 1

@@ -37,7 +37,9 @@ type Mixture struct {
 	Gate    Gate          // nil when no group has more than one expert
 
 	set       *Set
-	rank      int64
+	rank      int64         // r of this target (Config.Rank unless the Target overrode it)
+	alpha     float64       // α of this target
+	scaling   float64       // s = α/r, or α/√r with RSLoRA
 	slots     int64         // E = ΣK
 	gatedIdx  []int         // groups with K > 1
 	slotGroup *torch.Tensor // (E) int64: group of each slot; nil when E == G
@@ -90,10 +92,20 @@ func (m *Mixture) Delta(s *torch.Scope, x, modality *torch.Tensor, train bool) *
 	return y
 }
 
-// buildMix sets mix from the scaling and the modality weights: the visual
+// Rank is the target's r.
+func (m *Mixture) Rank() int { return int(m.rank) }
+
+// Alpha is the target's α.
+func (m *Mixture) Alpha() float64 { return m.alpha }
+
+// Scaling is the target's s: α/r, or α/√r with RSLoRA.
+func (m *Mixture) Scaling() float64 { return m.scaling }
+
+// buildMix sets mix from the target's scaling and the modality weights: the visual
 // group acts on visual tokens with w_visual, the nonvisual group on text and
 // audio tokens with w_nonvisual, omni on every non-pad token with 1.
-func (m *Mixture) buildMix(owner *torch.Scope, scaling, wVisual, wNonVisual float64) error {
+func (m *Mixture) buildMix(owner *torch.Scope, wVisual, wNonVisual float64) error {
+	scaling := m.scaling
 	mix := make([]float32, numMod*int(m.slots))
 	e := 0
 	for gi, g := range m.Groups {

@@ -89,9 +89,9 @@ func (set *Set) Import(s *torch.Scope, read func(s *torch.Scope, name string) *t
 					c.Close()
 					return err
 				}
-				if !slices.Equal(src.Shape(), dst.Shape()) {
-					c.Close()
-					return fmt.Errorf("%w: %s has shape %v, the adapter wants %v", ErrConfig, sl.name, src.Shape(), dst.Shape())
+				if got, want := src.Shape(), dst.Shape(); !slices.Equal(got, want) {
+					c.Close() // the shapes are read before the tensors are freed
+					return fmt.Errorf("%w: %s has shape %v, the adapter wants %v", ErrConfig, sl.name, got, want)
 				}
 				err := dst.CopyFrom(src)
 				c.Close()

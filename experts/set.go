@@ -9,10 +9,14 @@ import (
 	"github.com/mose-llm/mose/internal/torch"
 )
 
-// Target is a linear adapters attach to.
+// Target is a linear adapters attach to. Rank and Alpha override the
+// Config's for this target (PEFT's rank_pattern and alpha_pattern); 0 keeps
+// the Config's value. The scaling follows from them as Config.Scaling does.
 type Target struct {
 	Name    string // HF module name, e.g. "model.layers.3.self_attn.q_proj"
 	In, Out int64
+	Rank    int     // 0: Config.Rank
+	Alpha   float64 // 0: Config.Alpha
 }
 
 // Set is every Mixture of a model, sharing one configuration and the
@@ -52,8 +56,19 @@ func New(dev torch.Device, targets []Target, cfg Config, newGate GateMaker) (*Se
 }
 
 func (set *Set) newMixture(t Target, groups []string, K []int, rng *rand.Rand, newGate GateMaker) (*Mixture, error) {
-	r := int64(set.Config.Rank)
-	m := &Mixture{Name: t.Name, In: t.In, Out: t.Out, Groups: slices.Clone(groups), K: slices.Clone(K), set: set, rank: r}
+	tc := set.Config
+	if t.Rank != 0 {
+		tc.Rank = t.Rank
+	}
+	if t.Alpha != 0 {
+		tc.Alpha = t.Alpha
+	}
+	if tc.Rank <= 0 || tc.Alpha <= 0 {
+		return nil, fmt.Errorf("%w: rank %d and alpha %g must be > 0", ErrConfig, tc.Rank, tc.Alpha)
+	}
+	r := int64(tc.Rank)
+	m := &Mixture{Name: t.Name, In: t.In, Out: t.Out, Groups: slices.Clone(groups), K: slices.Clone(K), set: set,
+		rank: r, alpha: tc.Alpha, scaling: tc.Scaling()}
 	var slotGroup []int64
 	var gatedGroups []string
 	var gatedK []int
@@ -120,7 +135,7 @@ func (set *Set) newMixture(t Target, groups []string, K []int, rng *rand.Rand, n
 	if err := build.Err(); err != nil {
 		return nil, err
 	}
-	if err := m.buildMix(s, set.Config.Scaling(), set.wVisual, set.wNonVisual); err != nil {
+	if err := m.buildMix(s, set.wVisual, set.wNonVisual); err != nil {
 		return nil, err
 	}
 	for _, p := range []*torch.Tensor{m.A, m.B} {
@@ -170,7 +185,7 @@ func (set *Set) SetModalityWeights(visual, nonVisual float64) error {
 	}
 	set.wVisual, set.wNonVisual = visual, nonVisual
 	for _, m := range set.Mixtures {
-		if err := m.buildMix(set.owner, set.Config.Scaling(), visual, nonVisual); err != nil {
+		if err := m.buildMix(set.owner, visual, nonVisual); err != nil {
 			return err
 		}
 	}

@@ -33,6 +33,9 @@ func Load(dir string, opt Options) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := CheckAttached(dir); err != nil {
+		return nil, fmt.Errorf("model %s: %w", dir, err)
+	}
 	ck, err := safetensors.OpenDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("model %s: %w", dir, err)

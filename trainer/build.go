@@ -188,6 +188,9 @@ func buildAdaptersOnly(cfg *recipes.Config) (*components, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: model.path: %w", ErrRecipe, err)
 	}
+	if err := model.CheckAttached(cfg.Model.Path); err != nil { // a merge streams the (linked) base weights
+		return nil, fmt.Errorf("%w: model.path: %w", ErrRecipe, err)
+	}
 	c := &components{cfg: cfg, dev: torch.CPU}
 	c.spec, _ = data.ReadModelSpec(cfg.Model.Path) // described in the sidecar when present
 	var all []experts.Target
@@ -238,7 +241,12 @@ func (c *components) open(manifest string) (*data.Dataset, error) {
 			return nil, err
 		}
 	}
-	pad, _ := c.tok.Pad()
+	pad, ok := c.tok.Pad()
+	if !ok { // no pad token (SmolLM2, LLaMA-3): padding and feature slots are masked or replaced, any real id does
+		if pad, ok = c.tok.EOS(); !ok {
+			pad = 0
+		}
+	}
 	return data.Open(manifest, c.spec, c.tok, data.Options{Root: c.cfg.Data.Root, MaxLen: c.cfg.Data.MaxLen, PadID: pad})
 }
 

@@ -14,7 +14,6 @@ import (
 	"github.com/mose-llm/mose/experts"
 	"github.com/mose-llm/mose/internal/fsutil"
 	"github.com/mose-llm/mose/internal/torch"
-	"github.com/mose-llm/mose/model"
 	"github.com/mose-llm/mose/recipes"
 )
 
@@ -367,52 +366,4 @@ func (c *components) loadExport(dir string) error {
 		return errors.New("a PEFT export without mose_adapter.safetensors holds plain LoRA only")
 	}
 	return c.loadPEFT(filepath.Join(dir, peftWeightsFile))
-}
-
-// OpenPEFT loads a model dir with a PEFT LoRA adapter directory on top (the
-// adapter_model.safetensors of any export: the whole adapter for plain LoRA,
-// the omni expert for MoSE). It must run on the tensor thread; close frees
-// both.
-func OpenPEFT(modelDir, adapterDir string, opt model.Options) (m *model.Model, closeFn func(), err error) {
-	var pc peftConfig
-	b, err := os.ReadFile(filepath.Join(adapterDir, peftConfigFile))
-	if err == nil {
-		err = json.Unmarshal(b, &pc)
-	}
-	if err != nil {
-		return nil, nil, fmt.Errorf("%w: %v", ErrRecipe, err)
-	}
-	if m, err = model.Load(modelDir, opt); err != nil {
-		return nil, nil, fmt.Errorf("%w: %w", ErrRecipe, err)
-	}
-	cfg := experts.Config{Method: experts.MethodLoRA, Targets: pc.TargetModules, Rank: pc.R, Alpha: pc.LoraAlpha, RSLoRA: pc.UseRSLoRA}
-	var names []string
-	linears := map[string]*model.Linear{}
-	for _, l := range m.Linears() {
-		names = append(names, l.Name)
-		linears[l.Name] = l
-	}
-	sel, err := cfg.Select(names)
-	if err != nil {
-		m.Close()
-		return nil, nil, fmt.Errorf("%w: %v", ErrRecipe, err)
-	}
-	var targets []experts.Target
-	for _, n := range sel {
-		targets = append(targets, experts.Target{Name: n, In: linears[n].In(), Out: linears[n].Out()})
-	}
-	set, err := experts.New(opt.Device, targets, cfg, nil)
-	if err != nil {
-		m.Close()
-		return nil, nil, fmt.Errorf("%w: %v", ErrRecipe, err)
-	}
-	c := &components{model: m, set: set, dev: opt.Device}
-	if err := c.loadPEFT(filepath.Join(adapterDir, peftWeightsFile)); err != nil {
-		c.close()
-		return nil, nil, fmt.Errorf("%w: %v", ErrRecipe, err)
-	}
-	for _, mx := range set.Mixtures {
-		linears[mx.Name].Adapter = mx
-	}
-	return m, c.close, nil
 }

@@ -87,7 +87,7 @@ with transformers).`,
 	f.StringVar(&device, "device", "cpu", "cpu, cuda or cuda:N")
 	f.StringVar(&text, "text", "", "run the decoder on this text (tokenized with the dir's tokenizer.json)")
 	f.StringVar(&logitsOut, "logits-out", "", "with --text: write input_ids and logits to this safetensors file")
-	f.StringVar(&adapter, "adapter", "", "a PEFT adapter dir (mose export --format peft) to apply")
+	f.StringVar(&adapter, "adapter", "", "a PEFT LoRA adapter dir to apply: a mose export, or any PEFT 0.13.2 LoRA mose supports (README: PEFT adapters from elsewhere)")
 	return cmd
 }
 
