@@ -33,7 +33,7 @@ type Config struct {
 	RopeScaling      *RopeScaling `json:"rope_scaling"`
 	// PartialRotaryFactor, when set, must be 1: transformers' LLaMA reads it
 	// for the rotary dim but rotates the whole head, so other values break it.
-	PartialRotaryFactor   *float64 `json:"partial_rotary_factor"`
+	PartialRotaryFactor   *float64 `json:"partial_rotary_factor,omitempty"`
 	VocabSize             int      `json:"vocab_size"`
 	TieWordEmbeddings     bool     `json:"tie_word_embeddings"`
 	MaxPositionEmbeddings int      `json:"max_position_embeddings"`
