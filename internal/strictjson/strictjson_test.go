@@ -43,7 +43,9 @@ func TestCheckKeys(t *testing.T) {
 }
 
 func TestUnmarshalRefusesRepeatedKey(t *testing.T) {
-	var v struct{ Hidden int `json:"hidden_size"` }
+	var v struct {
+		Hidden int `json:"hidden_size"`
+	}
 	err := Unmarshal([]byte("{\"hidden_size\": 8,\n\"hidden_size\": 16}"), &v, "config.json")
 	if !errors.Is(err, ErrDuplicateKey) || !strings.Contains(err.Error(), "config.json:2") || v.Hidden != 0 {
 		t.Fatalf("got %v (value %d)", err, v.Hidden)
