@@ -27,6 +27,12 @@ func Evaluate(ctx context.Context, cfg *recipes.Config, checkpoint, out string) 
 	if out == "" {
 		out = checkpoint
 	}
+	if err := checkWritableDir("--out", out); err != nil {
+		return nil, err
+	}
+	if err := Preflight(cfg, PreflightEval); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return nil, err
 	}

@@ -84,6 +84,9 @@ func Run(ctx context.Context, cfg *recipes.Config, opt Options) (*Result, error)
 	} else if created {
 		log.WithField("dir", filepath.Dir(cfg.Data.Train)).Info("generated synthetic data (data.synth)")
 	}
+	if err := Preflight(cfg, PreflightTrain); err != nil { // before anything is written to run.output_dir
+		return nil, err
+	}
 	recipe, err := cfg.YAML()
 	if err != nil {
 		return nil, err
