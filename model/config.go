@@ -8,8 +8,8 @@ import (
 	"path/filepath"
 	"slices"
 
-	"github.com/mose-llm/mose/internal/inputerr"
 	"github.com/mose-llm/mose/internal/fsutil"
+	"github.com/mose-llm/mose/internal/inputerr"
 	"github.com/mose-llm/mose/internal/strictjson"
 )
 

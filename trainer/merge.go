@@ -11,8 +11,8 @@ import (
 	"github.com/mose-llm/mose/experts"
 	"github.com/mose-llm/mose/internal/ckpt"
 	"github.com/mose-llm/mose/internal/fsutil"
-	"github.com/mose-llm/mose/internal/strictjson"
 	"github.com/mose-llm/mose/internal/safetensors"
+	"github.com/mose-llm/mose/internal/strictjson"
 	"github.com/mose-llm/mose/internal/torch"
 	"github.com/mose-llm/mose/model"
 )

@@ -4,10 +4,11 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
-	"github.com/mose-llm/mose/internal/safetensors"
-	"github.com/mose-llm/mose/internal/fsutil"
 	"io"
 	"math"
+
+	"github.com/mose-llm/mose/internal/fsutil"
+	"github.com/mose-llm/mose/internal/safetensors"
 )
 
 // ReadFile reads and decodes a whole .npy file.
