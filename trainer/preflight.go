@@ -92,6 +92,10 @@ func Preflight(cfg *recipes.Config, kind PreflightKind) error {
 		if err != nil {
 			return fmt.Errorf("%w: %s: %w", ErrRecipe, s.key, err)
 		}
+		if s.key == "data.train" && ds.Len() < cfg.Train.BatchSize {
+			return fmt.Errorf("%w: train.batch_size %d: data.train %s has only %d samples (batches are full, the rest of an epoch is dropped)",
+				ErrRecipe, cfg.Train.BatchSize, s.path, ds.Len())
+		}
 	}
 	ck, err := safetensors.OpenDir(cfg.Model.Path)
 	if err != nil {
