@@ -180,7 +180,7 @@ func checkWritableDir(key, dir string) error {
 			}
 			return nil
 		}
-		if !errors.Is(err, fs.ErrNotExist) {
+		if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR) {
 			return fmt.Errorf("%w: %s %s: %w", ErrRecipe, key, dir, err)
 		}
 		parent := filepath.Dir(p)
