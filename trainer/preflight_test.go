@@ -113,7 +113,9 @@ func TestPreflight(t *testing.T) {
 		}, PreflightTrain, []string{"parameters", "frozen model"}},
 		{"output_dir is a file", func() []string { return []string{"run.output_dir=" + file} }, PreflightTrain, []string{"run.output_dir", "not a directory"}},
 		{"output_dir under a file", func() []string { return []string{"run.output_dir=" + filepath.Join(file, "run")} }, PreflightTrain, []string{"run.output_dir", "is a file"}},
-		{"NaN frozen weight", func() []string { return []string{"model.path=" + poisonModel(t, "model.layers.2.self_attn.o_proj.weight")} }, PreflightValidate,
+		{"NaN frozen weight", func() []string {
+			return []string{"model.path=" + poisonModel(t, "model.layers.2.self_attn.o_proj.weight")}
+		}, PreflightValidate,
 			[]string{"model.layers.2.self_attn.o_proj.weight", "non-finite"}},
 		{"Inf feature", func() []string { return []string{"data.train=" + nanData(t)} }, PreflightTrain, []string{"train.jsonl:1", "non-finite"}},
 		{"batch larger than the train set", func() []string { return []string{"train.batch_size=1000"} }, PreflightTrain, []string{"train.batch_size 1000"}},
