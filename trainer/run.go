@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -119,7 +118,7 @@ func Run(ctx context.Context, cfg *recipes.Config, opt Options) (*Result, error)
 // exactness.
 func checkRecipe(ck string, cfg *recipes.Config, allow bool) error {
 	path := filepath.Join(ck, recipeFile)
-	b, err := os.ReadFile(path)
+	b, err := fsutil.ReadRegular(path)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrResume, err)
 	}

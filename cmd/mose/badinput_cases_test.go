@@ -367,6 +367,16 @@ func badInputCases() []badCase {
 			e.replace(filepath.Join(ck, "trainer_state.json"), `"step": 2`, `"step": 2, "step": 1`)
 			return append(e.trainArgs(e.run, "train.max_steps=2"), "--resume", ck)
 		}, []string{"trainer_state.json", "step", "duplicate key"}, 0},
+		{"checkpoint", "recipe.yaml is a FIFO (resume)", func(e *env) []string {
+			ck := e.ownRun()
+			e.fifo(filepath.Join(ck, "recipe.yaml"))
+			return append(e.trainArgs(e.run, "train.max_steps=2"), "--resume", ck)
+		}, []string{"recipe.yaml", "named pipe"}, 0},
+		{"checkpoint", "optimizer state truncated (resume)", func(e *env) []string {
+			ck := e.ownRun()
+			e.edit(filepath.Join(ck, "optimizer.safetensors"), func(b []byte) []byte { return b[:len(b)/2] })
+			return append(e.trainArgs(e.run, "train.max_steps=3", "train.warmup_steps=1"), "--resume", ck, "--allow-recipe-change")
+		}, []string{"optimizer.safetensors"}, 0},
 		{"checkpoint", "state is a FIFO", func(e *env) []string {
 			ck := e.ownRun()
 			e.fifo(filepath.Join(ck, "trainer_state.json"))
