@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -91,6 +92,10 @@ func Preflight(cfg *recipes.Config, kind PreflightKind) error {
 		}
 		if err != nil {
 			return fmt.Errorf("%w: %s: %w", ErrRecipe, s.key, err)
+		}
+		if n := slices.Max(append(ds.Lengths(), 0)); mc.MaxPositionEmbeddings > 0 && n > mc.MaxPositionEmbeddings {
+			return fmt.Errorf("%w: %s %s: samples reach %d tokens (feature slots included), beyond the model's max_position_embeddings %d: "+
+				"lower data.max_len to at most %d", ErrRecipe, s.key, s.path, n, mc.MaxPositionEmbeddings, mc.MaxPositionEmbeddings)
 		}
 		if s.key == "data.train" && ds.Len() < cfg.Train.BatchSize {
 			return fmt.Errorf("%w: train.batch_size %d: data.train %s has only %d samples (batches are full, the rest of an epoch is dropped)",

@@ -118,6 +118,9 @@ func TestPreflight(t *testing.T) {
 		}, PreflightValidate,
 			[]string{"model.layers.2.self_attn.o_proj.weight", "non-finite"}},
 		{"Inf feature", func() []string { return []string{"data.train=" + nanData(t)} }, PreflightTrain, []string{"train.jsonl:1", "non-finite"}},
+		{"samples beyond max_position_embeddings", func() []string {
+			return []string{"model.path=" + copyModel(t, func(m map[string]any) { m["max_position_embeddings"] = 16 })}
+		}, PreflightValidate, []string{"max_position_embeddings 16", "data.max_len"}},
 		{"batch larger than the train set", func() []string { return []string{"train.batch_size=1000"} }, PreflightTrain, []string{"train.batch_size 1000"}},
 	}
 	for _, c := range cases {

@@ -144,6 +144,11 @@ func badInputCases() []badCase {
 			e.editJSON(filepath.Join(e.model, "config.json"), func(m map[string]any) { m["vocab_size"] = 300.0 })
 			return train(e)
 		}, []string{"tokenizer.json", "vocab_size 300"}, 0},
+		{"config", "samples longer than max_position_embeddings", func(e *env) []string {
+			e.ownModel()
+			e.editJSON(filepath.Join(e.model, "config.json"), func(m map[string]any) { m["max_position_embeddings"] = 16.0 })
+			return train(e)
+		}, []string{"train.jsonl", "max_position_embeddings 16"}, 0},
 		{"config", "config.json is a FIFO", func(e *env) []string {
 			e.ownModel()
 			e.fifo(filepath.Join(e.model, "config.json"))
