@@ -152,7 +152,7 @@ func (s Spec) Validate() error {
 // model package.
 func ReadModelSpec(modelDir string) (Spec, error) {
 	path := filepath.Join(modelDir, "config.json")
-	b, err := fsutil.ReadRegular(path)
+	b, err := fsutil.ReadRegularLimit(path, fsutil.MaxConfigSize)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return Spec{}, fmt.Errorf("%w: %s", ErrMissingFile, path)

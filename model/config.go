@@ -88,7 +88,7 @@ const (
 // LoadConfig reads and validates <dir>/config.json.
 func LoadConfig(dir string) (Config, error) {
 	path := filepath.Join(dir, "config.json")
-	b, err := fsutil.ReadRegular(path)
+	b, err := fsutil.ReadRegularLimit(path, fsutil.MaxConfigSize)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return Config{}, fmt.Errorf("%w: %s does not exist (is %s a model dir?)", ErrConfig, path, dir)

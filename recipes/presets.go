@@ -40,7 +40,7 @@ func Resolve(nameOrPath string) (path string, data []byte, err error) {
 	if nameOrPath == "" {
 		return "", nil, recipeErr("no recipe given (a YAML file, or one of the presets %s)", strings.Join(Presets(), ", "))
 	}
-	data, err = fsutil.ReadRegular(nameOrPath)
+	data, err = fsutil.ReadRegularLimit(nameOrPath, fsutil.MaxConfigSize)
 	if err == nil {
 		return nameOrPath, data, nil
 	}

@@ -160,7 +160,7 @@ func findResume(root, resume string) (string, error) {
 // readState reads a checkpoint's trainer_state.json.
 func readState(dir string) (State, error) {
 	var st State
-	b, err := fsutil.ReadRegular(filepath.Join(dir, stateFile))
+	b, err := fsutil.ReadRegularLimit(filepath.Join(dir, stateFile), fsutil.MaxConfigSize)
 	if err != nil {
 		return st, fmt.Errorf("%w: %w", ErrResume, err)
 	}

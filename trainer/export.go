@@ -140,7 +140,7 @@ func readCheckpoint(dir string) (*recipes.Config, State, error) {
 		}
 	}
 	path := filepath.Join(dir, recipeFile)
-	b, err := fsutil.ReadRegular(path)
+	b, err := fsutil.ReadRegularLimit(path, fsutil.MaxConfigSize)
 	if err != nil {
 		return nil, State{}, fmt.Errorf("%w: %w", ErrRecipe, err)
 	}

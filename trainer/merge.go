@@ -239,7 +239,7 @@ func copyFile(src, dst string) error {
 // writeMergedConfig copies config.json, noting the merge in its mose section.
 func writeMergedConfig(base, dir string, c *components) error {
 	path := filepath.Join(base, "config.json")
-	b, err := fsutil.ReadRegular(path)
+	b, err := fsutil.ReadRegularLimit(path, fsutil.MaxConfigSize)
 	if err != nil {
 		return err
 	}

@@ -118,7 +118,7 @@ func Run(ctx context.Context, cfg *recipes.Config, opt Options) (*Result, error)
 // exactness.
 func checkRecipe(ck string, cfg *recipes.Config, allow bool) error {
 	path := filepath.Join(ck, recipeFile)
-	b, err := fsutil.ReadRegular(path)
+	b, err := fsutil.ReadRegularLimit(path, fsutil.MaxConfigSize)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrResume, err)
 	}

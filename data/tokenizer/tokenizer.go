@@ -37,7 +37,7 @@ func Load(path string) (*Tokenizer, error) {
 	if st, err := os.Stat(path); err == nil && st.IsDir() {
 		path = filepath.Join(path, "tokenizer.json")
 	}
-	data, err := fsutil.ReadRegular(path)
+	data, err := fsutil.ReadRegularLimit(path, 1<<30)
 	if err != nil {
 		return nil, fmt.Errorf("tokenizer: %w", err)
 	}
@@ -49,7 +49,7 @@ func Load(path string) (*Tokenizer, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	cfgPath := filepath.Join(filepath.Dir(path), "tokenizer_config.json")
-	cfg, err := fsutil.ReadRegular(cfgPath)
+	cfg, err := fsutil.ReadRegularLimit(cfgPath, fsutil.MaxConfigSize)
 	switch {
 	case err == nil:
 		if err := strictjson.CheckKeys(cfg, cfgPath, 0); err != nil {

@@ -100,3 +100,8 @@ func ReadRegularLimit(path string, limit int64) ([]byte, error) {
 	}
 	return b, nil
 }
+
+// MaxConfigSize bounds the small JSON and YAML files mose reads whole
+// (config.json, recipes, tokenizer_config.json, trainer_state.json): a
+// multi-gigabyte file given by mistake is refused, not read into memory.
+const MaxConfigSize = 64 << 20
