@@ -72,3 +72,24 @@ func itoa(n int) string {
 	}
 	return s
 }
+
+// BenchmarkCheckFinite: scan throughput of a 64 MiB BF16 + F32 checkpoint
+// (b.SetBytes: MB/s is the frozen-weight preflight's speed from page cache).
+func BenchmarkCheckFinite(b *testing.B) {
+	p := filepath.Join(b.TempDir(), "model.safetensors")
+	ts := []Tensor{{"w", BF16, []int64{8192, 2048}, make([]byte, 8192*2048*2)}, {"v", F32, []int64{4096, 2048}, make([]byte, 4096*2048*4)}}
+	if err := WriteFile(p, ts, nil); err != nil {
+		b.Fatal(err)
+	}
+	ck, err := OpenDir(filepath.Dir(p))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ck.Close()
+	b.SetBytes(ck.TotalSize())
+	for b.Loop() {
+		if err := ck.CheckFinite(0); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
