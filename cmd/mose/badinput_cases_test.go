@@ -382,6 +382,11 @@ func badInputCases() []badCase {
 			e.edit(filepath.Join(ck, "optimizer.safetensors"), func(b []byte) []byte { return b[:len(b)/2] })
 			return append(e.trainArgs(e.run, "train.max_steps=3", "train.warmup_steps=1"), "--resume", ck, "--allow-recipe-change")
 		}, []string{"optimizer.safetensors"}, 0},
+		{"checkpoint", "state repeated key (eval)", func(e *env) []string {
+			ck := e.ownRun()
+			e.replace(filepath.Join(ck, "trainer_state.json"), `"modality_weights"`, `"modality_weights": [0, 0], "modality_weights"`)
+			return e.evalArgs(ck)
+		}, []string{"trainer_state.json", "modality_weights", "duplicate key"}, 0},
 		{"checkpoint", "state is a FIFO", func(e *env) []string {
 			ck := e.ownRun()
 			e.fifo(filepath.Join(ck, "trainer_state.json"))
