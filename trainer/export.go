@@ -351,6 +351,9 @@ func (c *components) loadExport(dir string) error {
 	if err != nil {
 		return err
 	}
+	if err := checkPEFTConfig(pc, pcPath); err != nil {
+		return err
+	}
 	a := c.cfg.Adapters
 	if pc.R != a.Rank || pc.LoraAlpha != a.Alpha || pc.UseRSLoRA != a.RSLoRA || strings.Join(pc.TargetModules, ",") != strings.Join(a.Targets, ",") {
 		return fmt.Errorf("%s (r=%d, alpha=%g, rslora=%v, targets=%v) does not match the recipe's adapters (r=%d, alpha=%g, rslora=%v, targets=%v)",

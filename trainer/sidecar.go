@@ -78,3 +78,36 @@ func (c *components) checkMoseConfig(mc MoseConfig, path string) error {
 	}
 	return nil
 }
+
+// checkPEFTConfig refuses adapter_config.json fields that change the math
+// in ways mose does not implement (DoRA, biases, per-module ranks, ...):
+// reading such an adapter as plain LoRA would silently compute something
+// else.
+func checkPEFTConfig(pc peftConfig, path string) error {
+	bad := func(key string, v any) error {
+		return fmt.Errorf("%s: %s: %v is not supported (mose reads plain LoRA adapters)", path, key, v)
+	}
+	switch {
+	case pc.PeftType != "LORA":
+		return bad("peft_type", pc.PeftType)
+	case pc.UseDoRA:
+		return bad("use_dora", true)
+	case pc.Bias != "none" && pc.Bias != "":
+		return bad("bias", pc.Bias)
+	case pc.FanInFanOut:
+		return bad("fan_in_fan_out", true)
+	case len(pc.LayersToTransform) > 0:
+		return bad("layers_to_transform", pc.LayersToTransform)
+	case len(pc.RankPattern) > 0:
+		return bad("rank_pattern", pc.RankPattern)
+	case len(pc.AlphaPattern) > 0:
+		return bad("alpha_pattern", pc.AlphaPattern)
+	case len(pc.ModulesToSave) > 0:
+		return bad("modules_to_save", pc.ModulesToSave)
+	case pc.R < 1:
+		return bad("r", pc.R)
+	case !(pc.LoraAlpha > 0) || math.IsInf(pc.LoraAlpha, 0):
+		return bad("lora_alpha", pc.LoraAlpha)
+	}
+	return nil
+}

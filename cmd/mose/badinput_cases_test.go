@@ -481,6 +481,11 @@ func badInputCases() []badCase {
 			e.editJSON(filepath.Join(d, "adapter_config.json"), func(m map[string]any) { m["r"] = 2.0 })
 			return e.evalArgs(d)
 		}, []string{"adapter_config.json", "r=2"}, 0},
+		{"export", "adapter_config use_dora (eval)", func(e *env) []string {
+			d := e.ownExport()
+			e.editJSON(filepath.Join(d, "adapter_config.json"), func(m map[string]any) { m["use_dora"] = true })
+			return e.evalArgs(d)
+		}, []string{"adapter_config.json", "use_dora"}, 0},
 		{"export", "sidecar weight zero (eval)", func(e *env) []string {
 			d := e.ownExport()
 			e.editJSON(filepath.Join(d, "mose_config.json"), func(m map[string]any) { m["modality_weights"].(map[string]any)["nonvisual"] = 0.0 })

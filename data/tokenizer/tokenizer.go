@@ -41,7 +41,7 @@ func Load(path string) (*Tokenizer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tokenizer: %w", err)
 	}
-	if err := strictjson.CheckKeys(data, path, 0); err != nil {
+	if err := strictjson.CheckKeys(data, path, 1); err != nil { // top level and its sections (model, normalizer, ...)
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	t, err := Parse(data)

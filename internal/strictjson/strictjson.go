@@ -136,8 +136,14 @@ func (w *walker) syntax(key string, err error) error {
 	return w.fail(key, fmt.Errorf("%w: %v", ErrSyntax, err))
 }
 
+// MaxNesting bounds how deeply arrays and objects may nest.
+const MaxNesting = 1000
+
 // value walks one value at path, checking objects down to maxDepth.
 func (w *walker) value(path string, depth, maxDepth int) error {
+	if depth > MaxNesting {
+		return w.fail(path, fmt.Errorf("%w: nested deeper than %d levels", ErrSyntax, MaxNesting))
+	}
 	tok, err := w.dec.Token()
 	if err != nil {
 		return w.syntax(path, err)

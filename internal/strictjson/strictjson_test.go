@@ -24,6 +24,7 @@ func TestCheckKeys(t *testing.T) {
 		{"syntax", `{"a": }`, All, ErrSyntax, "f.json:1"},
 		{"trailing", `{"a": 1} {"b": 2}`, All, ErrSyntax, "after the top-level"},
 		{"truncated", `{"a": [1, 2`, All, ErrSyntax, "unexpected EOF"},
+		{"too deep", strings.Repeat("[", 5000) + strings.Repeat("]", 5000), All, ErrSyntax, "nested deeper"},
 	}
 	for _, c := range cases {
 		err := CheckKeys([]byte(c.doc), "f.json", c.depth)
