@@ -1,30 +1,30 @@
 package data
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/mose-llm/mose/data/npy"
+	"github.com/mose-llm/mose/internal/inputerr"
 )
 
 // Sentinel errors. Every input problem reported by this package wraps one of
 // them (test with errors.Is) inside a *SampleError that names the place.
 var (
-	ErrMalformed     = errors.New("malformed line")
-	ErrMissingField  = errors.New("missing field")
-	ErrUnknownField  = errors.New("unknown field")
-	ErrUnknownLabel  = errors.New("unknown label")
-	ErrUnknownSubset = errors.New("unknown subset")
-	ErrDuplicateID   = errors.New("duplicate id")
-	ErrMissingFile   = errors.New("missing file")
-	ErrEscapesRoot   = errors.New("path escapes the data root")
-	ErrShape         = errors.New("wrong shape")
-	ErrNonFinite     = errors.New("non-finite value (NaN or Inf)")
-	ErrEmpty         = errors.New("empty dataset")
-	ErrMissingColumn = errors.New("missing column")
-	ErrTooLong       = errors.New("sample longer than the maximum length")
-	ErrSpec          = errors.New("invalid model spec")
+	ErrMalformed     = inputerr.New("malformed line")
+	ErrMissingField  = inputerr.New("missing field")
+	ErrUnknownField  = inputerr.New("unknown field")
+	ErrUnknownLabel  = inputerr.New("unknown label")
+	ErrUnknownSubset = inputerr.New("unknown subset")
+	ErrDuplicateID   = inputerr.New("duplicate id")
+	ErrMissingFile   = inputerr.New("missing file")
+	ErrEscapesRoot   = inputerr.New("path escapes the data root")
+	ErrShape         = inputerr.New("wrong shape")
+	ErrNonFinite     = inputerr.New("non-finite value (NaN or Inf)")
+	ErrEmpty         = inputerr.New("empty dataset")
+	ErrMissingColumn = inputerr.New("missing column")
+	ErrTooLong       = inputerr.New("sample longer than the maximum length")
+	ErrSpec          = inputerr.New("invalid model spec")
 
 	// ErrDType is npy.ErrDType: a feature file that is not float32/float16
 	// little-endian. ErrBadNpy is npy.ErrFormat: a file that is not a valid .npy.

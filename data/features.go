@@ -5,10 +5,10 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"slices"
 
 	"github.com/mose-llm/mose/data/npy"
+	"github.com/mose-llm/mose/internal/fsutil"
 )
 
 // CheckShape reports whether shape fits in: [Tokens, Dim], or [Dim] when the
@@ -46,7 +46,7 @@ func checkHeader(in Input, path string) error {
 // readFeature reads the .npy file at path into dst (which has in.Tokens*in.Dim
 // values), checking dtype, shape and finiteness. buf is a reusable read buffer.
 func readFeature(in Input, path string, dst []float32, buf *[]byte) error {
-	f, err := os.Open(path)
+	f, err := fsutil.OpenRegular(path)
 	if err != nil {
 		return fileErr(err)
 	}

@@ -4,15 +4,17 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"maps"
-	"os"
 	"slices"
 	"sort"
 	"strings"
 
 	"github.com/mose-llm/mose/internal/fsutil"
+	"github.com/mose-llm/mose/internal/strictjson"
 )
 
 // Subset names. Conflict subsets follow CA-MER; General is for data without
@@ -116,6 +118,9 @@ func ParseManifest(r io.Reader, name string, opt ManifestOptions) ([]Sample, err
 // present, string values where strings are expected. It returns the id it
 // could read even on error, for the message.
 func parseSample(line []byte, inputs []string) (Sample, error) {
+	if err := strictjson.CheckKeys(line, "", strictjson.All); err != nil {
+		return Sample{}, fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
 	var raw map[string]json.RawMessage
 	if err := json.Unmarshal(line, &raw); err != nil {
 		return Sample{}, fmt.Errorf("%w: %v", ErrMalformed, err)
@@ -180,9 +185,11 @@ func parseSample(line []byte, inputs []string) (Sample, error) {
 
 // ReadManifest opens and parses a manifest file (see ParseManifest).
 func ReadManifest(path string, opt ManifestOptions) ([]Sample, error) {
-	f, err := os.Open(path)
-	if err != nil {
+	f, err := fsutil.OpenRegular(path)
+	if errors.Is(err, fs.ErrNotExist) {
 		return nil, &SampleError{File: path, Err: fmt.Errorf("%w: %v", ErrMissingFile, err)}
+	} else if err != nil {
+		return nil, &SampleError{File: path, Err: err}
 	}
 	defer f.Close()
 	return ParseManifest(f, path, opt)

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/mose-llm/mose/internal/strictjson"
 )
 
 func TestParseManifestRoundTrip(t *testing.T) {
@@ -50,6 +52,8 @@ func TestParseManifestBadInput(t *testing.T) {
 		{"unknown subset", []string{strings.Replace(good, "consistent", "mixed", 1)}, ErrUnknownSubset, "m.jsonl:1", "x"},
 		{"duplicate id", []string{good, "", good}, ErrDuplicateID, "m.jsonl:3", "x"},
 		{"empty", []string{"", "  "}, ErrEmpty, "m.jsonl", ""},
+		{"repeated key", []string{good, strings.Replace(good, `"label":"happy"`, `"label":"happy","label":"sad"`, 1)}, strictjson.ErrDuplicateKey, "m.jsonl:2", ""},
+		{"repeated feature key", []string{strings.Replace(good, `"frames":"f.npy"`, `"frames":"f.npy","frames":"g.npy"`, 1)}, strictjson.ErrDuplicateKey, "m.jsonl:1", ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/mose-llm/mose/internal/fsutil"
+	"github.com/mose-llm/mose/internal/strictjson"
 )
 
 // Token modality ids, one per sequence position (Batch.Modality). They are
@@ -150,12 +152,15 @@ func (s Spec) Validate() error {
 // model package.
 func ReadModelSpec(modelDir string) (Spec, error) {
 	path := filepath.Join(modelDir, "config.json")
-	b, err := os.ReadFile(path)
+	b, err := fsutil.ReadRegularLimit(path, fsutil.MaxConfigSize)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return Spec{}, fmt.Errorf("%w: %s", ErrMissingFile, path)
 		}
 		return Spec{}, err
+	}
+	if err := strictjson.CheckKeys(b, path, strictjson.All); err != nil {
+		return Spec{}, fmt.Errorf("%w: %w", ErrSpec, err)
 	}
 	var cfg struct {
 		Mose *Spec `json:"mose"`

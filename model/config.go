@@ -5,17 +5,20 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"slices"
+
+	"github.com/mose-llm/mose/internal/fsutil"
+	"github.com/mose-llm/mose/internal/inputerr"
+	"github.com/mose-llm/mose/internal/strictjson"
 )
 
 // Sentinel errors of model loading; errors wrap them with the file and field.
 var (
 	// ErrConfig: config.json is missing, malformed or inconsistent.
-	ErrConfig = errors.New("bad model config")
+	ErrConfig = inputerr.New("bad model config")
 	// ErrWeights: a tensor is missing or does not match the config.
-	ErrWeights = errors.New("weights do not match the config")
+	ErrWeights = inputerr.New("weights do not match the config")
 )
 
 // Config is the part of a HF LlamaConfig (config.json) mose uses, plus the
@@ -88,12 +91,15 @@ const (
 // LoadConfig reads and validates <dir>/config.json.
 func LoadConfig(dir string) (Config, error) {
 	path := filepath.Join(dir, "config.json")
-	b, err := os.ReadFile(path)
+	b, err := fsutil.ReadRegularLimit(path, fsutil.MaxConfigSize)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return Config{}, fmt.Errorf("%w: %s does not exist (is %s a model dir?)", ErrConfig, path, dir)
 		}
-		return Config{}, fmt.Errorf("%w: %v", ErrConfig, err)
+		return Config{}, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	if err := strictjson.CheckKeys(b, path, strictjson.All); err != nil {
+		return Config{}, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	cfg, err := ParseConfig(b)
 	if err != nil {

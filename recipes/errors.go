@@ -3,12 +3,14 @@ package recipes
 import (
 	"errors"
 	"fmt"
+
+	"github.com/mose-llm/mose/internal/inputerr"
 )
 
 // ErrRecipe is wrapped by every error about a recipe: a missing or malformed
 // file, an unknown key, a wrong type or an out-of-range value. The CLI maps
 // it to exit code 2.
-var ErrRecipe = errors.New("bad recipe")
+var ErrRecipe = inputerr.New("bad recipe")
 
 // KeyError is one problem with one recipe key. Load and Validate return
 // several of them at once, joined with errors.Join.

@@ -4,9 +4,10 @@ import (
 	"embed"
 	"errors"
 	"io/fs"
-	"os"
 	"slices"
 	"strings"
+
+	"github.com/mose-llm/mose/internal/fsutil"
 )
 
 // The shipped recipes, so that `mose train --recipe demo-tiny` works outside
@@ -39,7 +40,7 @@ func Resolve(nameOrPath string) (path string, data []byte, err error) {
 	if nameOrPath == "" {
 		return "", nil, recipeErr("no recipe given (a YAML file, or one of the presets %s)", strings.Join(Presets(), ", "))
 	}
-	data, err = os.ReadFile(nameOrPath)
+	data, err = fsutil.ReadRegularLimit(nameOrPath, fsutil.MaxConfigSize)
 	if err == nil {
 		return nameOrPath, data, nil
 	}

@@ -37,9 +37,41 @@ func (c *Config) Validate() error {
 	return c.validate().err()
 }
 
+// Upper bounds of the size keys: far above any real run, low enough that a
+// typo (rank 2e9) is refused here instead of exhausting memory. The trainer
+// also bounds them by the model's dimensions.
+var sizeBounds = []struct {
+	key string
+	max int
+	get func(c *Config) int
+}{
+	{"adapters.rank", 1 << 16, func(c *Config) int { return c.Adapters.Rank }},
+	{"adapters.experts.visual", 1024, func(c *Config) int { return c.Adapters.Experts.Visual }},
+	{"adapters.experts.nonvisual", 1024, func(c *Config) int { return c.Adapters.Experts.NonVisual }},
+	{"adapters.experts.omni", 1024, func(c *Config) int { return c.Adapters.Experts.Omni }},
+	{"adapters.gate.top_k", 1024, func(c *Config) int { return c.Adapters.Gate.TopK }},
+	{"data.max_len", 1 << 20, func(c *Config) int { return c.Data.MaxLen }},
+	{"data.workers", 1024, func(c *Config) int { return c.Data.Workers }},
+	{"data.synth_samples", 1 << 27, func(c *Config) int { return c.Data.SynthSamples }},
+	{"run.threads", 4096, func(c *Config) int { return c.Run.Threads }},
+	{"train.batch_size", 1 << 20, func(c *Config) int { return c.Train.BatchSize }},
+	{"train.grad_accum", 1 << 20, func(c *Config) int { return c.Train.GradAccum }},
+	{"eval.batch_size", 1 << 20, func(c *Config) int { return c.Eval.BatchSize }},
+	{"eval.max_new_tokens", 1 << 16, func(c *Config) int { return c.Eval.MaxNewTokens }},
+}
+
+func (c *Config) validateSizes(p *problems) {
+	for _, b := range sizeBounds {
+		if v := b.get(c); v > b.max {
+			p.add(b.key, "must be <= %d, got %d", b.max, v)
+		}
+	}
+}
+
 func (c *Config) validate() problems {
 	var nonFinite, p problems
 	c.validateFinite(&nonFinite)
+	c.validateSizes(&p)
 	c.validateRun(&p)
 	c.validateAdapters(&p)
 	c.validateData(&p)

@@ -109,3 +109,12 @@ func TestValidate(t *testing.T) {
 		})
 	}
 }
+
+func TestSizeBounds(t *testing.T) {
+	for _, b := range sizeBounds {
+		c, err := Load("demo-tiny", []string{b.key + "=2000000000"})
+		if err == nil || !strings.Contains(err.Error(), b.key) || !strings.Contains(err.Error(), "must be <=") {
+			t.Errorf("%s=2e9: got %v (%v)", b.key, err, c != nil)
+		}
+	}
+}

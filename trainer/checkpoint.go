@@ -13,6 +13,7 @@ import (
 
 	"github.com/mose-llm/mose/data"
 	"github.com/mose-llm/mose/internal/fsutil"
+	"github.com/mose-llm/mose/internal/strictjson"
 )
 
 // State is trainer_state.json: everything besides tensors that resume needs.
@@ -159,11 +160,11 @@ func findResume(root, resume string) (string, error) {
 // readState reads a checkpoint's trainer_state.json.
 func readState(dir string) (State, error) {
 	var st State
-	b, err := os.ReadFile(filepath.Join(dir, stateFile))
+	b, err := fsutil.ReadRegularLimit(filepath.Join(dir, stateFile), fsutil.MaxConfigSize)
 	if err != nil {
-		return st, fmt.Errorf("%w: %v", ErrResume, err)
+		return st, fmt.Errorf("%w: %w", ErrResume, err)
 	}
-	if err := json.Unmarshal(b, &st); err != nil {
+	if err := strictjson.Unmarshal(b, &st, filepath.Join(dir, stateFile)); err != nil {
 		return st, fmt.Errorf("%w: %s: %v", ErrResume, filepath.Join(dir, stateFile), err)
 	}
 	return st, nil

@@ -27,6 +27,12 @@ func Evaluate(ctx context.Context, cfg *recipes.Config, checkpoint, out string) 
 	if out == "" {
 		out = checkpoint
 	}
+	if err := checkWritableDir("--out", out); err != nil {
+		return nil, err
+	}
+	if err := Preflight(cfg, PreflightEval); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return nil, err
 	}
@@ -42,9 +48,13 @@ func Evaluate(ctx context.Context, cfg *recipes.Config, checkpoint, out string) 
 			return err
 		}
 		defer c.close()
-		if st, err := readState(checkpoint); err == nil {
+		if !export { // a checkpoint's modality weights are in its state: never default them
+			st, err := readState(checkpoint)
+			if err != nil {
+				return fmt.Errorf("%w: %w", ErrRecipe, err)
+			}
 			if err := c.set.SetModalityWeights(st.ModalityWeights[0], st.ModalityWeights[1]); err != nil {
-				return err
+				return fmt.Errorf("%w: %s: modality_weights: %w", ErrRecipe, filepath.Join(checkpoint, stateFile), err)
 			}
 		}
 		load := func() error { return c.loadAdapters(adapter) }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/mose-llm/mose/experts"
 	"github.com/mose-llm/mose/internal/fsutil"
+	"github.com/mose-llm/mose/internal/strictjson"
 	"github.com/mose-llm/mose/internal/torch"
 	"github.com/mose-llm/mose/recipes"
 )
@@ -64,27 +66,30 @@ func Export(ctx context.Context, opt ExportOptions) (*ExportResult, error) {
 	if opt.Out == "" {
 		return nil, fmt.Errorf("%w: --out is required", ErrRecipe)
 	}
-	if entries, err := os.ReadDir(opt.Out); err == nil && len(entries) > 0 && !opt.Force {
-		return nil, fmt.Errorf("%w: %s exists and is not empty (use --force to replace it)", ErrRecipe, opt.Out)
-	}
 	if opt.Format == FormatMerged && opt.Approximate {
 		if opt.Calibration == "" {
 			return nil, fmt.Errorf("%w: --approximate needs --calibration MANIFEST to measure the expected expert coefficients on", ErrRecipe)
 		}
-		if _, err := os.Stat(opt.Calibration); err != nil {
-			return nil, fmt.Errorf("%w: calibration manifest: %v", ErrRecipe, err)
+		if err := fsutil.CheckRegular(opt.Calibration); err != nil {
+			return nil, fmt.Errorf("%w: calibration manifest: %w", ErrRecipe, err)
 		}
 	}
 	cfg, st, err := readCheckpoint(opt.Checkpoint)
 	if err != nil {
 		return nil, err
 	}
-	tmp := filepath.Clean(opt.Out) + fmt.Sprintf(".tmp-%d", os.Getpid())
-	os.RemoveAll(tmp)
-	defer os.RemoveAll(tmp)
-	if err := os.MkdirAll(tmp, 0o755); err != nil {
+	replace, err := checkExportOut(opt, cfg)
+	if err != nil {
 		return nil, err
 	}
+	if err := Preflight(cfg, PreflightExport); err != nil {
+		return nil, err
+	}
+	tmp, err := fsutil.TempDir(opt.Out)
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
 	res := &ExportResult{Out: opt.Out}
 	err = torch.Run(func() error {
 		build := buildAdaptersOnly // the base weights are streamed, not loaded
@@ -114,12 +119,10 @@ func Export(ctx context.Context, opt ExportOptions) (*ExportResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	if opt.Force {
-		if err := os.RemoveAll(opt.Out); err != nil {
-			return nil, err
-		}
+	if err := writeExportStamp(tmp, opt); err != nil {
+		return nil, err
 	}
-	if err := os.Rename(tmp, opt.Out); err != nil {
+	if err := fsutil.ReplaceDir(tmp, opt.Out, replace); err != nil {
 		return nil, err
 	}
 	return res, nil
@@ -129,14 +132,16 @@ func Export(ctx context.Context, opt ExportOptions) (*ExportResult, error) {
 // variables) and state.
 func readCheckpoint(dir string) (*recipes.Config, State, error) {
 	for _, f := range []string{adapterFile, recipeFile, stateFile} {
-		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+		if err := fsutil.CheckRegular(filepath.Join(dir, f)); errors.Is(err, fs.ErrNotExist) {
 			return nil, State{}, fmt.Errorf("%w: %s is not a mose checkpoint (no %s)", ErrRecipe, dir, f)
+		} else if err != nil {
+			return nil, State{}, fmt.Errorf("%w: %w", ErrRecipe, err)
 		}
 	}
 	path := filepath.Join(dir, recipeFile)
-	b, err := os.ReadFile(path)
+	b, err := fsutil.ReadRegularLimit(path, fsutil.MaxConfigSize)
 	if err != nil {
-		return nil, State{}, err
+		return nil, State{}, fmt.Errorf("%w: %w", ErrRecipe, err)
 	}
 	cfg, err := recipes.Parse(b, path)
 	if err != nil {
@@ -144,7 +149,7 @@ func readCheckpoint(dir string) (*recipes.Config, State, error) {
 	}
 	st, err := readState(dir)
 	if err != nil {
-		return nil, State{}, fmt.Errorf("%w: %v", ErrRecipe, err)
+		return nil, State{}, fmt.Errorf("%w: %w", ErrRecipe, err)
 	}
 	return cfg, st, nil
 }
@@ -200,12 +205,19 @@ type MoseConfig struct {
 	Targets         []string          `json:"target_modules"`
 	Groups          []MoseGroup       `json:"groups"`
 	Gate            MoseGate          `json:"gate"`
-	ModalityWeights map[string]any    `json:"modality_weights"`
+	ModalityWeights MoseWeights       `json:"modality_weights"`
 	ModalityIDs     map[string]int    `json:"modality_ids"`
 	Inputs          any               `json:"modality_inputs"`
 	PEFTPart        string            `json:"peft_part"` // what adapter_model.safetensors holds
 	Projectors      bool              `json:"projectors_trained"`
 	TensorNames     map[string]string `json:"tensor_names"`
+}
+
+// MoseWeights are the modality weights the adapters were last trained with.
+type MoseWeights struct {
+	Mode      string  `json:"mode"`
+	Visual    float64 `json:"visual"`
+	NonVisual float64 `json:"nonvisual"`
 }
 
 // MoseGroup is one expert group of the sidecar.
@@ -292,7 +304,7 @@ func moseConfig(c *components, st State, part string) MoseConfig {
 	names, K := c.set.Config.Groups()
 	mc := MoseConfig{FormatVersion: 1, Method: a.Method, Rank: a.Rank, Alpha: a.Alpha, RSLoRA: a.RSLoRA,
 		Scaling: c.set.Config.Scaling(), Targets: a.Targets, Gate: MoseGate{TopK: a.Gate.TopK, Temperature: a.Gate.Temperature},
-		ModalityWeights: map[string]any{"mode": a.ModalityWeights, "visual": st.ModalityWeights[0], "nonvisual": st.ModalityWeights[1]},
+		ModalityWeights: MoseWeights{Mode: a.ModalityWeights, Visual: st.ModalityWeights[0], NonVisual: st.ModalityWeights[1]},
 		ModalityIDs:     map[string]int{"text": 0, "visual": 1, "audio": 2, "pad": 3},
 		Inputs:          c.spec.Inputs, PEFTPart: part, Projectors: c.cfg.Model.TrainProjectors,
 		TensorNames: map[string]string{
@@ -330,12 +342,16 @@ func isExport(dir string) bool {
 // the sidecar when there is one, else the PEFT LoRA weights.
 func (c *components) loadExport(dir string) error {
 	var pc peftConfig
-	b, err := os.ReadFile(filepath.Join(dir, peftConfigFile))
+	pcPath := filepath.Join(dir, peftConfigFile)
+	b, err := fsutil.ReadRegularLimit(pcPath, maxSidecarJSON)
 	if err == nil {
-		err = json.Unmarshal(b, &pc)
+		err = strictjson.Unmarshal(b, &pc, pcPath)
 	}
 	if err != nil {
-		return fmt.Errorf("%s: %w", peftConfigFile, err)
+		return err
+	}
+	if err := checkPEFTConfig(pc, pcPath); err != nil {
+		return err
 	}
 	a := c.cfg.Adapters
 	if pc.R != a.Rank || pc.LoraAlpha != a.Alpha || pc.UseRSLoRA != a.RSLoRA || strings.Join(pc.TargetModules, ",") != strings.Join(a.Targets, ",") {
@@ -343,21 +359,20 @@ func (c *components) loadExport(dir string) error {
 			filepath.Join(dir, peftConfigFile), pc.R, pc.LoraAlpha, pc.UseRSLoRA, pc.TargetModules, a.Rank, a.Alpha, a.RSLoRA, a.Targets)
 	}
 	side := filepath.Join(dir, moseWeightsFile)
-	if _, err := os.Stat(side); err == nil {
-		var mc MoseConfig
-		b, err := os.ReadFile(filepath.Join(dir, moseConfigFile))
-		if err == nil {
-			err = json.Unmarshal(b, &mc)
-		}
+	_, sideErr := os.Lstat(side)
+	_, mcErr := os.Lstat(filepath.Join(dir, moseConfigFile))
+	if (sideErr == nil) != (mcErr == nil) {
+		return fmt.Errorf("%s holds only one of %s and %s: an incomplete export", dir, moseWeightsFile, moseConfigFile)
+	}
+	if sideErr == nil {
+		mc, err := readMoseConfig(filepath.Join(dir, moseConfigFile))
 		if err != nil {
-			return fmt.Errorf("%s: %w", moseConfigFile, err)
+			return err
 		}
-		if mc.Method != a.Method {
-			return fmt.Errorf("%s is a %s adapter, the recipe says %s", dir, mc.Method, a.Method)
+		if err := c.checkMoseConfig(mc, filepath.Join(dir, moseConfigFile)); err != nil {
+			return err
 		}
-		v, _ := mc.ModalityWeights["visual"].(float64)
-		n, _ := mc.ModalityWeights["nonvisual"].(float64)
-		if err := c.set.SetModalityWeights(v, n); err != nil {
+		if err := c.set.SetModalityWeights(mc.ModalityWeights.Visual, mc.ModalityWeights.NonVisual); err != nil {
 			return err
 		}
 		return c.loadAdapters(side)

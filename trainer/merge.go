@@ -2,7 +2,6 @@ package trainer
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -13,6 +12,7 @@ import (
 	"github.com/mose-llm/mose/internal/ckpt"
 	"github.com/mose-llm/mose/internal/fsutil"
 	"github.com/mose-llm/mose/internal/safetensors"
+	"github.com/mose-llm/mose/internal/strictjson"
 	"github.com/mose-llm/mose/internal/torch"
 	"github.com/mose-llm/mose/model"
 )
@@ -229,7 +229,7 @@ func castBytes(t *torch.Tensor, d safetensors.DType) ([]byte, error) {
 }
 
 func copyFile(src, dst string) error {
-	b, err := os.ReadFile(src)
+	b, err := fsutil.ReadRegular(src)
 	if err != nil {
 		return err
 	}
@@ -238,12 +238,13 @@ func copyFile(src, dst string) error {
 
 // writeMergedConfig copies config.json, noting the merge in its mose section.
 func writeMergedConfig(base, dir string, c *components) error {
-	b, err := os.ReadFile(filepath.Join(base, "config.json"))
+	path := filepath.Join(base, "config.json")
+	b, err := fsutil.ReadRegularLimit(path, fsutil.MaxConfigSize)
 	if err != nil {
 		return err
 	}
 	var cfg map[string]any
-	if err := json.Unmarshal(b, &cfg); err != nil {
+	if err := strictjson.Unmarshal(b, &cfg, path); err != nil {
 		return err
 	}
 	mose, _ := cfg["mose"].(map[string]any)

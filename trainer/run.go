@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -84,6 +83,9 @@ func Run(ctx context.Context, cfg *recipes.Config, opt Options) (*Result, error)
 	} else if created {
 		log.WithField("dir", filepath.Dir(cfg.Data.Train)).Info("generated synthetic data (data.synth)")
 	}
+	if err := Preflight(cfg, PreflightTrain); err != nil { // before anything is written to run.output_dir
+		return nil, err
+	}
 	recipe, err := cfg.YAML()
 	if err != nil {
 		return nil, err
@@ -116,7 +118,7 @@ func Run(ctx context.Context, cfg *recipes.Config, opt Options) (*Result, error)
 // exactness.
 func checkRecipe(ck string, cfg *recipes.Config, allow bool) error {
 	path := filepath.Join(ck, recipeFile)
-	b, err := os.ReadFile(path)
+	b, err := fsutil.ReadRegularLimit(path, fsutil.MaxConfigSize)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrResume, err)
 	}

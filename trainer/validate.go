@@ -11,6 +11,9 @@ import (
 // Validate builds everything a run of cfg needs (model, adapters, datasets)
 // without training or writing anything, and returns a short summary.
 func Validate(cfg *recipes.Config) (string, error) {
+	if err := Preflight(cfg, PreflightValidate); err != nil {
+		return "", err
+	}
 	var b strings.Builder
 	err := torch.Run(func() error {
 		c, err := buildComponents(cfg, allData)

@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"syscall"
 
+	"github.com/mose-llm/mose/internal/inputerr"
 	"github.com/mose-llm/mose/trainer"
 )
 
@@ -67,12 +68,24 @@ func badInput(err error) error {
 	return usageError{err}
 }
 
+// exitCode maps err to the exit status by its cause, wherever it was
+// raised: 2 for bad input (the user's files, flags or recipe: usageError,
+// trainer.ErrRecipe / ErrResume, and every package's inputerr sentinel, such
+// as a bad manifest line or feature file met mid-training), 1 for faults of
+// the machine (disk full, out of memory, I/O errors; these win even inside
+// a bad-input wrap) and anything else.
 func exitCode(err error) int {
 	if err == nil {
 		return 0
 	}
 	if !errors.Is(err, trainer.ErrInterrupted) {
 		fmt.Fprintln(os.Stderr, "mose: error:", err)
+	}
+	switch inputerr.Classify(err) {
+	case inputerr.Machine:
+		return 1
+	case inputerr.Input:
+		return 2
 	}
 	var u usageError
 	if errors.As(err, &u) || errors.Is(err, trainer.ErrRecipe) || errors.Is(err, trainer.ErrResume) ||

@@ -10,6 +10,7 @@ import (
 
 	"github.com/mose-llm/mose/data"
 	"github.com/mose-llm/mose/data/npy"
+	"github.com/mose-llm/mose/internal/fsutil"
 )
 
 // Feature names a modality input and the extractor folder holding one
@@ -205,10 +206,10 @@ func (o *Options) defaults() error {
 }
 
 func readFile[T any](path string, parse func(*os.File) (T, error)) (T, error) {
-	f, err := os.Open(path)
+	f, err := fsutil.OpenRegular(path)
 	if err != nil {
 		var zero T
-		return zero, &data.SampleError{File: path, Err: fmt.Errorf("%w: %v", data.ErrMissingFile, err)}
+		return zero, &data.SampleError{File: path, Err: fmt.Errorf("%w: %w", data.ErrMissingFile, err)}
 	}
 	defer f.Close()
 	return parse(f)

@@ -2,14 +2,14 @@ package mer
 
 import (
 	"encoding/csv"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"github.com/mose-llm/mose/data"
+	"github.com/mose-llm/mose/internal/fsutil"
+	"github.com/mose-llm/mose/internal/strictjson"
 )
 
 // ReadTranscripts reads a CSV with a header row and returns clip name →
@@ -84,12 +84,12 @@ func ReadTranscripts(r io.Reader, name, nameCol, textCol string) (map[string]str
 // ReadReasons reads a MERR-style JSON object {"clip": {"<field>": "text", ...}}
 // and returns clip → text for the given field (entries without it are skipped).
 func ReadReasons(path, field string) (map[string]string, error) {
-	b, err := os.ReadFile(path)
+	b, err := fsutil.ReadRegular(path)
 	if err != nil {
-		return nil, &data.SampleError{File: path, Err: fmt.Errorf("%w: %v", data.ErrMissingFile, err)}
+		return nil, &data.SampleError{File: path, Err: fmt.Errorf("%w: %w", data.ErrMissingFile, err)}
 	}
 	var raw map[string]map[string]any
-	if err := json.Unmarshal(b, &raw); err != nil {
+	if err := strictjson.Unmarshal(b, &raw, ""); err != nil {
 		return nil, &data.SampleError{File: path, Err: fmt.Errorf("%w: %v", data.ErrMalformed, err)}
 	}
 	out := map[string]string{}

@@ -4,15 +4,16 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
-	"github.com/mose-llm/mose/internal/safetensors"
 	"io"
 	"math"
-	"os"
+
+	"github.com/mose-llm/mose/internal/fsutil"
+	"github.com/mose-llm/mose/internal/safetensors"
 )
 
 // ReadFile reads and decodes a whole .npy file.
 func ReadFile(path string) (*Array, error) {
-	b, err := os.ReadFile(path)
+	b, err := fsutil.ReadRegular(path)
 	if err != nil {
 		return nil, err
 	}
@@ -36,7 +37,7 @@ const maxHeaderRead = 1 << 16
 // size matches the shape it declares. It is cheap enough to check every file
 // of a dataset up front.
 func ReadFileHeader(path string) (Header, error) {
-	f, err := os.Open(path)
+	f, err := fsutil.OpenRegular(path)
 	if err != nil {
 		return Header{}, err
 	}

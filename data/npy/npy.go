@@ -7,8 +7,8 @@
 package npy
 
 import (
-	"errors"
 	"fmt"
+	"github.com/mose-llm/mose/internal/inputerr"
 	"github.com/mose-llm/mose/internal/safetensors"
 	"math"
 	"strconv"
@@ -17,11 +17,11 @@ import (
 // Sentinel errors; every error returned by this package wraps one of them.
 var (
 	// ErrFormat reports a file that is not a well-formed .npy array.
-	ErrFormat = errors.New("malformed npy file")
+	ErrFormat = inputerr.New("malformed npy file")
 	// ErrDType reports an element type other than little-endian float32/float16.
-	ErrDType = errors.New("unsupported npy dtype")
+	ErrDType = inputerr.New("unsupported npy dtype")
 	// ErrFortranOrder reports an array stored in Fortran (column-major) order.
-	ErrFortranOrder = errors.New("npy fortran_order is not supported")
+	ErrFortranOrder = inputerr.New("npy fortran_order is not supported")
 )
 
 // DType is an element type of a .npy file.

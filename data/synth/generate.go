@@ -2,7 +2,6 @@ package synth
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -14,6 +13,7 @@ import (
 	"github.com/mose-llm/mose/data"
 	"github.com/mose-llm/mose/data/npy"
 	"github.com/mose-llm/mose/internal/fsutil"
+	"github.com/mose-llm/mose/internal/inputerr"
 )
 
 // Config controls a generated dataset. Signal strengths are in units of the
@@ -52,7 +52,7 @@ func DefaultConfig(p Preset) Config {
 // ErrConfig reports an invalid Config; ErrNotEmpty an output directory that
 // exists, is not empty and may not be replaced.
 var (
-	ErrConfig   = errors.New("invalid synthetic data config")
+	ErrConfig   = inputerr.New("invalid synthetic data config")
 	ErrNotEmpty = fsutil.ErrNotEmpty
 )
 

@@ -9,6 +9,9 @@ import (
 	"path/filepath"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/mose-llm/mose/internal/fsutil"
+	"github.com/mose-llm/mose/internal/strictjson"
 )
 
 // Tokenizer encodes text to ids and decodes ids to text as described by a
@@ -34,18 +37,24 @@ func Load(path string) (*Tokenizer, error) {
 	if st, err := os.Stat(path); err == nil && st.IsDir() {
 		path = filepath.Join(path, "tokenizer.json")
 	}
-	data, err := os.ReadFile(path)
+	data, err := fsutil.ReadRegularLimit(path, 1<<30)
 	if err != nil {
 		return nil, fmt.Errorf("tokenizer: %w", err)
+	}
+	if err := strictjson.CheckKeys(data, path, 1); err != nil { // top level and its sections (model, normalizer, ...)
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	t, err := Parse(data)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	cfgPath := filepath.Join(filepath.Dir(path), "tokenizer_config.json")
-	cfg, err := os.ReadFile(cfgPath)
+	cfg, err := fsutil.ReadRegularLimit(cfgPath, fsutil.MaxConfigSize)
 	switch {
 	case err == nil:
+		if err := strictjson.CheckKeys(cfg, cfgPath, 0); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+		}
 		if err := t.applyConfig(cfg); err != nil {
 			return nil, fmt.Errorf("%s: %w", cfgPath, err)
 		}

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/mose-llm/mose/internal/fsutil"
 )
 
 // Checkpoint is one view over the tensors of a single safetensors file or of
@@ -132,7 +134,7 @@ func OpenIndex(path string) (*Checkpoint, error) {
 
 // readIndexFile reads an index file, refusing one larger than maxIndexSize.
 func readIndexFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	f, err := fsutil.OpenRegular(path)
 	if err != nil {
 		return nil, fileErr(path, stripPath(err))
 	}

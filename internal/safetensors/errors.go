@@ -3,6 +3,8 @@ package safetensors
 import (
 	"errors"
 	"strconv"
+
+	"github.com/mose-llm/mose/internal/inputerr"
 )
 
 // Sentinel errors. Every error returned by this package for bad input wraps
@@ -10,36 +12,36 @@ import (
 // the file and tensor concerned.
 var (
 	// ErrHeaderTooLarge: the declared header length exceeds MaxHeaderSize.
-	ErrHeaderTooLarge = errors.New("header too large")
+	ErrHeaderTooLarge = inputerr.New("header too large")
 	// ErrInvalidHeader: the header is not well-formed JSON or does not have
 	// the structure of a safetensors header.
-	ErrInvalidHeader = errors.New("invalid header")
+	ErrInvalidHeader = inputerr.New("invalid header")
 	// ErrDtype: an unknown or unsupported dtype.
-	ErrDtype = errors.New("unsupported dtype")
+	ErrDtype = inputerr.New("unsupported dtype")
 	// ErrShape: a shape is invalid (negative or overflowing dimensions), or
 	// its element count times the dtype size differs from the byte length.
-	ErrShape = errors.New("invalid shape")
+	ErrShape = inputerr.New("invalid shape")
 	// ErrOffsets: data offsets are out of range, reversed, overlapping, or
 	// leave holes in the data buffer.
-	ErrOffsets = errors.New("invalid data offsets")
+	ErrOffsets = inputerr.New("invalid data offsets")
 	// ErrDuplicate: a tensor name (or an index or metadata key) occurs twice.
-	ErrDuplicate = errors.New("duplicate name")
+	ErrDuplicate = inputerr.New("duplicate name")
 	// ErrTruncated: the file is shorter than its header says.
-	ErrTruncated = errors.New("file truncated")
+	ErrTruncated = inputerr.New("file truncated")
 	// ErrNotFound: no tensor with the requested name.
-	ErrNotFound = errors.New("tensor not found")
+	ErrNotFound = inputerr.New("tensor not found")
 	// ErrSize: a buffer or a write does not have the tensor's byte length.
 	ErrSize = errors.New("size mismatch")
 	// ErrOrder: tensor data written out of the declared order.
 	ErrOrder = errors.New("tensor written out of order")
 	// ErrInvalidIndex: a sharded checkpoint's index file is malformed or
 	// disagrees with its shards.
-	ErrInvalidIndex = errors.New("invalid index")
+	ErrInvalidIndex = inputerr.New("invalid index")
 	// ErrMissingShard: a shard named by an index cannot be opened.
-	ErrMissingShard = errors.New("missing shard")
+	ErrMissingShard = inputerr.New("missing shard")
 	// ErrUnsafePath: a shard name in an index is absolute or escapes the
 	// checkpoint directory.
-	ErrUnsafePath = errors.New("unsafe shard path")
+	ErrUnsafePath = inputerr.New("unsafe shard path")
 	// ErrClosed: the writer was already closed or aborted.
 	ErrClosed = errors.New("writer closed")
 )

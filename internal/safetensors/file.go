@@ -6,7 +6,8 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
+
+	"github.com/mose-llm/mose/internal/fsutil"
 )
 
 // TensorInfo describes one tensor of a safetensors file.
@@ -48,7 +49,7 @@ type File struct {
 // and data offsets that cover the data buffer exactly, which must end at the
 // end of the file. No tensor data is read. The file stays open until Close.
 func Open(path string) (*File, error) {
-	f, err := os.Open(path)
+	f, err := fsutil.OpenRegular(path)
 	if err != nil {
 		return nil, fileErr(path, stripPath(err))
 	}
