@@ -241,11 +241,9 @@ func (c *components) open(manifest string) (*data.Dataset, error) {
 			return nil, err
 		}
 	}
-	pad, ok := c.tok.Pad()
-	if !ok { // no pad token (SmolLM2, LLaMA-3): padding and feature slots are masked or replaced, any real id does
-		if pad, ok = c.tok.EOS(); !ok {
-			pad = 0
-		}
+	pad, err := padID(c.tok, filepath.Join(c.cfg.Model.Path, "tokenizer.json"))
+	if err != nil {
+		return nil, err
 	}
 	return data.Open(manifest, c.spec, c.tok, data.Options{Root: c.cfg.Data.Root, MaxLen: c.cfg.Data.MaxLen, PadID: pad})
 }
@@ -267,4 +265,18 @@ func (c *components) newTrainLoader(ctx context.Context, st data.SamplerState) (
 	}
 	l := data.NewLoader(ctx, c.train, smp, data.LoaderOptions{Mode: data.ModeTrain, Workers: c.cfg.Data.Workers})
 	return l, smp, nil
+}
+
+// padID is the id batches are padded with: the tokenizer's pad token, or its
+// EOS token when it has none (SmolLM2, LLaMA-3; what HF users set as
+// pad_token). Padded positions are masked out of attention and loss, so any
+// real id gives the same numbers; a tokenizer with neither is refused.
+func padID(tok *tokenizer.Tokenizer, path string) (int32, error) {
+	if pad, ok := tok.Pad(); ok {
+		return pad, nil
+	}
+	if eos, ok := tok.EOS(); ok {
+		return eos, nil
+	}
+	return 0, fmt.Errorf("%w: %s has neither a pad nor an EOS token (set pad_token in tokenizer_config.json): batches need one to pad with", ErrRecipe, path)
 }

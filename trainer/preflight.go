@@ -74,9 +74,9 @@ func Preflight(cfg *recipes.Config, kind PreflightKind) error {
 		return fmt.Errorf("%w: %s has %d tokens (ids up to %d) but %s says vocab_size %d: ids from %d on have no embedding row",
 			ErrRecipe, tokPath, n, n-1, filepath.Join(cfg.Model.Path, "config.json"), mc.VocabSize, mc.VocabSize)
 	}
-	pad, ok := tok.Pad()
-	if !ok {
-		return fmt.Errorf("%w: %s has no pad token (set pad_token in tokenizer_config.json, or add a <pad> token): batches need one", ErrRecipe, tokPath)
+	pad, err := padID(tok, tokPath)
+	if err != nil {
+		return err
 	}
 	sets := []struct{ key, path string }{{"data.train", cfg.Data.Train}, {"data.eval", cfg.Data.Eval}}
 	if kind == PreflightEval {

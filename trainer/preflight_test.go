@@ -98,13 +98,14 @@ func TestPreflight(t *testing.T) {
 		{"vocab_size below the tokenizer", func() []string {
 			return []string{"model.path=" + copyModel(t, func(m map[string]any) { m["vocab_size"] = 100 })}
 		}, PreflightValidate, []string{"tokenizer.json", "vocab_size 100"}},
-		{"no pad token", func() []string {
+		{"neither pad nor EOS token", func() []string {
 			dir := copyModel(t, nil)
 			p := filepath.Join(dir, "tokenizer.json")
 			b, _ := os.ReadFile(p)
-			os.WriteFile(p, []byte(strings.ReplaceAll(string(b), `"<pad>"`, `"<blank>"`)), 0o644)
+			s := strings.ReplaceAll(strings.ReplaceAll(string(b), `"<pad>"`, `"<blank>"`), `"</s>"`, `"<end>"`)
+			os.WriteFile(p, []byte(s), 0o644)
 			return []string{"model.path=" + dir}
-		}, PreflightEval, []string{"tokenizer.json", "no pad token"}},
+		}, PreflightEval, []string{"tokenizer.json", "neither a pad nor an EOS token"}},
 		{"eval.ar.layers beyond the model", func() []string { return []string{"eval.ar.enabled=true", "eval.ar.layers=[1,4]"} }, PreflightTrain, []string{"eval.ar.layers", "4 layers"}},
 		{"eval.ar.layers beyond the model (export)", func() []string { return []string{"eval.ar.layers=[0,7]"} }, PreflightExport, []string{"eval.ar.layers"}},
 		{"rank above the dims", func() []string { return []string{"adapters.rank=200"} }, PreflightExport, []string{"adapters.rank 200", "min(in, out)"}},

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/binary"
 	"math"
 	"os"
@@ -186,11 +187,13 @@ func badInputCases() []badCase {
 			os.Remove(filepath.Join(e.model, "tokenizer.json"))
 			return train(e)
 		}, []string{"tokenizer.json"}, 0},
-		{"tokenizer", "no pad token", func(e *env) []string {
+		{"tokenizer", "neither pad nor EOS token", func(e *env) []string {
 			e.ownModel()
-			e.replace(filepath.Join(e.model, "tokenizer.json"), `"<pad>"`, `"<blank>"`)
+			e.edit(filepath.Join(e.model, "tokenizer.json"), func(b []byte) []byte {
+				return bytes.ReplaceAll(bytes.ReplaceAll(b, []byte(`"<pad>"`), []byte(`"<blank>"`)), []byte(`"</s>"`), []byte(`"<end>"`))
+			})
 			return train(e)
-		}, []string{"tokenizer.json", "pad"}, 0},
+		}, []string{"tokenizer.json", "neither a pad nor an EOS"}, 0},
 		{"tokenizer", "unsupported model type", func(e *env) []string {
 			e.ownModel()
 			e.replace(filepath.Join(e.model, "tokenizer.json"), `"type":"BPE"`, `"type":"WordPiece"`)
