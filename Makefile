@@ -47,6 +47,7 @@ pyenv:
 ## fixtures: regenerate every golden fixture from transformers / peft / tokenizers
 fixtures:
 	"$$(scripts/pyenv.sh)" scripts/make_fixtures.py
+	"$$(scripts/pyenv.sh)" scripts/make_window_fixtures.py
 
 clean:
 	rm -rf bin .build go.work go.work.sum
