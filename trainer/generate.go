@@ -149,3 +149,22 @@ func greedy(c *components, b *data.Batch, n int, eos int64) ([][]int32, error) {
 	}
 	return answers, nil
 }
+
+// promptInputs turns a prompt-mode batch into model inputs on dev, and says
+// which positions are real tokens (not padding).
+func promptInputs(s *torch.Scope, b *data.Batch, dev torch.Device) (*model.Inputs, []bool) {
+	B, T := int64(b.B), int64(b.T)
+	mods := make([]int64, len(b.Modality))
+	valid := make([]bool, len(b.Modality))
+	for i, m := range b.Modality {
+		mods[i], valid[i] = int64(m), m != data.Pad
+	}
+	in := &model.Inputs{IDs: toDev(s, s.FromInt64(b.IDs, B, T), dev), Modality: toDev(s, s.FromInt64(mods, B, T), dev)}
+	for _, f := range b.Features {
+		in.Features = append(in.Features, model.Features{
+			Data:      toDev(s, s.FromFloat32(f.Data, B, int64(f.Tokens), int64(f.Dim)), dev),
+			Positions: toDev(s, s.FromInt64(f.Positions, int64(len(f.Positions))), dev),
+		})
+	}
+	return in, valid
+}
