@@ -69,7 +69,7 @@ func TestGenerateCachedMatchesUncached(t *testing.T) {
 		cfg := *cfg
 		cfg.Eval = testRecipe(t, append(sets, "eval.max_new_tokens=12")...).Eval
 		err := torch.Run(func() error {
-			c, err := openInference(&cfg, ck)
+			c, err := openInference(&cfg, ck, evalData)
 			if err != nil {
 				return err
 			}

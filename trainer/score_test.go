@@ -34,7 +34,7 @@ func TestScoreCachedMatchesRows(t *testing.T) {
 		c := testRecipe(t, sets...)
 		cfg.Eval = c.Eval
 		err := torch.Run(func() error {
-			c, err := openInference(&cfg, ck)
+			c, err := openInference(&cfg, ck, evalData)
 			if err != nil {
 				return err
 			}
