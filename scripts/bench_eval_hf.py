@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""transformers' generate(use_cache=True) on the prompts BenchmarkGenerate wrote.
+"""transformers' generate(use_cache=True) on the prompts BenchmarkGenerate wrote (eager attention:
+transformers 4.46 refuses SDPA on torch 2.1.0).
 
 Reads DIR/generate.safetensors (the prompts' input embeddings with the
 projected features spliced in, their lengths, and the tokens mose generated
@@ -24,7 +25,7 @@ def main():
         emb, lens, want = f.get_tensor("embeds"), f.get_tensor("lengths"), f.get_tensor("tokens")
     B, T, D = emb.shape
     n = want.shape[1]
-    model = transformers.LlamaForCausalLM.from_pretrained(meta["model"], torch_dtype=torch.float32, attn_implementation="sdpa").eval()
+    model = transformers.LlamaForCausalLM.from_pretrained(meta["model"], torch_dtype=torch.float32, attn_implementation="eager").eval()
     left = torch.zeros(B, T, D)
     mask = torch.zeros(B, T, dtype=torch.long)
     for r in range(B):
