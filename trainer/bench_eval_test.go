@@ -42,7 +42,7 @@ func benchDir(b *testing.B) string {
 // synthetic eval set of n samples, and returns a recipe over them.
 func benchSetup(b *testing.B, dir string, cfg model.Config, p synth.Preset, n int, threads int, sets ...string) *recipes.Config {
 	b.Helper()
-	mdir, ddir := filepath.Join(dir, p.Name+"-model"), filepath.Join(dir, p.Name+"-data")
+	mdir, ddir := filepath.Join(dir, p.Name+"-model"), filepath.Join(dir, fmt.Sprintf("%s-data-%d", p.Name, n))
 	if _, err := os.Stat(filepath.Join(mdir, "config.json")); err != nil {
 		tokJSON, err := tinyTokenizer()
 		if err != nil {
