@@ -46,7 +46,7 @@ def main():
         first = int((got != want).any(0).nonzero()[0])
     mose_s = float(meta["mose_seconds"])
     print(f"BENCH generate-vs-transformers batch={B} new_tokens={n} threads={threads} "
-          f"mose_cached_tok_s={B * n / mose_s:.1f} transformers_tok_s={B * n / took:.1f} "
+          f"mose_cached_base_model_tok_s={B * n / mose_s:.1f} transformers_tok_s={B * n / took:.1f} "
           f"ratio={took / mose_s:.2f} same_tokens={same}" + ("" if same else f" first_difference_at={first}"))
 
 
