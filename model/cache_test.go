@@ -305,3 +305,62 @@ func TestSlidingWindowConfig(t *testing.T) {
 		})
 	}
 }
+
+// TestCacheLeftPadding: left-padded rows (padding first, not valid) get
+// position ids from their real tokens only, and match each row run alone;
+// then decode one more token each.
+func TestCacheLeftPadding(t *testing.T) {
+	dir := writeTiny(t, 0)
+	rows := newCacheCase(3, []int{6, 9}, nil, 50).ids
+	err := torch.Run(func() error {
+		m, err := Load(dir, Options{})
+		if err != nil {
+			return err
+		}
+		defer m.Close()
+		s := torch.NewScope()
+		defer s.Close()
+		const T = 8 // the prompt block; the last token of each row is decoded
+		ids := make([]int64, 2*T)
+		valid := make([]bool, 2*T)
+		for r, row := range rows {
+			n := len(row) - 1
+			for t := range n {
+				ids[r*T+T-n+t], valid[r*T+T-n+t] = row[t], true
+			}
+		}
+		mods := make([]int64, 2*T)
+		for i := range mods {
+			if !valid[i] {
+				mods[i] = ModPad
+			}
+		}
+		c := m.NewCache(2)
+		defer c.Close()
+		pre, V := logitsOf(t, s, m, m.Extend(s, c, &Step{In: &Inputs{IDs: s.FromInt64(ids, 2, T), Modality: s.FromInt64(mods, 2, T)}, Valid: valid}))
+		last := []int64{rows[0][len(rows[0])-1], rows[1][len(rows[1])-1]}
+		step, _ := logitsOf(t, s, m, m.Extend(s, c, &Step{In: &Inputs{IDs: s.FromInt64(last, 2, 1), Modality: s.Zeros([]int64{2, 1}, torch.Int64, torch.CPU)}}))
+		for r, row := range rows {
+			want, _ := logitsOf(t, s, m, m.Forward(s, &Inputs{IDs: s.FromInt64(row, 1, int64(len(row)))}, false))
+			n := len(row) - 1
+			if c.Next(r) != int64(len(row)) {
+				t.Errorf("row %d: next position %d, want %d", r, c.Next(r), len(row))
+			}
+			for k := range len(row) {
+				for j := range int(V) {
+					g := step[r*int(V)+j]
+					if k < n {
+						g = pre[(r*T+T-n+k)*int(V)+j]
+					}
+					if w := want[k*int(V)+j]; math.Abs(g-w) > 2e-5 {
+						t.Fatalf("row %d token %d logit %d: left-padded %v, alone %v", r, k, j, g, w)
+					}
+				}
+			}
+		}
+		return s.Err()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
