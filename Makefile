@@ -54,6 +54,7 @@ fixtures:
 	"$$(scripts/pyenv.sh)" scripts/tokenizer_survey_fixtures.py
 	"$$(scripts/pyenv.sh)" scripts/fetch_smollm2.py --fixtures
 	"$$(scripts/pyenv.sh)" scripts/make_peft_import_fixtures.py
+	"$$(scripts/pyenv.sh)" scripts/make_window_fixtures.py
 
 clean:
 	rm -rf bin .build go.work go.work.sum

@@ -52,15 +52,22 @@ func (a *AR) Validate(n int) error {
 	return nil
 }
 
-// reallocate computes attention with AR: q (B,H,T,hd), k and v (B,H,T,hd),
-// modality one-hot (B,T,NumMod) -> (B,H,T,hd).
-func (a *AR) reallocate(s *torch.Scope, layer int, q, k, v, onehot *torch.Tensor) *torch.Tensor {
+// reallocate computes attention with AR: q (B,H,T,hd), k and v (B,H,Lk,hd)
+// (Lk = T without a cache, cached + new keys with one), keyHot the keys'
+// modality one-hot (B,Lk,NumMod), am the attention mask -> (B,H,T,hd).
+func (a *AR) reallocate(s *torch.Scope, layer int, q, k, v, keyHot *torch.Tensor, am attnMask) *torch.Tensor {
 	T, hd := q.Size(2), q.Size(3)
 	const eps = 1e-6
-	scores := s.MulScalar(s.Matmul(q, s.Transpose(k, 2, 3)), 1/math.Sqrt(float64(hd))) // (B,H,T,T)
-	causal := s.Triu(s.Ones([]int64{T, T}, torch.Bool, q.Device()), 1)
-	alpha := s.Softmax(s.To(s.MaskedFill(scores, causal, math.Inf(-1)), torch.Float32), -1) // (B,H,T,T) float32
-	key := func(mod int64) *torch.Tensor {                                                  // (B,T,NumMod) -> (B,1,1,T)
+	scores := s.MulScalar(s.Matmul(q, s.Transpose(k, 2, 3)), 1/math.Sqrt(float64(hd))) // (B,H,T,Lk)
+	switch {
+	case am.mask != nil:
+		scores = s.MaskedFill(scores, s.LogicalNot(am.mask), math.Inf(-1))
+	case am.causal:
+		scores = s.MaskedFill(scores, s.Triu(s.Ones([]int64{T, k.Size(2)}, torch.Bool, q.Device()), 1), math.Inf(-1))
+	}
+	alpha := s.Softmax(s.To(scores, torch.Float32), -1) // (B,H,T,Lk) float32
+	onehot := keyHot
+	key := func(mod int64) *torch.Tensor { // (B,T,NumMod) -> (B,1,1,T)
 		return s.Unsqueeze(s.Transpose(s.Narrow(onehot, -1, mod, 1), 1, 2), 1)
 	}
 	audio, visual := key(ModAudio), key(ModVisual)

@@ -89,7 +89,7 @@ func TestAttentionReallocation(t *testing.T) {
 			}
 			onehot := s.To(s.OneHot(s.FromInt64(ids, 1, T), NumMod), torch.Float32)
 			ar := &AR{Beta: c.beta, TauValue: c.tau, Stats: &ARStats{}}
-			out := ar.reallocate(s, 0, s.FromFloat32(qf, 1, H, T, E), s.FromFloat32(kf, 1, H, T, E), s.FromFloat32(vf, 1, H, T, E), onehot)
+			out := ar.reallocate(s, 0, s.FromFloat32(qf, 1, H, T, E), s.FromFloat32(kf, 1, H, T, E), s.FromFloat32(vf, 1, H, T, E), onehot, attnMask{causal: true})
 			if err := s.Err(); err != nil {
 				return err
 			}

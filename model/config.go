@@ -44,6 +44,12 @@ type Config struct {
 	MLPBias               bool     `json:"mlp_bias"`
 	HiddenAct             string   `json:"hidden_act"`
 
+	// Sliding-window attention (see window.go): Mistral's sliding_window,
+	// Qwen2's use_sliding_window / sliding_window / max_window_layers.
+	SlidingWindow    *int `json:"sliding_window,omitempty"`
+	UseSlidingWindow bool `json:"use_sliding_window,omitempty"`
+	MaxWindowLayers  *int `json:"max_window_layers,omitempty"`
+
 	// Projectors map each modality input's features into the hidden size, in
 	// the order of the "mose" section's inputs. Empty for a plain LLM.
 	Projectors []ProjectorConfig `json:"-"`
@@ -208,6 +214,9 @@ func (c Config) Validate() error {
 		}
 	default:
 		return bad("rope_scaling.rope_type", "%q is not supported (want default, linear or llama3)", k)
+	}
+	if err := c.validateWindow(); err != nil {
+		return err
 	}
 	for i, p := range c.Projectors {
 		f := fmt.Sprintf("mose.inputs[%d]", i)

@@ -38,15 +38,38 @@ func (m *Model) Embed(s *torch.Scope, in *Inputs) *torch.Tensor {
 // Forward runs the decoder over a batch and returns the final normalised
 // hidden states. (B,T) -> (B,T,D)
 func (m *Model) Forward(s *torch.Scope, in *Inputs, train bool) *torch.Tensor {
+	r := m.routing(s, in, train)
+	x := m.Embed(s, in)
+	T := x.Size(1)
+	a := &attnCtx{keyHot: r.OneHot, masks: map[int]attnMask{}}
+	a.cos, a.sin = m.rope.tables(s, T, m.DType, m.Device)
+	for i := range m.Layers {
+		w := m.Config.Window(i)
+		if _, ok := a.masks[w]; ok {
+			continue
+		}
+		am := attnMask{causal: true}
+		if w > 0 && T > int64(w) {
+			am.mask = windowMask(s, T, int64(w), m.Device) // (T,T)
+		}
+		a.masks[w] = am
+	}
+	return m.decode(s, x, a, r)
+}
+
+// routing is what the adapters see of in's tokens.
+func (m *Model) routing(s *torch.Scope, in *Inputs, train bool) *Routing {
 	r := &Routing{Modality: in.Modality, Train: train}
 	if in.Modality != nil {
 		r.OneHot = s.To(s.OneHot(in.Modality, NumMod), torch.Float32) // (B,T,4)
 	}
-	x := m.Embed(s, in)
-	T := x.Size(1)
-	cos, sin := m.rope.tables(s, T, m.DType, m.Device)
+	return r
+}
+
+// decode runs the layers and the final norm. x: (B,T,D) -> (B,T,D)
+func (m *Model) decode(s *torch.Scope, x *torch.Tensor, a *attnCtx, r *Routing) *torch.Tensor {
 	for i := range m.Layers {
-		x = m.Layers[i].forward(s, m, x, cos, sin, r)
+		x = m.Layers[i].forward(s, m, x, a, r)
 	}
 	if m.AR != nil && m.AR.Stats != nil && s.Err() == nil {
 		if err := m.AR.Stats.collect(s, len(m.Layers), m.Config.NumHeads); err != nil {

@@ -34,28 +34,52 @@ func rmsNorm(s *torch.Scope, x, w *torch.Tensor, eps float64) *torch.Tensor {
 }
 
 // forward runs the block. x: (B,T,D) -> (B,T,D)
-func (l *Layer) forward(s *torch.Scope, m *Model, x, cos, sin *torch.Tensor, r *Routing) *torch.Tensor {
+func (l *Layer) forward(s *torch.Scope, m *Model, x *torch.Tensor, a *attnCtx, r *Routing) *torch.Tensor {
 	eps := m.Config.RMSNormEps
-	h := s.Add(x, l.attention(s, m, rmsNorm(s, x, l.InputNorm, eps), cos, sin, r))
+	h := s.Add(x, l.attention(s, m, rmsNorm(s, x, l.InputNorm, eps), a, r))
 	return s.Add(h, l.mlp(s, rmsNorm(s, h, l.PostNorm, eps), r))
 }
 
-// attention is causal grouped-query self-attention with rotary positions.
+// attnCtx is what attention needs besides the layer input: rotary tables
+// for the queries' positions, the masks, and the KV cache (nil: attention
+// over this forward's tokens only).
+type attnCtx struct {
+	cos, sin *torch.Tensor // (T,hd), or (B,1,T,hd) at per-row positions
+	masks    map[int]attnMask
+	keyHot   *torch.Tensor // (B,Lk,NumMod) float32 modality of every key (AR)
+	cache    *Cache
+	appendKV bool
+}
+
+// attnMask is the masking of one window size: mask (B|1,1,T,Lk) bool, true
+// where a query may attend; nil with causal true is plain causal attention
+// (the fused SDPA path), nil with causal false attends to every key.
+type attnMask struct {
+	mask   *torch.Tensor
+	causal bool
+}
+
+// attention is causal grouped-query self-attention with rotary positions,
+// over the cached keys (if any) and this forward's.
 // x: (B,T,D) -> (B,T,D)
-func (l *Layer) attention(s *torch.Scope, m *Model, x, cos, sin *torch.Tensor, r *Routing) *torch.Tensor {
+func (l *Layer) attention(s *torch.Scope, m *Model, x *torch.Tensor, a *attnCtx, r *Routing) *torch.Tensor {
 	c := &m.Config
 	B, T := x.Size(0), x.Size(1)
 	H, KV, hd := int64(c.NumHeads), int64(c.NumKVHeads), int64(c.HeadDim)
 	q := s.Transpose(s.View(l.Q.Forward(s, x, r), B, T, H, hd), 1, 2)  // (B,H,T,hd)
 	k := s.Transpose(s.View(l.K.Forward(s, x, r), B, T, KV, hd), 1, 2) // (B,KV,T,hd)
 	v := s.Transpose(s.View(l.V.Forward(s, x, r), B, T, KV, hd), 1, 2) // (B,KV,T,hd)
-	q, k = applyRope(s, q, cos, sin, hd), applyRope(s, k, cos, sin, hd)
-	k, v = repeatKV(s, k, H/KV), repeatKV(s, v, H/KV) // (B,H,T,hd)
-	var o *torch.Tensor                               // (B,H,T,hd)
-	if ar := m.AR; ar != nil && !r.Train && r.OneHot != nil && l.Index >= ar.First && l.Index <= ar.Last {
-		o = ar.reallocate(s, l.Index, q, k, v, r.OneHot)
+	q, k = applyRope(s, q, a.cos, a.sin, hd), applyRope(s, k, a.cos, a.sin, hd)
+	if a.cache != nil {
+		k, v = a.cache.join(s, l.Index, k, v, a.appendKV) // (B,KV,L+T,hd)
+	}
+	k, v = repeatKV(s, k, H/KV), repeatKV(s, v, H/KV) // (B,H,Lk,hd)
+	am := a.masks[c.Window(l.Index)]
+	var o *torch.Tensor // (B,H,T,hd)
+	if ar := m.AR; ar != nil && !r.Train && a.keyHot != nil && l.Index >= ar.First && l.Index <= ar.Last {
+		o = ar.reallocate(s, l.Index, q, k, v, a.keyHot, am)
 	} else {
-		o = s.Attention(q, k, v, nil, true, 0)
+		o = s.Attention(q, k, v, am.mask, am.mask == nil && am.causal, 0)
 	}
 	o = s.Reshape(s.Transpose(o, 1, 2), B, T, H*hd) // (B,T,H·hd)
 	return l.O.Forward(s, o, r)

@@ -134,3 +134,17 @@ func applyRope(s *torch.Scope, x, cos, sin *torch.Tensor, hd int64) *torch.Tenso
 	rot := s.Cat([]*torch.Tensor{s.Neg(x2), x1}, -1)
 	return s.Add(s.Mul(x, cos), s.Mul(rot, sin))
 }
+
+// tablesAt returns cos and sin at explicit positions: pos (B,T) int64 with
+// every value below n -> (B,1,T,head_dim) each, broadcasting over heads.
+func (r *rope) tablesAt(s *torch.Scope, pos *torch.Tensor, n int64, dt torch.DType, dev torch.Device) (cos, sin *torch.Tensor) {
+	if _, _ = r.tables(s, n, dt, dev); r.cos == nil || pos == nil {
+		return nil, nil
+	}
+	B, T := pos.Size(0), pos.Size(1)
+	flat := s.Reshape(pos, -1)
+	at := func(tab *torch.Tensor) *torch.Tensor {
+		return s.View(s.IndexSelect(tab, 0, flat), B, 1, T, tab.Size(1))
+	}
+	return at(r.cos), at(r.sin)
+}

@@ -129,7 +129,11 @@ type Eval struct {
 	Mode         string `mapstructure:"mode" yaml:"mode"`                     // score | generate (default score)
 	BatchSize    int    `mapstructure:"batch_size" yaml:"batch_size"`         // default: train.batch_size
 	MaxNewTokens int    `mapstructure:"max_new_tokens" yaml:"max_new_tokens"` // generate mode, default 8
-	AR           AR     `mapstructure:"ar" yaml:"ar"`
+	// Temperature 0 decodes greedily; > 0 samples (seeded by run.seed) from
+	// softmax(logits/temperature) restricted to the top-p nucleus.
+	Temperature float64 `mapstructure:"temperature" yaml:"temperature"` // generate mode, default 0 (greedy)
+	TopP        float64 `mapstructure:"top_p" yaml:"top_p"`             // nucleus mass in (0, 1], default 1
+	AR          AR      `mapstructure:"ar" yaml:"ar"`
 }
 
 // AR configures Attention Reallocation at inference.

@@ -54,6 +54,7 @@ func Defaults() Config {
 		Eval: Eval{
 			Mode:         "score",
 			MaxNewTokens: 8,
+			TopP:         1,
 			AR: AR{
 				Beta:     0.5,
 				Tau:      "adaptive",

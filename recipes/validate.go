@@ -312,6 +312,12 @@ func (c *Config) validateEval(p *problems) {
 	if e.MaxNewTokens < 1 {
 		p.add("eval.max_new_tokens", "must be >= 1, got %d", e.MaxNewTokens)
 	}
+	if e.Temperature < 0 {
+		p.add("eval.temperature", "must be >= 0 (0 = greedy), got %v", e.Temperature)
+	}
+	if e.TopP <= 0 || e.TopP > 1 {
+		p.add("eval.top_p", "must be in (0, 1], got %v", e.TopP)
+	}
 	ar := e.AR
 	if l := ar.Layers; len(l) != 0 && (len(l) != 2 || l[0] < 0 || l[0] > l[1]) {
 		p.add("eval.ar.layers", "must be empty (all but the first two) or [first, last] with 0 <= first <= last, got %v", l)

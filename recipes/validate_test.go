@@ -82,6 +82,8 @@ func TestValidate(t *testing.T) {
 		{"max_nonfinite", func(c *Config) { c.Train.MaxNonFinite = 0 }, "train.max_nonfinite"},
 		{"eval mode", func(c *Config) { c.Eval.Mode = "rank" }, "eval.mode"},
 		{"max_new_tokens", func(c *Config) { c.Eval.MaxNewTokens = 0 }, "eval.max_new_tokens"},
+		{"temperature", func(c *Config) { c.Eval.Temperature = -1 }, "eval.temperature"},
+		{"top_p", func(c *Config) { c.Eval.TopP = 0 }, "eval.top_p"},
 		{"ar layers of three", func(c *Config) { c.Eval.AR.Layers = []int{1, 2, 3} }, "eval.ar.layers"},
 		{"ar negative layer", func(c *Config) { c.Eval.AR.Layers = []int{-1, 2} }, "eval.ar.layers"},
 		{"ar beta", func(c *Config) { c.Eval.AR.Beta = 1.5 }, "eval.ar.beta"},

@@ -37,22 +37,11 @@ func (r *run) evaluate(ctx context.Context) (*metrics.Report, error) {
 // Reallocation when eval.ar.enabled (its statistics written to arOut, if set).
 func evalSet(ctx context.Context, c *components, arOut string) (*metrics.Report, error) {
 	cfg := c.cfg.Eval
-	if cfg.AR.Enabled {
-		n := len(c.model.Layers)
-		ar := &model.AR{First: min(2, n-1), Last: n - 1, Beta: cfg.AR.Beta, Adaptive: cfg.AR.Tau != "fixed",
-			TauValue: cfg.AR.TauValue, Kappa: cfg.AR.Kappa}
-		if len(cfg.AR.Layers) == 2 {
-			ar.First, ar.Last = cfg.AR.Layers[0], cfg.AR.Layers[1]
-		}
-		if err := ar.Validate(n); err != nil {
-			return nil, fmt.Errorf("%w: eval.ar: %v", ErrRecipe, err)
-		}
-		if cfg.AR.DumpStats {
-			ar.Stats = &model.ARStats{}
-		}
-		c.model.AR = ar
-		defer func() { c.model.AR = nil }()
+	off, err := useAR(c)
+	if err != nil {
+		return nil, err
 	}
+	defer off()
 	eval := scoreEval
 	if cfg.Mode == "generate" {
 		eval = generateEval
@@ -122,26 +111,176 @@ func forEachBatch(ctx context.Context, c *components, ds *data.Dataset, mode dat
 
 // scoreEval ranks every label of every eval sample by the log-likelihood of
 // its answer tokens (score mode) and computes the metrics. Deterministic:
-// no dropout, no gate noise, the eval set in order.
+// no dropout, no gate noise, the eval set in order. Each sample's prompt runs
+// once into a KV cache and every label's answer is scored from it in one
+// batched call (scoreCached); scoreRows is the reference path that runs
+// prompt + answer once per label.
 func scoreEval(ctx context.Context, c *components) (*metrics.Report, error) {
-	var preds []metrics.Prediction
-	err := forEachBatch(ctx, c, c.eval, data.ModeScore, func(b *data.Batch) error {
-		s := torch.NewScope()
-		defer s.Close()
-		bt := toTensors(s, b, c.dev)
-		lp := s.LogSoftmax(c.model.Logits(s, c.model.Forward(s, bt.in, false), bt.pos), -1) // (N,V)
-		scores, err := answerScores(s, lp, bt, b, c.dev).Float64s()
-		if err != nil {
-			return err
-		}
-		preds = append(preds, pickLabels(b, scores)...)
-		return nil
-	})
+	preds, err := scorePredictions(ctx, c, c.eval, true)
 	if err != nil {
 		return nil, err
 	}
 	rep := metrics.Compute(preds, c.spec.Labels)
 	return &rep, nil
+}
+
+// scorePredictions predicts every sample of ds by its best-scored label,
+// through the KV cache (cached) or one row per label.
+func scorePredictions(ctx context.Context, c *components, ds *data.Dataset, cached bool) ([]metrics.Prediction, error) {
+	var preds []metrics.Prediction
+	err := forEachScored(ctx, c, ds, cached, func(b *data.Batch, first []int, scores [][]float64) error {
+		for g, r := range first {
+			best := 0
+			for k, v := range scores[g] {
+				if v > scores[g][best] {
+					best = k
+				}
+			}
+			preds = append(preds, metrics.Prediction{ID: b.SampleIDs[r], Subset: b.Subsets[r], Label: b.Labels[r], Pred: best})
+		}
+		return nil
+	})
+	return preds, err
+}
+
+// forEachScored calls fn with every batch of ds, the first row of each of
+// its examples and their label scores [example][label] (answer
+// log-likelihoods), computed through the cache or one row per label.
+func forEachScored(ctx context.Context, c *components, ds *data.Dataset, cached bool,
+	fn func(b *data.Batch, first []int, scores [][]float64) error) error {
+	mode := data.ModeScore
+	if cached {
+		mode = data.ModePrompt
+	}
+	return forEachBatch(ctx, c, ds, mode, func(b *data.Batch) error {
+		s := torch.NewScope()
+		defer s.Close()
+		var scores [][]float64
+		var first []int
+		var err error
+		if cached {
+			scores, err = scoreCached(s, c, ds.Encoder(), b)
+			first = make([]int, b.B)
+			for r := range first {
+				first[r] = r
+			}
+		} else {
+			scores, first, err = scoreRows(s, c, b)
+		}
+		if err != nil {
+			return err
+		}
+		return fn(b, first, scores)
+	})
+}
+
+// scoreRows scores a score-mode batch (one row per example and label, each
+// running prompt + answer): [example][label] log-likelihoods, and the first
+// row of each example.
+func scoreRows(s *torch.Scope, c *components, b *data.Batch) ([][]float64, []int, error) {
+	bt := toTensors(s, b, c.dev)
+	lp := s.LogSoftmax(c.model.Logits(s, c.model.Forward(s, bt.in, false), bt.pos), -1) // (N,V)
+	rows, err := answerScores(s, lp, bt, b, c.dev).Float64s()
+	if err != nil {
+		return nil, nil, err
+	}
+	scores := make([][]float64, b.Examples)
+	first := make([]int, b.Examples)
+	for g := range scores {
+		scores[g] = make([]float64, len(c.spec.Labels))
+		first[g] = -1
+	}
+	for r := range b.B {
+		g := b.Group[r]
+		if first[g] < 0 {
+			first[g] = r
+		}
+		scores[g][b.Candidates[r]] = rows[r]
+	}
+	return scores, first, nil
+}
+
+// scoreCached scores a prompt-mode batch (one row per example) against every
+// label: the prompts run once into a KV cache; then, in one call, every
+// label's answer tokens but the last follow each prompt in the same row, one
+// attention group per label at the positions after the prompt, so that each
+// label sees the prompt and its own earlier tokens only. The first answer
+// token is scored from the prompt's last position.
+// Returns [example][label] answer log-likelihoods.
+func scoreCached(s *torch.Scope, c *components, enc *data.Encoder, b *data.Batch) ([][]float64, error) {
+	B, T := b.B, b.T
+	nl := len(c.spec.Labels)
+	in, valid := promptInputs(s, b, c.dev)
+	cache := c.model.NewCache(B)
+	defer cache.Close()
+	h := c.model.Extend(s, cache, &model.Step{In: in, Valid: valid}) // (B,T,D)
+	last := make([]int64, B)
+	for r := range B {
+		last[r] = int64(r*T + b.Lengths[r] - 1)
+	}
+	lp0 := s.LogSoftmax(c.model.Logits(s, h, toDev(s, s.FromInt64(last, int64(B)), c.dev)), -1) // (B,V)
+
+	// The continuation block, the same for every row: label k contributes
+	// its answer tokens 0..n_k-2 (group k), which predict tokens 1..n_k-1.
+	var ids, groups []int32
+	var offs []int64 // position of each block token after the prompt
+	var targets []int64
+	firstTok := make([]int64, nl)
+	for k := range nl {
+		a := enc.LabelAnswer(k)
+		firstTok[k] = int64(a[0])
+		for j := range len(a) - 1 {
+			ids, groups, offs = append(ids, a[j]), append(groups, int32(k)), append(offs, int64(j))
+			targets = append(targets, int64(a[j+1]))
+		}
+	}
+	// the first answer token of every label, from the prompt: (B,nl)
+	idx0 := make([]int64, B*nl)
+	for r := range B {
+		copy(idx0[r*nl:], firstTok)
+	}
+	score := s.Gather(lp0, 1, toDev(s, s.FromInt64(idx0, int64(B), int64(nl)), c.dev)) // (B,nl)
+	if A := len(ids); A > 0 {
+		bid := make([]int64, B*A)
+		mods := make([]int64, B*A)
+		pos := make([]int64, B*A)
+		grp := make([]int32, B*A)
+		tgt := make([]int64, B*A)
+		for r := range B {
+			for j := range A {
+				i := r*A + j
+				bid[i], mods[i], grp[i], tgt[i] = int64(ids[j]), int64(data.Text), groups[j], targets[j]
+				pos[i] = cache.Next(r) + offs[j]
+			}
+		}
+		step := &model.Step{In: &model.Inputs{IDs: toDev(s, s.FromInt64(bid, int64(B), int64(A)), c.dev),
+			Modality: toDev(s, s.FromInt64(mods, int64(B), int64(A)), c.dev)}, Positions: pos, Groups: grp, NoAppend: true}
+		hc := c.model.Extend(s, cache, step)                                                           // (B,A,D)
+		lp := s.LogSoftmax(c.model.Logits(s, hc, nil), -1)                                             // (B,A,V)
+		tok := s.Squeeze(s.Gather(lp, 2, toDev(s, s.FromInt64(tgt, int64(B), int64(A), 1), c.dev)), 2) // (B,A)
+		gidx := make([]int64, B*A)
+		for i := range gidx {
+			gidx[i] = int64(grp[i])
+		}
+		score = s.ScatterAdd(score, 1, toDev(s, s.FromInt64(gidx, int64(B), int64(A)), c.dev), tok) // (B,nl)
+	}
+	v, err := score.Float64s()
+	if err != nil {
+		return nil, err
+	}
+	out := make([][]float64, B)
+	for r := range out {
+		out[r] = v[r*nl : (r+1)*nl]
+	}
+	return out, nil
+}
+
+// toDev moves a host-made tensor to dev.
+func toDev(s *torch.Scope, t *torch.Tensor, dev torch.Device) *torch.Tensor {
+	if dev == torch.CPU {
+		return t
+	}
+	return s.ToDevice(t, dev)
 }
 
 // answerScores sums, per row, the log-probabilities lp (N,V) of the target

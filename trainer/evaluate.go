@@ -19,10 +19,10 @@ func Evaluate(ctx context.Context, cfg *recipes.Config, checkpoint, out string) 
 	if cfg.Data.Eval == "" {
 		return nil, fmt.Errorf("%w: data.eval is empty: nothing to evaluate", ErrRecipe)
 	}
-	adapter := filepath.Join(checkpoint, adapterFile)
-	export := isExport(checkpoint)
-	if _, err := os.Stat(adapter); err != nil && !export {
-		return nil, fmt.Errorf("%w: %s holds neither %s (a checkpoint) nor %s (an export)", ErrRecipe, checkpoint, adapterFile, peftConfigFile)
+	if !isExport(checkpoint) {
+		if _, err := os.Stat(filepath.Join(checkpoint, adapterFile)); err != nil {
+			return nil, fmt.Errorf("%w: %s holds neither %s (a checkpoint) nor %s (an export)", ErrRecipe, checkpoint, adapterFile, peftConfigFile)
+		}
 	}
 	if out == "" {
 		out = checkpoint
@@ -43,27 +43,11 @@ func Evaluate(ctx context.Context, cfg *recipes.Config, checkpoint, out string) 
 				return err
 			}
 		}
-		c, err := buildComponents(cfg, evalData)
+		c, err := openInference(cfg, checkpoint, evalData)
 		if err != nil {
 			return err
 		}
 		defer c.close()
-		if !export { // a checkpoint's modality weights are in its state: never default them
-			st, err := readState(checkpoint)
-			if err != nil {
-				return fmt.Errorf("%w: %w", ErrRecipe, err)
-			}
-			if err := c.set.SetModalityWeights(st.ModalityWeights[0], st.ModalityWeights[1]); err != nil {
-				return fmt.Errorf("%w: %s: modality_weights: %w", ErrRecipe, filepath.Join(checkpoint, stateFile), err)
-			}
-		}
-		load := func() error { return c.loadAdapters(adapter) }
-		if export {
-			load = func() error { return c.loadExport(checkpoint) }
-		}
-		if err := load(); err != nil {
-			return fmt.Errorf("%w: %w", ErrRecipe, err)
-		}
 		if rep, err = evalSet(ctx, c, out); err != nil {
 			return err
 		}

@@ -1,0 +1,132 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mose-llm/mose/data"
+	"github.com/mose-llm/mose/trainer"
+)
+
+func init() { subcommands = append(subcommands, newPredictCmd) }
+
+func newPredictCmd() *cobra.Command {
+	var opt trainer.PredictOptions
+	var feats []string
+	var id, label, subtitle string
+	cmd := &cobra.Command{
+		Use:   "predict --checkpoint PATH (--manifest F | --feature NAME=FILE... --subtitle TEXT)",
+		Short: "Run a trained model on samples: label scores and the generated answer",
+		Long: `predict loads the model with the adapters of a checkpoint or of a PEFT export and,
+for each sample, prints every label's answer log-likelihood (and its probability
+over the labels), the best label, and the answer the model generates (greedy, or
+sampled with eval.temperature > 0; up to eval.max_new_tokens). Attention
+Reallocation applies when eval.ar.enabled. --out writes one JSON object per
+sample (JSONL).
+
+Samples come from a manifest (--manifest, the format of data.train) or from
+flags: one --feature NAME=FILE.npy per modality input of the model and
+--subtitle (--label, if known, is reported as the gold label).
+
+The recipe defaults to the checkpoint's own recipe.yaml; an export needs --recipe.`,
+		Args: cobra.NoArgs,
+	}
+	rf := addRecipeFlags(cmd)
+	f := cmd.Flags()
+	f.StringVar(&opt.Checkpoint, "checkpoint", "", "checkpoint directory (step-NNNNNNN) or PEFT export directory")
+	f.StringVar(&opt.Manifest, "manifest", "", "JSONL manifest of the samples to predict")
+	f.StringArrayVar(&feats, "feature", nil, "NAME=FILE.npy: one modality input's features of a single sample (repeatable)")
+	f.StringVar(&subtitle, "subtitle", "", "the single sample's subtitle")
+	f.StringVar(&id, "id", "sample", "the single sample's id")
+	f.StringVar(&label, "label", "", "the single sample's gold label, if known")
+	f.StringVar(&opt.Out, "out", "", "write the predictions as JSONL to this file")
+	f.BoolVar(&opt.Force, "force", false, "replace an existing --out file")
+	f.BoolVar(&opt.NoGenerate, "no-generate", false, "label scores only, no generated answer")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		if opt.Checkpoint == "" {
+			return badInput(errors.New("predict: --checkpoint is required"))
+		}
+		single := len(feats) > 0 || cmd.Flags().Changed("subtitle") || label != ""
+		switch {
+		case opt.Manifest != "" && single:
+			return badInput(errors.New("predict: give --manifest or a sample (--feature, --subtitle, --label), not both"))
+		case opt.Manifest == "" && !single:
+			return badInput(errors.New("predict: give --manifest, or a sample with --feature NAME=FILE and --subtitle"))
+		}
+		if single {
+			s := data.Sample{ID: id, Label: label, Subtitle: subtitle, Features: map[string]string{}}
+			for _, kv := range feats {
+				name, file, ok := strings.Cut(kv, "=")
+				if !ok || name == "" || file == "" {
+					return badInput(fmt.Errorf("predict: --feature %q: want NAME=FILE.npy", kv))
+				}
+				if _, dup := s.Features[name]; dup {
+					return badInput(fmt.Errorf("predict: --feature %s given twice", name))
+				}
+				s.Features[name] = file
+			}
+			opt.Sample = &s
+		}
+		if rf.recipe == "" {
+			own := filepath.Join(opt.Checkpoint, "recipe.yaml")
+			if _, err := os.Stat(own); err != nil {
+				return badInput(fmt.Errorf("predict: --recipe is required (%s has no recipe.yaml)", opt.Checkpoint))
+			}
+			rf.recipe = own
+		}
+		cfg, err := rf.load()
+		if err != nil {
+			return err
+		}
+		preds, err := trainer.Predict(cmd.Context(), cfg, opt)
+		if err != nil {
+			return err
+		}
+		return printPredictions(cmd.OutOrStdout(), preds)
+	}
+	return cmd
+}
+
+// printPredictions writes, per sample, the labels by score, the best label
+// and the generated answer.
+func printPredictions(w io.Writer, preds []trainer.SamplePrediction) error {
+	for _, p := range preds {
+		head := p.ID
+		if p.Gold != "" {
+			head += "  (gold: " + p.Gold + ")"
+		}
+		fmt.Fprintln(w, head)
+		sc := slices.Clone(p.Scores)
+		slices.SortStableFunc(sc, func(a, b trainer.LabelScore) int {
+			switch {
+			case a.LogLikelihood > b.LogLikelihood:
+				return -1
+			case a.LogLikelihood < b.LogLikelihood:
+				return 1
+			}
+			return 0
+		})
+		var parts []string
+		for _, s := range sc {
+			parts = append(parts, fmt.Sprintf("%s %.3f (p=%.3f)", s.Label, s.LogLikelihood, s.Prob))
+		}
+		fmt.Fprintf(w, "  scores:    %s\n", strings.Join(parts, ", "))
+		fmt.Fprintf(w, "  predicted: %s\n", p.Predicted)
+		if p.Answer != nil {
+			named := *p.AnswerLabel
+			if named == "" {
+				named = "no label named"
+			}
+			fmt.Fprintf(w, "  answer:    %q -> %s\n", *p.Answer, named)
+		}
+	}
+	_, err := fmt.Fprintf(w, "%d sample(s)\n", len(preds))
+	return err
+}
