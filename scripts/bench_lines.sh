@@ -2,14 +2,15 @@
 # libtorch 2.1 vs 2.11, side by side in one run: the same benchmarks built
 # against each line (into dist/bench/<line>/), then run alternately.
 #
-#   scripts/bench_lines.sh [STEPS] [COUNT]     (defaults 20 and 2)
+#   scripts/bench_lines.sh [STEPS] [COUNT]     (defaults 20 and 2; STEPS >= 20, the demo's warmup)
 #
 # Per line: bin/mose (for scripts/bench_train.sh: `mose train` tokens/s and
 # ms/step, tiny and small presets), model.test (BenchmarkForward: the `small`
 # model's forward, (2,256) batch), experts.test (BenchmarkStep/mose-fused: a
 # MoSE forward+backward through `small`). Each benchmark runs COUNT times per
 # line, alternating lines, and the table shows the median; the last column is
-# 2.11/2.1 (below 1: 2.11 faster). CPU float32, OMP_NUM_THREADS (default 2).
+# 2.11/2.1 (below 1: 2.11 faster). CPU float32; the forward and step benchmarks use
+# OMP_NUM_THREADS (default 2), `mose train` the recipe's run.threads (2).
 # The checkout's setup is restored at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -37,8 +37,9 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CACHE=${MOSE_CACHE:-$HOME/.cache/mose}
 GOTCH_MODULE=github.com/sugarme/gotch
 GOTCH_VERSION=v0.9.1
-# The default CPU line, chosen by measurement (README: "libtorch lines").
-DEFAULT_LINE=2.1
+# The default CPU line, chosen by measurement (README: "libtorch lines": 2.11 was
+# 0.62-0.72x the time of 2.1 on the single-thread forward and MoSE step benchmarks).
+DEFAULT_LINE=2.11
 LINE=${MOSE_TORCH:-$DEFAULT_LINE}
 case "$LINE" in
 2.1) line_versions="2.1.0 2.1.2 2.1.1" ;;

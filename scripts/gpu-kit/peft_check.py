@@ -24,6 +24,8 @@ def main():
         ap.add_argument(a, required=True)
     args = ap.parse_args()
     dev = torch.device(args.device)
+    if dev.type == "cpu":
+        torch.set_num_threads(1)
     ids = Tokenizer.from_file(f"{args.base}/tokenizer.json").encode(args.text).ids
     x = torch.tensor([ids], device=dev)
     with torch.no_grad():

@@ -4,7 +4,7 @@
     peft_step.py --model DIR --targets q_proj,v_proj --batch B --seq S --steps N --device cuda|cpu --dtype bfloat16|float32
 
 Loads the mose model dir with transformers (frozen weights in --dtype, SDPA
-attention), attaches PEFT LoRA with the demo recipe's settings (r=8, alpha=16,
+attention, or eager where transformers refuses SDPA), attaches PEFT LoRA with the demo recipe's settings (r=8, alpha=16,
 dropout 0.05; PEFT keeps the adapters in float32), and runs N AdamW steps on
 random token batches of B x S with the loss on the last 2 positions (the
 answer, as in mose), global-norm clipping at 1.0. Prints one JSON line:
@@ -29,14 +29,20 @@ def main():
     ap.add_argument("--steps", type=int, required=True)
     ap.add_argument("--device", required=True)
     ap.add_argument("--dtype", default="bfloat16")
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
     torch.manual_seed(1)
     dev = torch.device(args.device)
     if dev.type == "cpu":
         torch.set_num_threads(args.threads)
     dtype = getattr(torch, args.dtype)
-    model = AutoModelForCausalLM.from_pretrained(args.model, torch_dtype=dtype, attn_implementation="sdpa").to(dev)
+    try:
+        attn = "sdpa"
+        model = AutoModelForCausalLM.from_pretrained(args.model, torch_dtype=dtype, attn_implementation=attn)
+    except (ImportError, ValueError):  # transformers refuses SDPA on torch 2.1.0
+        attn = "eager"
+        model = AutoModelForCausalLM.from_pretrained(args.model, torch_dtype=dtype, attn_implementation=attn)
+    model = model.to(dev)
     cfg = LoraConfig(r=8, lora_alpha=16, lora_dropout=0.05, target_modules=args.targets.split(","), bias="none")
     model = get_peft_model(model, cfg)
     model.train()
@@ -66,7 +72,7 @@ def main():
     st = sum(keep) / len(keep)
     out = {"tokens_per_s": B * S / st, "step_time_s": st, "tokens_per_step": B * S,
            "gpu_peak_mib": torch.cuda.max_memory_allocated(dev) / 2**20 if dev.type == "cuda" else None,
-           "final_loss": loss.item(), "torch": torch.__version__}
+           "final_loss": loss.item(), "attention": attn, "torch": torch.__version__}
     print(json.dumps(out))
 
 
