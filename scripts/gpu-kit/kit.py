@@ -99,7 +99,13 @@ class Kit:
         # libtorch through this Python's torch/lib.
         missing = [l for l in run_text(["ldd", out]).splitlines() if "not found" in l]
         if missing:
-            torch_lib = os.path.join(torch_dir(self.py), "lib")
+            tdir = torch_dir(self.py)
+            tver = run_text([self.py, "-c", "import torch;print(torch.__version__)"]).strip()
+            want = self.build.get("torch", "")
+            if want and tver.split("+")[0].split(".")[:2] != want.split(".")[:2]:
+                raise SystemExit(f"kit: bin/mose was built against torch {want}, but {self.py} has torch {tver}; "
+                                 f"fix: set PYTHON to a Python with torch=={want}")
+            torch_lib = os.path.join(tdir, "lib")
             self.env["LD_LIBRARY_PATH"] = torch_lib + os.pathsep + self.env.get("LD_LIBRARY_PATH", "")
             still = [l for l in run_text(["ldd", out], env=self.env).splitlines() if "not found" in l]
             self.lib_note = f"LD_LIBRARY_PATH={torch_lib}"
