@@ -5,11 +5,16 @@ export MOSE_CACHE ?= $(HOME)/.cache/mose
 # Two cores on CI: keep libtorch from oversubscribing them.
 export OMP_NUM_THREADS ?= 2
 
-.PHONY: all setup build test demo fuzz bench pyenv fixtures clean
+.PHONY: all setup build test test-other demo fuzz bench bench-lines gpu-kit gpu-kit-check pyenv fixtures clean
+
+# libtorch lines: MOSE_TORCH=2.1|2.11 picks the CPU wheel (`MOSE_TORCH=2.11 make test`);
+# the default is scripts/setup.sh's DEFAULT_LINE. OTHER_LINE is the one `make test-other` tests.
+DEFAULT_LINE := $(shell sed -n 's/^DEFAULT_LINE=//p' scripts/setup.sh)
+OTHER_LINE := $(if $(filter 2.1,$(DEFAULT_LINE)),2.11,2.1)
 
 all: build
 
-## setup: fetch libtorch 2.1 (cached), prepare gotch's libtch, smoke-test the toolchain
+## setup: fetch libtorch (the default line, or MOSE_TORCH=2.1|2.11; cached), prepare gotch's libtch, smoke-test
 setup:
 	@scripts/setup.sh
 
@@ -30,6 +35,15 @@ test: setup
 	if [ -n "$$pkgs" ]; then CGO_ENABLED=0 $(GO) test -count=1 $$pkgs; fi
 	$(GO) test -count=1 -timeout 20m ./...
 
+## test-other: the libtorch-dependent packages on the other libtorch line, then back to this checkout's line
+test-other:
+	@prev=$$(sed -n 's/^TORCH_LINE=//p' .build/setup.env 2>/dev/null); \
+	MOSE_TORCH=$(OTHER_LINE) scripts/setup.sh && \
+	pkgs=$$($(GO) list -f '{{if or .TestGoFiles .XTestGoFiles}}{{.ImportPath}} {{join .Deps " "}}{{end}}' ./... | awk '/gotch\/libtch/ {print $$1}'); \
+	echo "libtorch $(OTHER_LINE): go test $$pkgs"; \
+	$(GO) test -count=1 -timeout 20m $$pkgs; rc=$$?; \
+	MOSE_TORCH=$${prev:-$(DEFAULT_LINE)} scripts/setup.sh >/dev/null; exit $$rc
+
 ## fuzz: the parsers' fuzz targets, 30 s each (not part of make test)
 FUZZTIME ?= 30s
 fuzz: setup
@@ -41,6 +55,18 @@ fuzz: setup
 ## bench: Go-side benchmarks (see README for the side-by-side Python references)
 bench: setup
 	$(GO) test -run='^$$' -bench=. -benchmem ./internal/torch/
+
+## bench-lines: the step and forward benchmarks built against libtorch 2.1 and 2.11, side by side
+bench-lines:
+	@scripts/bench_lines.sh
+
+## gpu-kit: build the GPU kit in dist/gpu-kit (CUDA binary + CPU reference; runs the CPU-mode kit here)
+gpu-kit:
+	@scripts/gpu-kit/build
+
+## gpu-kit-check: build the CPU-mode kit and run it here end to end (the kit's test)
+gpu-kit-check:
+	@scripts/gpu-kit/build --cpu
 
 ## pyenv: the Python reference venv (torch 2.1.0, transformers, peft) for fixtures and benchmarks
 pyenv:
@@ -57,4 +83,4 @@ fixtures:
 	"$$(scripts/pyenv.sh)" scripts/make_window_fixtures.py
 
 clean:
-	rm -rf bin .build go.work go.work.sum
+	rm -rf bin dist .build go.work go.work.sum

@@ -55,6 +55,10 @@ type Record struct {
 	TokensPerS float64 `json:"tokens_per_s"`
 	// StepTime is the mean wall-clock seconds per optimizer step of the interval.
 	StepTime float64 `json:"step_time_s,omitempty"`
+	// GPUPeakMiB is the peak memory allocated to tensors by libtorch's CUDA
+	// caching allocator on run.device since the run started, in MiB (what
+	// torch.cuda.max_memory_allocated reports); omitted on the CPU.
+	GPUPeakMiB float64 `json:"gpu_peak_mib,omitempty"`
 	// Skipped is the number of optimizer steps skipped so far because of a
 	// non-finite loss or gradient (cumulative over the run, resumes included).
 	Skipped int `json:"skipped"`

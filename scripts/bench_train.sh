@@ -3,13 +3,15 @@
 # demo (tiny) and on the `small` preset, CPU float32, MoSE 3/3/1 on q,v.
 #
 #   scripts/bench_train.sh [STEPS]     (default 60; eval and checkpoints off)
+#   MOSE_BIN=dist/bench/2.11/mose scripts/bench_train.sh 20   (a prebuilt binary; see bench_lines.sh)
 #
 # Tokens are non-pad input tokens (prompt, features and answer). The first
 # log interval (warm-up) is left out of the mean. Peak RSS is /usr/bin/time's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STEPS=${1:-60}
-go build -o bin/mose ./cmd/mose
+MOSE=${MOSE_BIN:-bin/mose}
+[ -n "${MOSE_BIN:-}" ] || go build -o bin/mose ./cmd/mose
 OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
 run() { # name, extra --set args...
@@ -18,7 +20,7 @@ run() { # name, extra --set args...
 	local sets=(--set "run.output_dir=$OUT/$name" --set "train.max_steps=$STEPS" --set train.eval_every=0
 		--set train.save_every=0 --set train.log_every=10 --set train.keep_best_by= --set data.eval=)
 	for s in "$@"; do sets+=(--set "$s"); done
-	/usr/bin/time -v bin/mose train --recipe demo-tiny --no-progress --log-level warn "${sets[@]}" \
+	/usr/bin/time -v "$MOSE" train --recipe demo-tiny --no-progress --log-level warn "${sets[@]}" \
 		>/dev/null 2>"$OUT/$name.time"
 	local rss tps
 	rss=$(awk -F: '/Maximum resident/ {print $2}' "$OUT/$name.time" | xargs)

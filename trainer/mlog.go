@@ -18,6 +18,7 @@ import (
 	"github.com/mose-llm/mose/gating"
 	"github.com/mose-llm/mose/internal/fsutil"
 	"github.com/mose-llm/mose/internal/tfevents"
+	"github.com/mose-llm/mose/internal/torch"
 	"github.com/mose-llm/mose/metrics"
 	"github.com/mose-llm/mose/plots"
 )
@@ -113,6 +114,9 @@ func (r *run) record(st stepStats, lr float64, dur time.Duration, logNow bool) {
 		ZLoss: a.z / n, LR: lr, GradNorm: st.gradNorm, TokensPerS: float64(a.tokens) / a.dur.Seconds(),
 		StepTime: a.dur.Seconds() / float64(a.steps),
 		Skipped:  r.st.SkippedSteps, ModalityWeights: r.modalityWeights(),
+	}
+	if mem, ok := torch.CUDAMemory(r.c.dev); ok {
+		rec.GPUPeakMiB = float64(mem.PeakAllocated) / (1 << 20)
 	}
 	cfg := r.c.cfg.Loss
 	rec.TotalLoss = rec.EmotionLoss + cfg.LoadBalance*rec.LBLoss + cfg.ZLoss*rec.ZLoss

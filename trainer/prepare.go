@@ -30,6 +30,7 @@ type InitModel struct {
 	Std                          float64 // normal init std (0: 0.02)
 	DType                        safetensors.DType
 	Hidden, Layers, Intermediate int   // overrides of the preset (0: keep)
+	Heads, KVHeads               int   // overrides of the attention heads (0: keep)
 	ShardBytes                   int64 // split weights into shards (0: one file)
 }
 
@@ -55,6 +56,12 @@ func InitModelDir(dir string, o InitModel) (model.Config, error) {
 	}
 	if o.Intermediate > 0 {
 		cfg.IntermediateSize = o.Intermediate
+	}
+	if o.Heads > 0 {
+		cfg.NumHeads = o.Heads
+	}
+	if o.KVHeads > 0 {
+		cfg.NumKVHeads = o.KVHeads
 	}
 	tokJSON, err := tinyTokenizer()
 	if err != nil {

@@ -20,6 +20,7 @@ func newInitModelCmd() *cobra.Command {
 		o          trainer.InitModel
 		force      bool
 		shardMB    int
+		size       string
 	)
 	cmd := &cobra.Command{
 		Use:   "init-model --preset tiny|small --out DIR",
@@ -29,7 +30,10 @@ func newInitModelCmd() *cobra.Command {
 and labels), model.safetensors (or shards), and a LLaMA-2-style byte-fallback BPE
 tokenizer.json covering the synthetic subtitles and labels. transformers and
 tokenizers load it too (scripts/check_model_dir.py). tiny: d=128, 4 layers;
-small: d=512, 8 layers.`,
+small: d=512, 8 layers. --size 1b is a LLaMA-3.2-1B-shaped decoder (d=2048,
+16 layers, MLP 8192, 32 heads, 8 KV heads; about 1.0B parameters with the
+synthetic vocabulary) on the small preset's inputs, for throughput benchmarks;
+--hidden, --layers, --intermediate, --heads and --kv-heads override single sizes.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if out == "" {
@@ -49,6 +53,9 @@ small: d=512, 8 layers.`,
 				if err := os.RemoveAll(out); err != nil {
 					return err
 				}
+			}
+			if err := applySize(&o, size); err != nil {
+				return badInput(err)
 			}
 			o.ShardBytes = int64(shardMB) << 20
 			cfg, err := trainer.InitModelDir(out, o)
@@ -71,7 +78,38 @@ small: d=512, 8 layers.`,
 	f.IntVar(&o.Hidden, "hidden", 0, "override the preset's hidden size")
 	f.IntVar(&o.Layers, "layers", 0, "override the preset's number of layers")
 	f.IntVar(&o.Intermediate, "intermediate", 0, "override the preset's MLP size")
+	f.IntVar(&o.Heads, "heads", 0, "override the preset's attention heads")
+	f.IntVar(&o.KVHeads, "kv-heads", 0, "override the preset's key/value heads (GQA)")
+	f.StringVar(&size, "size", "", "a named size on top of the preset: 1b (flags above override it)")
 	f.IntVar(&shardMB, "shard-mb", 0, "split the weights into shards of this many MB (0: one file)")
 	f.BoolVar(&force, "force", false, "replace an existing --out")
 	return cmd
+}
+
+// modelSizes are named decoder shapes for `init-model --size`, applied on top
+// of a preset (whose modality inputs and vocabulary stay).
+var modelSizes = map[string]trainer.InitModel{
+	// LLaMA-3.2-1B's decoder shape: with the synthetic vocabulary, about 1.0B parameters.
+	"1b": {Hidden: 2048, Layers: 16, Intermediate: 8192, Heads: 32, KVHeads: 8},
+}
+
+// applySize fills the sizes of o that its flags left at 0 from the named size.
+func applySize(o *trainer.InitModel, size string) error {
+	if size == "" {
+		return nil
+	}
+	s, ok := modelSizes[size]
+	if !ok {
+		return fmt.Errorf("init-model: unknown --size %q (want 1b)", size)
+	}
+	for _, f := range []struct {
+		dst *int
+		v   int
+	}{{&o.Hidden, s.Hidden}, {&o.Layers, s.Layers},
+		{&o.Intermediate, s.Intermediate}, {&o.Heads, s.Heads}, {&o.KVHeads, s.KVHeads}} {
+		if *f.dst == 0 {
+			*f.dst = f.v
+		}
+	}
+	return nil
 }

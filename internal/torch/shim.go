@@ -40,3 +40,17 @@ func (s *Scope) sdpaNoMask(q, k, v *Tensor, causal bool, scale float64) *Tensor 
 	}
 	return s.track(s.out[0])
 }
+
+// SetDeterministic switches libtorch's deterministic mode on or off for the
+// whole process: deterministic algorithms (an op without a deterministic
+// implementation fails instead of running) and scaled-dot-product attention
+// on its math backend only (the fused attention backwards use atomics on
+// CUDA). On CUDA, cuBLAS also needs CUBLAS_WORKSPACE_CONFIG=:4096:8 in the
+// environment before its first use, or libtorch fails the first matmul.
+// It makes seeded CUDA runs, and resumes, bit-identical at some speed cost.
+func SetDeterministic(on bool) error {
+	return shimError("set_deterministic", C.mose_set_deterministic(C.int(b2i(on))))
+}
+
+// Deterministic reports whether libtorch's deterministic algorithms are on.
+func Deterministic() bool { return C.mose_deterministic() != 0 }
