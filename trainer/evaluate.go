@@ -42,7 +42,11 @@ func Evaluate(ctx context.Context, cfg *recipes.Config, checkpoint, out string) 
 			return err
 		}
 		defer c.close()
-		if st, err := readState(checkpoint); err == nil {
+		if !export { // a checkpoint is validated whole before use
+			st, err := readState(checkpoint)
+			if err != nil {
+				return err
+			}
 			if err := c.set.SetModalityWeights(st.ModalityWeights[0], st.ModalityWeights[1]); err != nil {
 				return err
 			}
