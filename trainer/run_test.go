@@ -214,3 +214,40 @@ func TestMemoryFlat(t *testing.T) {
 		t.Errorf("live tensors %d at step 200, %d at the end", live200, liveEnd)
 	}
 }
+
+// TestMemoryFlatWithEvals: a run with an evaluation every 100 steps keeps
+// RSS within 5% and the live tensor count equal between the step after the
+// first evaluation and the end (the allocator's freed memory is returned
+// after each evaluation).
+func TestMemoryFlatWithEvals(t *testing.T) {
+	if testing.Short() {
+		t.Skip("1,000 steps and 10 evaluations")
+	}
+	cfg := testRecipe(t, "train.max_steps=1000", "train.batch_size=4", "train.log_every=100", "train.eval_every=100",
+		"eval.batch_size=12", "adapters.modality_weights=contribution")
+	var rssFirst, liveFirst, rssEnd, liveEnd int64
+	var trace []int64
+	_, err := Run(context.Background(), cfg, Options{Log: quietLog(), OnStep: func(step int) {
+		if step%100 == 1 && step > 100 {
+			trace = append(trace, rssKiB(t))
+		}
+		switch step {
+		case 101:
+			rssFirst, liveFirst = rssKiB(t), torch.Live()
+		case 1000:
+			rssEnd, liveEnd = rssKiB(t), torch.Live()
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	growth := float64(rssEnd-rssFirst) / float64(rssFirst)
+	t.Logf("RSS after the first eval: %d KiB, at the end: %d KiB (%+.2f%%), after each eval: %v; live tensors %d -> %d",
+		rssFirst, rssEnd, 100*growth, trace, liveFirst, liveEnd)
+	if growth > 0.05 {
+		t.Errorf("RSS grew %.2f%% across evaluations", 100*growth)
+	}
+	if liveEnd != liveFirst {
+		t.Errorf("live tensors %d after the first eval, %d at the end", liveFirst, liveEnd)
+	}
+}
