@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/mose-llm/mose/data"
 	"github.com/mose-llm/mose/internal/safetensors"
 )
 
@@ -308,5 +309,34 @@ func TestStateRoundTrip(t *testing.T) {
 	}
 	if st.Step != 6 || st.OptimizerSteps != 6 || st.Lineage == "" || len(st.Files) != 3 || math.IsNaN(st.LR) {
 		t.Errorf("state: %+v", st)
+	}
+}
+
+// sealCheckpoint completes a hand-made checkpoint dir (recipe.yaml and
+// adapter.safetensors written) as mose would: an optimizer file (empty if
+// missing) and a valid, checksummed trainer_state.json at step.
+func sealCheckpoint(t *testing.T, ck string, step int, weights [2]float64) {
+	t.Helper()
+	if _, err := os.Stat(filepath.Join(ck, optimizerFile)); err != nil {
+		if err := safetensors.WriteFile(filepath.Join(ck, optimizerFile), nil, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	recipe, err := os.ReadFile(filepath.Join(ck, recipeFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sums, err := fileSums(ck)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := State{Step: step, OptimizerSteps: step, Sampler: data.SamplerState{Seed: 1, Cursor: step}, RNG: RNGState{Seed: 1, Scheme: rngScheme},
+		ModalityWeights: weights, Lineage: "hand-made", RecipeHash: hashOf(recipe), Version: "test",
+		Time: "2026-01-01T00:00:00Z", Files: sums}
+	if err := writeState(ck, st); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := readState(ck); err != nil {
+		t.Fatalf("sealed checkpoint fails validation: %v", err)
 	}
 }
