@@ -264,6 +264,7 @@ func (r *run) loop(ctx context.Context, loader *data.Loader, total int, resume s
 		pendingEval = false
 		if due(r.st.Step) {
 			rep, err := r.evaluate(ctx)
+			torch.ReleaseMemory() // the evaluation's freed working set goes back to the OS
 			if err != nil && ctx.Err() != nil {
 				res.Interrupted = true
 				break
@@ -291,6 +292,7 @@ func (r *run) loop(ctx context.Context, loader *data.Loader, total int, resume s
 	res.Steps, res.Skipped, res.Checkpoint = r.st.Step, r.st.SkippedSteps, r.lastCk
 	if !res.Interrupted && c.eval != nil && r.st.LastEval != r.st.Step {
 		rep, err := r.evaluate(ctx)
+		torch.ReleaseMemory()
 		switch {
 		case err != nil && ctx.Err() != nil:
 			res.Interrupted = true
