@@ -28,6 +28,9 @@ func lockRun(dir string, create bool) (*runLock, error) {
 	flags := os.O_RDWR
 	if create {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
+			if errors.Is(err, syscall.ENOTDIR) || errors.Is(err, syscall.EEXIST) {
+				return nil, fmt.Errorf("%w: run.output_dir %s is not a directory", ErrRecipe, dir)
+			}
 			return nil, err
 		}
 		flags |= os.O_CREATE
@@ -35,6 +38,9 @@ func lockRun(dir string, create bool) (*runLock, error) {
 	f, err := os.OpenFile(path, flags, 0o644)
 	if errors.Is(err, os.ErrNotExist) && !create {
 		return nil, nil
+	}
+	if errors.Is(err, syscall.ENOTDIR) {
+		return nil, fmt.Errorf("%w: run.output_dir %s is not a directory", ErrRecipe, dir)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("run lock: %w", err)
