@@ -10,6 +10,7 @@
 #
 #   scripts/soak.sh                        # the full soak
 #   STEPS=1000 EVAL_EVERY=100 scripts/soak.sh   # a short one
+#   EXTRA="--set train.batch_size=4" scripts/soak.sh   # more recipe overrides
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STEPS=${STEPS:-5000}
@@ -23,7 +24,7 @@ mkdir -p "$OUT"
 
 "$MOSE" train --recipe recipes/demo-tiny.yaml --no-progress --log-level warn \
 	--set run.output_dir="$OUT" --set train.max_steps="$STEPS" --set train.eval_every="$EVAL_EVERY" \
-	--set train.save_every="$EVAL_EVERY" --set train.log_every=100 >"$OUT.log" 2>&1 &
+	--set train.save_every="$EVAL_EVERY" --set train.log_every=100 ${EXTRA:-} >"$OUT.log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null || true' EXIT
 

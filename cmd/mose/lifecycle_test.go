@@ -170,9 +170,14 @@ func TestSignalsInEveryPhase(t *testing.T) {
 		if rng.IntN(3) == 0 {
 			sig = syscall.SIGINT
 		}
+		started := waitOpens(cmd.Process.Pid, out, e2e.model, done)
 		select {
 		case <-done:
-		case <-time.After(time.Duration(300+rng.IntN(2500)) * time.Millisecond):
+		case <-time.After(time.Duration(rng.IntN(2500)) * time.Millisecond):
+			if !started {
+				<-done
+				break
+			}
 			cmd.Process.Signal(sig)
 			<-done
 			signals++
@@ -224,6 +229,29 @@ func TestSignalsInEveryPhase(t *testing.T) {
 	if b, err := os.ReadFile(filepath.Join(out, "eval.json")); err != nil || json.Unmarshal(b, &ev) != nil || len(ev.Subsets) == 0 {
 		t.Errorf("no eval.json after the run: %v", err)
 	}
+}
+
+// waitOpens waits until process pid has a file under one of dirs open (the
+// run lock, the model being read: mose's main is running and handles
+// signals), or it ends.
+func waitOpens(pid int, out, model string, done chan error) bool {
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+		for _, fd := range fds {
+			target, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name()))
+			if strings.HasPrefix(target, out+"/") || strings.HasPrefix(target, model+"/") {
+				return true
+			}
+		}
+		select {
+		case err := <-done:
+			done <- err
+			return false
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	return false
 }
 
 func lastTrainStep(t *testing.T, out string) int {
