@@ -215,26 +215,26 @@ func TestMemoryFlat(t *testing.T) {
 	}
 }
 
-// TestMemoryFlatWithEvals: a run with an evaluation every 100 steps keeps
+// TestMemoryFlatWithEvals: a run with an evaluation every 40 steps keeps
 // RSS within 5% and the live tensor count equal between the step after the
 // first evaluation and the end (the allocator's freed memory is returned
 // after each evaluation).
 func TestMemoryFlatWithEvals(t *testing.T) {
 	if testing.Short() {
-		t.Skip("1,000 steps and 10 evaluations")
+		t.Skip("400 steps and 10 evaluations")
 	}
-	cfg := testRecipe(t, "train.max_steps=1000", "train.batch_size=4", "train.log_every=100", "train.eval_every=100",
+	cfg := testRecipe(t, "train.max_steps=400", "train.batch_size=4", "train.log_every=100", "train.eval_every=40",
 		"eval.batch_size=12", "adapters.modality_weights=contribution")
 	var rssFirst, liveFirst, rssEnd, liveEnd int64
 	var trace []int64
 	_, err := Run(context.Background(), cfg, Options{Log: quietLog(), OnStep: func(step int) {
-		if step%100 == 1 && step > 100 {
+		if step%40 == 1 && step > 40 {
 			trace = append(trace, rssKiB(t))
 		}
 		switch step {
-		case 101:
+		case 41:
 			rssFirst, liveFirst = rssKiB(t), torch.Live()
-		case 1000:
+		case 400:
 			rssEnd, liveEnd = rssKiB(t), torch.Live()
 		}
 	}})
