@@ -154,8 +154,12 @@ func TestCheckpointValidation(t *testing.T) {
 		{"negative lr", func(t *testing.T, ck string) { resealed(t, ck, func(st *State) { st.LR = -1 }) }, "lr"},
 		{"zero modality weight", func(t *testing.T, ck string) { resealed(t, ck, func(st *State) { st.ModalityWeights[1] = 0 }) }, "modality_weights[1]"},
 		{"epoch differs from sampler", func(t *testing.T, ck string) { resealed(t, ck, func(st *State) { st.Epoch = 3 }) }, "epoch"},
-		{"sampler at start", func(t *testing.T, ck string) { resealed(t, ck, func(st *State) { st.Sampler.Cursor, st.Sampler.Epoch, st.Epoch = 0, 0, 0 }) }, "sampler"},
-		{"rng scheme", func(t *testing.T, ck string) { resealed(t, ck, func(st *State) { st.RNG.Scheme = "torch.get_rng_state" }) }, "rng.scheme"},
+		{"sampler at start", func(t *testing.T, ck string) {
+			resealed(t, ck, func(st *State) { st.Sampler.Cursor, st.Sampler.Epoch, st.Epoch = 0, 0, 0 })
+		}, "sampler"},
+		{"rng scheme", func(t *testing.T, ck string) {
+			resealed(t, ck, func(st *State) { st.RNG.Scheme = "torch.get_rng_state" })
+		}, "rng.scheme"},
 		{"best step ahead", func(t *testing.T, ck string) { resealed(t, ck, func(st *State) { st.BestStep = 99 }) }, "best_step"},
 		{"log interval", func(t *testing.T, ck string) { resealed(t, ck, func(st *State) { st.Interval.Skipped = 5 }) }, "log_interval"},
 		{"no file checksums", func(t *testing.T, ck string) { resealed(t, ck, func(st *State) { st.Files = map[string]string{} }) }, "files"},
