@@ -344,3 +344,39 @@ func sealCheckpoint(t *testing.T, ck string, step int, weights [2]float64) {
 		t.Fatalf("sealed checkpoint fails validation: %v", err)
 	}
 }
+
+// TestUnusedTensorsRefused: a checkpoint tensor the recipe does not take is
+// an error naming it, not silently dropped: an extra tensor in the adapter
+// file on resume, and trained projectors evaluated with a recipe that does
+// not load them.
+func TestUnusedTensorsRefused(t *testing.T) {
+	out := ckptRun(t)
+	ck := filepath.Join(out, "checkpoints", stepDir(6))
+	f, err := safetensors.Open(filepath.Join(ck, adapterFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ts []safetensors.Tensor
+	for _, info := range f.Tensors() {
+		b, _ := f.Read(info.Name)
+		ts = append(ts, safetensors.Tensor{Name: info.Name, DType: info.DType, Shape: info.Shape, Data: b})
+	}
+	f.Close()
+	extra := append(ts, safetensors.Tensor{Name: "model.layers.0.mlp.up_proj.mose.omni.lora_A.weight", DType: safetensors.F32,
+		Shape: []int64{1}, Data: make([]byte, 4)})
+	if err := safetensors.WriteFile(filepath.Join(ck, adapterFile), extra, nil); err != nil {
+		t.Fatal(err)
+	}
+	resealed(t, ck, func(*State) {})
+	cfg := testRecipe(t, "train.max_steps=6", "train.save_every=2", "train.keep_last=10") // the seed run's recipe
+	cfg.Run.OutputDir = out
+	if _, err := Run(context.Background(), cfg, Options{Log: quietLog(), Resume: ck}); !errors.Is(err, ErrResume) || !strings.Contains(err.Error(), "up_proj") {
+		t.Errorf("resume with an extra adapter tensor: want ErrResume naming it, got %v", err)
+	}
+	// The projectors were trained (testRecipe: model.train_projectors from
+	// demo-tiny): an eval recipe without them must not drop them.
+	noProj := testRecipe(t, "model.train_projectors=false")
+	if _, err := Evaluate(context.Background(), noProj, filepath.Join(out, "checkpoints", stepDir(4)), t.TempDir()); err == nil || !strings.Contains(err.Error(), "projectors.") {
+		t.Errorf("eval without train_projectors of a checkpoint with trained projectors: want an error naming them, got %v", err)
+	}
+}

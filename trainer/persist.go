@@ -150,6 +150,8 @@ type readerFunc func(s *torch.Scope, name string) *torch.Tensor
 
 // withFile opens a safetensors file and calls fn with a reader of its
 // tensors as float32 on dev, and a scope for them; errors name the file.
+// Every tensor read must be finite, and every tensor of the file must be
+// read.
 func withFile(path string, dev torch.Device, fn func(s *torch.Scope, read readerFunc) error) error {
 	f, err := safetensors.Open(path)
 	if err != nil {
@@ -159,7 +161,9 @@ func withFile(path string, dev torch.Device, fn func(s *torch.Scope, read reader
 	rd := ckpt.NewReader(f)
 	s := torch.NewScope()
 	defer s.Close()
+	used := map[string]bool{}
 	read := func(s *torch.Scope, name string) *torch.Tensor {
+		used[name] = true
 		t := rd.Read(s, name, torch.Float32, dev)
 		if s.Err() == nil {
 			if ok, err := s.AllFinite(t); err != nil {
@@ -172,6 +176,11 @@ func withFile(path string, dev torch.Device, fn func(s *torch.Scope, read reader
 	}
 	if err := fn(s, read); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
+	}
+	for _, name := range f.Names() { // a tensor the model does not take is refused, not dropped
+		if !used[name] {
+			return fmt.Errorf("%s: tensor %q is not used by this recipe's adapters or trained projectors (adapters.*, model.train_projectors differ from the run that wrote it?)", path, name)
+		}
 	}
 	return nil
 }
