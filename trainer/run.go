@@ -305,7 +305,7 @@ func (r *run) loop(ctx context.Context, loader *data.Loader, total int, resume s
 				return nil, err
 			}
 		}
-	} else if !res.Interrupted && c.eval != nil {
+	} else if !res.Interrupted && c.eval != nil && evalReport == nil {
 		log.WithField("step", r.st.Step).Info("the final evaluation was already done (eval.json); not repeating it")
 	}
 	if res.Interrupted || ctx.Err() != nil {
