@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -264,7 +265,7 @@ func (r *run) loop(ctx context.Context, loader *data.Loader, total int, resume s
 		pendingEval = false
 		if due(r.st.Step) {
 			rep, err := r.evaluate(ctx)
-			torch.ReleaseMemory() // the evaluation's freed working set goes back to the OS
+			releaseMemory()
 			if err != nil && ctx.Err() != nil {
 				res.Interrupted = true
 				break
@@ -292,7 +293,7 @@ func (r *run) loop(ctx context.Context, loader *data.Loader, total int, resume s
 	res.Steps, res.Skipped, res.Checkpoint = r.st.Step, r.st.SkippedSteps, r.lastCk
 	if !res.Interrupted && c.eval != nil && r.st.LastEval != r.st.Step {
 		rep, err := r.evaluate(ctx)
-		torch.ReleaseMemory()
+		releaseMemory()
 		switch {
 		case err != nil && ctx.Err() != nil:
 			res.Interrupted = true
@@ -331,6 +332,14 @@ func (r *run) loop(ctx context.Context, loader *data.Loader, total int, resume s
 		return res, ErrInterrupted
 	}
 	return res, nil
+}
+
+// releaseMemory returns an evaluation's freed working set to the OS: the
+// Go heap's (its batches) and the C allocator's (libtorch's tensors), which
+// would otherwise keep RSS stepped up after each evaluation.
+func releaseMemory() {
+	debug.FreeOSMemory()
+	torch.ReleaseMemory()
 }
 
 // newLineage is a fresh run history id.
