@@ -1,7 +1,6 @@
 package trainer
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -11,12 +10,15 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sirupsen/logrus"
+
 	"github.com/mose-llm/mose/data"
 	"github.com/mose-llm/mose/internal/fsutil"
-	"github.com/mose-llm/mose/internal/strictjson"
 )
 
 // State is trainer_state.json: everything besides tensors that resume needs.
+// Every field without omitempty is required; readState validates them all
+// before a checkpoint is used.
 type State struct {
 	Step            int               `json:"step"`            // optimizer steps done
 	Epoch           int               `json:"epoch"`           // sampler epoch of the next batch
@@ -28,13 +30,30 @@ type State struct {
 	BestMetric      *float64          `json:"best_metric,omitempty"`
 	BestStep        int               `json:"best_step,omitempty"`
 	EvalsNoImprove  int               `json:"evals_without_improvement"`
+	LastEval        int               `json:"last_eval_step"`   // step of the last evaluation counted in best_*, 0 if none
 	ModalityWeights [2]float64        `json:"modality_weights"` // visual, nonvisual
 	NonFiniteInARow int               `json:"nonfinite_in_a_row"`
 	SkippedSteps    int               `json:"skipped_steps"`
 	TokensSeen      int64             `json:"tokens_seen"`
+	Interval        intervalState     `json:"log_interval"` // running sums since the last log line
+	Lineage         string            `json:"lineage"`      // id of the run history this checkpoint belongs to
 	RecipeHash      string            `json:"recipe_hash"`
 	Version         string            `json:"mose_version"`
 	Time            string            `json:"time"`
+	Files           map[string]string `json:"files"`    // SHA-256 of adapter, optimizer and recipe files
+	Checksum        string            `json:"checksum"` // SHA-256 of this JSON with checksum ""
+}
+
+// intervalState is the metrics log's running interval (see interval), saved
+// so that a resume between two log lines writes the same next line.
+type intervalState struct {
+	Steps   int     `json:"steps"`
+	Skipped int     `json:"skipped"`
+	Emotion float64 `json:"emotion"`
+	Balance float64 `json:"balance"`
+	Z       float64 `json:"z"`
+	Tokens  int     `json:"tokens"`
+	DurNS   int64   `json:"duration_ns"`
 }
 
 // RNGState records the seeding scheme. libtorch's generator state is not
@@ -63,45 +82,48 @@ const (
 func stepDir(step int) string { return fmt.Sprintf("%s%07d", stepPrefix, step) }
 
 // writeCheckpoint writes a complete checkpoint atomically: every file into
-// a temporary directory (each fsynced), the directory renamed to
-// step-NNNNNNN, then `latest` updated. fill writes the tensor files.
-func writeCheckpoint(root string, st State, recipe []byte, fill func(dir string) error) (string, error) {
+// a temporary directory (each fsynced), trainer_state.json last with the
+// SHA-256 of the others, the directory renamed to step-NNNNNNN, then
+// `latest` updated. fill writes the tensor files. It returns the directory
+// and the state as written.
+func writeCheckpoint(root string, st State, recipe []byte, fill func(dir string) error) (string, State, error) {
 	if err := os.MkdirAll(root, 0o755); err != nil {
-		return "", err
+		return "", st, err
 	}
 	final := filepath.Join(root, stepDir(st.Step))
 	tmp, err := os.MkdirTemp(root, tmpPrefix+stepDir(st.Step)+"-")
 	if err != nil {
-		return "", err
+		return "", st, err
 	}
 	defer os.RemoveAll(tmp) // no-op after the rename
 	st.Time = time.Now().UTC().Format(time.RFC3339)
-	js, err := json.MarshalIndent(st, "", "  ")
-	if err != nil {
-		return "", err
-	}
 	if err := fill(tmp); err != nil {
-		return "", err
+		return "", st, err
 	}
 	if err := fsutil.WriteBytes(filepath.Join(tmp, recipeFile), recipe); err != nil {
-		return "", err
+		return "", st, err
 	}
-	if err := fsutil.WriteBytes(filepath.Join(tmp, stateFile), append(js, '\n')); err != nil {
-		return "", err
+	if st.Files, err = fileSums(tmp); err != nil {
+		return "", st, err
+	}
+	if err := writeState(tmp, st); err != nil {
+		return "", st, err
 	}
 	if err := fsutil.SyncDir(tmp); err != nil {
-		return "", err
+		return "", st, err
 	}
-	if err := os.RemoveAll(final); err != nil { // a stale copy of the same step
-		return "", err
+	if _, err := os.Stat(final); err == nil { // a stale copy of the same step: rename it away first
+		if err := os.Rename(final, filepath.Join(root, tmpPrefix+"removed-"+stepDir(st.Step))); err != nil {
+			return "", st, err
+		}
 	}
 	if err := os.Rename(tmp, final); err != nil {
-		return "", err
+		return "", st, err
 	}
 	if err := fsutil.SyncDir(root); err != nil {
-		return "", err
+		return "", st, err
 	}
-	return final, writeLatest(root, stepDir(st.Step))
+	return final, st, writeLatest(root, stepDir(st.Step))
 }
 
 // writeLatest points `latest` at name, atomically.
@@ -109,8 +131,9 @@ func writeLatest(root, name string) error {
 	return fsutil.WriteBytes(filepath.Join(root, latestFile), []byte(name+"\n"))
 }
 
-// checkpoints lists the complete checkpoints under root by step, oldest
-// first. Temporary directories of interrupted writes are not listed.
+// checkpoints lists the step-NNNNNNN directories under root by step, oldest
+// first, complete or not (a damaged one must be seen, not skipped).
+// Temporary directories of interrupted writes are not listed.
 func checkpoints(root string) ([]int, error) {
 	entries, err := os.ReadDir(root)
 	if errors.Is(err, os.ErrNotExist) {
@@ -121,15 +144,7 @@ func checkpoints(root string) ([]int, error) {
 	}
 	var steps []int
 	for _, e := range entries {
-		name := e.Name()
-		if !e.IsDir() || !strings.HasPrefix(name, stepPrefix) {
-			continue
-		}
-		n, err := strconv.Atoi(strings.TrimPrefix(name, stepPrefix))
-		if err != nil {
-			continue
-		}
-		if _, err := os.Stat(filepath.Join(root, name, stateFile)); err == nil {
+		if n, ok := parseStepDir(e.Name()); ok && e.IsDir() {
 			steps = append(steps, n)
 		}
 	}
@@ -137,61 +152,70 @@ func checkpoints(root string) ([]int, error) {
 	return steps, nil
 }
 
-// findResume resolves --resume: "" starts fresh; "auto" picks the newest
-// complete checkpoint under root (fresh if there is none); anything else is
-// a checkpoint directory that must exist and be complete.
-func findResume(root, resume string) (string, error) {
-	switch resume {
-	case "":
-		return "", nil
-	case "auto":
-		steps, err := checkpoints(root)
-		if err != nil || len(steps) == 0 {
-			return "", err
+// parseStepDir parses a step-NNNNNNN name.
+func parseStepDir(name string) (int, bool) {
+	s, ok := strings.CutPrefix(name, stepPrefix)
+	if !ok || len(s) < 7 {
+		return 0, false
+	}
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return 0, false
 		}
-		return filepath.Join(root, stepDir(steps[len(steps)-1])), nil
 	}
-	if _, err := os.Stat(filepath.Join(resume, stateFile)); err != nil {
-		return "", fmt.Errorf("%w: %s is not a complete checkpoint (no %s)", ErrResume, resume, stateFile)
-	}
-	return resume, nil
+	n, err := strconv.Atoi(s)
+	return n, err == nil
 }
 
-// readState reads a checkpoint's trainer_state.json.
-func readState(dir string) (State, error) {
-	var st State
-	b, err := fsutil.ReadRegularLimit(filepath.Join(dir, stateFile), fsutil.MaxConfigSize)
-	if err != nil {
-		return st, fmt.Errorf("%w: %w", ErrResume, err)
-	}
-	if err := strictjson.Unmarshal(b, &st, filepath.Join(dir, stateFile)); err != nil {
-		return st, fmt.Errorf("%w: %s: %v", ErrResume, filepath.Join(dir, stateFile), err)
-	}
-	return st, nil
-}
-
-// rotate deletes all but the keep newest checkpoints, and the best one. A
-// checkpoint is first renamed to a temporary name, then removed, so that a
-// crash mid-removal never leaves a partial step-NNNNNNN directory. Leftover
-// temporary directories (of interrupted writes or removals) go too.
-func rotate(root string, keep, best int) error {
+// rotate deletes all but the keep newest checkpoints, and the best one. It
+// never deletes the newest checkpoint that passes validation (if the newer
+// ones fail, that one is kept too), nor a checkpoint of another lineage (a
+// run history this run does not continue) or one it cannot identify: those
+// are kept and reported. A checkpoint is first renamed to a temporary name,
+// then removed, so that a crash mid-removal never leaves a partial
+// step-NNNNNNN directory. Leftover temporary directories (of interrupted
+// writes or removals) go too.
+func rotate(root string, keep, best int, lineage string, log logrus.FieldLogger) error {
 	steps, err := checkpoints(root)
 	if err != nil {
 		return err
 	}
+	protected := map[int]bool{best: true}
+	for i := len(steps) - 1; i >= 0; i-- {
+		dir := filepath.Join(root, stepDir(steps[i]))
+		st, err := decodeState(dir)
+		if err == nil {
+			err = verifyFiles(dir, st)
+		}
+		if err == nil {
+			protected[steps[i]] = true
+			break
+		}
+		log.WithError(err).Warn("rotation: checkpoint fails validation; keeping it and the newest one that passes")
+	}
 	var errs []error
 	for i, step := range steps {
-		if i >= len(steps)-keep || step == best {
+		if i >= len(steps)-keep || protected[step] {
+			continue
+		}
+		dir := filepath.Join(root, stepDir(step))
+		st, err := decodeState(dir)
+		if err != nil || st.Lineage != lineage {
+			why := "it cannot be identified"
+			if err == nil {
+				why = "it belongs to another run history (lineage " + st.Lineage + ")"
+			}
+			log.WithFields(logrus.Fields{"checkpoint": dir}).Warn("rotation: not deleting a checkpoint: " + why)
 			continue
 		}
 		doomed := filepath.Join(root, tmpPrefix+"removed-"+stepDir(step))
-		if err := os.Rename(filepath.Join(root, stepDir(step)), doomed); err != nil {
+		if err := os.Rename(dir, doomed); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	entries, _ := os.ReadDir(root)
 	for _, e := range entries {
-		if e.IsDir() && strings.HasPrefix(e.Name(), tmpPrefix) {
+		if e.IsDir() && isOwnTmpDir(e.Name()) {
 			errs = append(errs, os.RemoveAll(filepath.Join(root, e.Name())))
 		}
 	}

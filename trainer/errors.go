@@ -14,3 +14,13 @@ var (
 	// ErrResume: the checkpoint cannot be resumed exactly with this recipe.
 	ErrResume = errors.New("cannot resume")
 )
+
+// More sentinel errors; the CLI exits 2 for both.
+var (
+	// ErrCheckpoint: a checkpoint fails validation (a missing or damaged
+	// file, a checksum mismatch, a state field out of range, a non-finite
+	// tensor).
+	ErrCheckpoint = errors.New("invalid checkpoint")
+	// ErrBusy: another mose train holds the run directory's lock.
+	ErrBusy = errors.New("run directory in use")
+)

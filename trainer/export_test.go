@@ -117,7 +117,6 @@ func peftFixtureCheckpoint(t *testing.T) (*recipes.Config, string) {
 	os.MkdirAll(ck, 0o755)
 	yml, _ := cfg.YAML()
 	os.WriteFile(filepath.Join(ck, recipeFile), yml, 0o644)
-	writeJSON(filepath.Join(ck, stateFile), State{Step: 1, ModalityWeights: [2]float64{1, 1}})
 	f, err := safetensors.Open("../experts/testdata/peft-lora/adapter_model.safetensors")
 	if err != nil {
 		t.Fatal(err)
@@ -131,6 +130,7 @@ func peftFixtureCheckpoint(t *testing.T) (*recipes.Config, string) {
 	if err := safetensors.WriteFile(filepath.Join(ck, adapterFile), ts, nil); err != nil {
 		t.Fatal(err)
 	}
+	sealCheckpoint(t, ck, 1, [2]float64{1, 1})
 	return cfg, ck
 }
 
@@ -264,6 +264,7 @@ func TestExportBadCases(t *testing.T) {
 	cfg2.Adapters.Rank = 4
 	yml, _ := cfg2.YAML()
 	os.WriteFile(filepath.Join(wrong, recipeFile), yml, 0o644)
+	resealed(t, wrong, func(*State) {}) // valid checksums: the shape check must catch it
 	// A checkpoint with NaN weights.
 	nan := filepath.Join(t.TempDir(), stepDir(6))
 	os.CopyFS(nan, os.DirFS(ck))
@@ -280,6 +281,7 @@ func TestExportBadCases(t *testing.T) {
 	}
 	f.Close()
 	safetensors.WriteFile(filepath.Join(nan, adapterFile), ts, nil)
+	resealed(t, nan, func(*State) {}) // valid checksums: the finiteness check must catch it
 	existing := filepath.Join(t.TempDir(), "existing")
 	os.MkdirAll(existing, 0o755)
 	os.WriteFile(filepath.Join(existing, "keep"), []byte("x"), 0o644)

@@ -38,13 +38,27 @@ type interval struct {
 	dur                 time.Duration
 }
 
+// state is the interval as saved in a checkpoint.
+func (a interval) state() intervalState {
+	return intervalState{Steps: a.steps, Skipped: a.skipped, Emotion: a.emotion, Balance: a.balance, Z: a.z,
+		Tokens: a.tokens, DurNS: int64(a.dur)}
+}
+
+// intervalOf is the interval a checkpoint saved.
+func intervalOf(st intervalState) interval {
+	return interval{steps: st.Steps, skipped: st.Skipped, emotion: st.Emotion, balance: st.Balance, z: st.Z,
+		tokens: st.Tokens, dur: time.Duration(st.DurNS)}
+}
+
 // openMetricsLog opens metrics.jsonl for appending. On resume (from > 0)
-// lines past step from are dropped first, so the file reads as one run.
-func openMetricsLog(path string, from int) (*metricsLog, error) {
+// lines past step from are dropped first, so the file reads as one run, and
+// so is an eval line at step from when lastEval < from (that evaluation was
+// not counted in the checkpoint and runs again).
+func openMetricsLog(path string, from, lastEval int) (*metricsLog, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, err
 	}
-	if err := truncateRecords(path, from); err != nil {
+	if err := truncateRecords(path, from, lastEval); err != nil {
 		return nil, err
 	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
@@ -55,8 +69,8 @@ func openMetricsLog(path string, from int) (*metricsLog, error) {
 }
 
 // truncateRecords keeps the records of steps ≤ from (and nothing when from
-// is 0), dropping a torn last line.
-func truncateRecords(path string, from int) error {
+// is 0), dropping a torn last line and eval records at from past lastEval.
+func truncateRecords(path string, from, lastEval int) error {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
@@ -68,8 +82,12 @@ func truncateRecords(path string, from int) error {
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	sc.Buffer(make([]byte, 1<<20), 64<<20)
 	for sc.Scan() {
-		var rec struct{ Step int }
-		if json.Unmarshal(sc.Bytes(), &rec) == nil && rec.Step <= from && from > 0 {
+		var rec struct {
+			Step int
+			Kind string
+		}
+		if json.Unmarshal(sc.Bytes(), &rec) == nil && rec.Step <= from && from > 0 &&
+			!(rec.Kind == string(plots.KindEval) && rec.Step == from && lastEval < from) {
 			keep.Write(sc.Bytes())
 			keep.WriteByte('\n')
 		}

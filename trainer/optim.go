@@ -49,46 +49,76 @@ func (o *AdamW) Close() { o.state.Close() }
 //
 //	m ← β₁m + (1−β₁)g,  v ← β₂v + (1−β₂)g²
 //	p ← p·(1 − lr·λ) − lr · (m/(1−β₁ᵗ)) / (√(v/(1−β₂ᵗ)) + ε)
-func (o *AdamW) Update(lr float64) error {
-	o.Step++
-	bc1 := 1 - math.Pow(o.Beta1, float64(o.Step))
-	bc2 := 1 - math.Pow(o.Beta2, float64(o.Step))
-	return torch.NoGrad(func() error {
+//
+// The new values of every parameter and moment are computed first and
+// copied in only if all of them are finite; otherwise nothing changes and
+// Update reports applied false (the step is to be skipped).
+func (o *AdamW) Update(lr float64) (applied bool, err error) {
+	t := o.Step + 1
+	bc1 := 1 - math.Pow(o.Beta1, float64(t))
+	bc2 := 1 - math.Pow(o.Beta2, float64(t))
+	err = torch.NoGrad(func() error {
+		s := torch.NewScope()
+		defer s.Close()
+		var copies []struct{ dst, src *torch.Tensor }
+		var sums []*torch.Tensor
 		for i, p := range o.Params {
-			s := torch.NewScope()
-			err := o.update(s, i, p, lr, bc1, bc2)
-			s.Close()
+			m, v, next, err := o.next(s, i, p, lr, bc1, bc2)
 			if err != nil {
 				return fmt.Errorf("adamw: %s: %w", p.Name, err)
 			}
+			if next == nil {
+				continue
+			}
+			copies = append(copies, struct{ dst, src *torch.Tensor }{o.m[i], m}, struct{ dst, src *torch.Tensor }{o.v[i], v},
+				struct{ dst, src *torch.Tensor }{p.T, next})
+			sums = append(sums, s.Sum(m), s.Sum(v), s.Sum(next))
 		}
+		if len(sums) == 0 {
+			applied = true
+			return s.Err()
+		}
+		// One read: a NaN or Inf anywhere makes its sum non-finite.
+		vals, err := s.Stack(sums, 0).Float64s()
+		if err != nil {
+			return fmt.Errorf("adamw: %w", err)
+		}
+		for _, x := range vals {
+			if math.IsNaN(x) || math.IsInf(x, 0) {
+				return nil
+			}
+		}
+		for _, c := range copies {
+			if err := c.dst.CopyFrom(c.src); err != nil {
+				return fmt.Errorf("adamw: %w", err)
+			}
+		}
+		applied = true
 		return nil
 	})
+	if err == nil && applied {
+		o.Step = t
+	}
+	return applied, err
 }
 
-func (o *AdamW) update(s *torch.Scope, i int, p Param, lr, bc1, bc2 float64) error {
+// next computes parameter i's new moments and value (nil when it has no
+// gradient).
+func (o *AdamW) next(s *torch.Scope, i int, p Param, lr, bc1, bc2 float64) (m, v, next *torch.Tensor, err error) {
 	g := s.Grad(p.T)
 	if g == nil {
-		return s.Err()
+		return nil, nil, nil, s.Err()
 	}
-	m := s.Lerp(o.m[i], g, 1-o.Beta1)
-	v := s.Lerp(o.v[i], s.Square(g), 1-o.Beta2)
+	m = s.Lerp(o.m[i], g, 1-o.Beta1)
+	v = s.Lerp(o.v[i], s.Square(g), 1-o.Beta2)
 	denom := s.AddScalar(s.Sqrt(s.DivScalar(v, bc2)), o.Eps)
 	step := s.MulScalar(s.Div(m, denom), lr/bc1)
 	decay := 1.0
 	if p.Decay {
 		decay = 1 - lr*o.WeightDecay
 	}
-	next := s.Sub(s.MulScalar(p.T, decay), step)
-	if err := s.Err(); err != nil {
-		return err
-	}
-	for _, c := range []struct{ dst, src *torch.Tensor }{{o.m[i], m}, {o.v[i], v}, {p.T, next}} {
-		if err := c.dst.CopyFrom(c.src); err != nil {
-			return err
-		}
-	}
-	return nil
+	next = s.Sub(s.MulScalar(p.T, decay), step)
+	return m, v, next, s.Err()
 }
 
 // Moments returns the optimizer state under "<param>.exp_avg" and

@@ -12,13 +12,18 @@ import (
 	"github.com/mose-llm/mose/internal/torch"
 )
 
-// save writes a checkpoint of the current state and rotates old ones.
+// save writes a checkpoint of the current state and rotates old ones. It
+// refuses to save non-finite weights or moments.
 func (r *run) save() (string, error) {
+	if err := checkFinite(r.c.params); err != nil {
+		return "", fmt.Errorf("checkpoint: %w", err)
+	}
 	st := r.st
 	st.RecipeHash = hashOf(r.recipe)
 	st.Version = r.opt.Version
+	st.Interval = r.mlog.acc.state()
 	root := filepath.Join(r.out, "checkpoints")
-	dir, err := writeCheckpoint(root, st, r.recipe, func(dir string) error {
+	dir, written, err := writeCheckpoint(root, st, r.recipe, func(dir string) error {
 		s := torch.NewScope()
 		defer s.Close()
 		var adapter, moments []named
@@ -36,6 +41,9 @@ func (r *run) save() (string, error) {
 		for i := range names {
 			moments = append(moments, named{names[i], ts[i]})
 		}
+		if err := finiteAll(s, moments); err != nil {
+			return err
+		}
 		meta := map[string]string{"format": "pt", "mose_step": fmt.Sprint(st.Step)}
 		if err := writeTensors(s, filepath.Join(dir, adapterFile), adapter, meta); err != nil {
 			return err
@@ -45,8 +53,8 @@ func (r *run) save() (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("checkpoint: %w", err)
 	}
-	r.lastCk = dir
-	if err := rotate(root, r.c.cfg.Train.KeepLast, r.st.BestStep); err != nil {
+	r.lastCk, r.lastSt = dir, written
+	if err := rotate(root, r.c.cfg.Train.KeepLast, r.st.BestStep, r.st.Lineage, r.log); err != nil {
 		r.log.WithError(err).Warn("checkpoint rotation")
 	}
 	r.log.WithFields(logrus.Fields{"step": st.Step, "dir": dir}).Info("checkpoint written")
@@ -80,12 +88,45 @@ func writeTensors(s *torch.Scope, path string, ts []named, meta map[string]strin
 	return safetensors.WriteFile(path, out, meta)
 }
 
-// restore loads a checkpoint: adapter and projector weights, optimizer
-// moments and the trainer state.
+// saveState rewrites the trainer_state.json of the last checkpoint with the
+// current evaluation bookkeeping (best metric, last_eval_step), when that
+// checkpoint is of the current step: the evaluation at a step runs after its
+// checkpoint is written. The tensor files and their checksums are unchanged;
+// the state is replaced atomically.
+func (r *run) saveState() error {
+	if r.lastCk == "" || r.lastSt.Step != r.st.Step {
+		return nil
+	}
+	st := r.lastSt
+	st.BestKey, st.BestMetric, st.BestStep = r.st.BestKey, r.st.BestMetric, r.st.BestStep
+	st.EvalsNoImprove, st.LastEval = r.st.EvalsNoImprove, r.st.LastEval
+	if err := writeState(r.lastCk, st); err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	r.lastSt = st
+	return nil
+}
+
+// finiteAll refuses non-finite tensors.
+func finiteAll(s *torch.Scope, ts []named) error {
+	for _, n := range ts {
+		ok, err := s.AllFinite(n.t)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("%w: %s holds NaN or Inf values: refusing to save it", ErrNonFinite, n.name)
+		}
+	}
+	return nil
+}
+
+// restore loads a checkpoint, after validating all of it (readState):
+// adapter and projector weights, optimizer moments and the trainer state.
 func (r *run) restore(dir string) error {
 	st, err := readState(dir)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w: %w", ErrResume, err)
 	}
 	if err := r.c.loadAdapters(filepath.Join(dir, adapterFile)); err != nil {
 		return fmt.Errorf("%w: %w", ErrResume, err)
@@ -99,7 +140,7 @@ func (r *run) restore(dir string) error {
 		return fmt.Errorf("%w: %w", ErrResume, err)
 	}
 	r.optim.Step = st.OptimizerSteps
-	r.st = st
+	r.st, r.lastSt = st, st
 	r.c.weights.Visual, r.c.weights.NonVisual = st.ModalityWeights[0], st.ModalityWeights[1]
 	return r.c.set.SetModalityWeights(st.ModalityWeights[0], st.ModalityWeights[1])
 }
@@ -109,6 +150,8 @@ type readerFunc func(s *torch.Scope, name string) *torch.Tensor
 
 // withFile opens a safetensors file and calls fn with a reader of its
 // tensors as float32 on dev, and a scope for them; errors name the file.
+// Every tensor read must be finite, and every tensor of the file must be
+// read.
 func withFile(path string, dev torch.Device, fn func(s *torch.Scope, read readerFunc) error) error {
 	f, err := safetensors.Open(path)
 	if err != nil {
@@ -118,8 +161,26 @@ func withFile(path string, dev torch.Device, fn func(s *torch.Scope, read reader
 	rd := ckpt.NewReader(f)
 	s := torch.NewScope()
 	defer s.Close()
-	if err := fn(s, func(s *torch.Scope, name string) *torch.Tensor { return rd.Read(s, name, torch.Float32, dev) }); err != nil {
+	used := map[string]bool{}
+	read := func(s *torch.Scope, name string) *torch.Tensor {
+		used[name] = true
+		t := rd.Read(s, name, torch.Float32, dev)
+		if s.Err() == nil {
+			if ok, err := s.AllFinite(t); err != nil {
+				s.Fail(err)
+			} else if !ok {
+				s.Fail(fmt.Errorf("tensor %q holds NaN or Inf values", name))
+			}
+		}
+		return t
+	}
+	if err := fn(s, read); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
+	}
+	for _, name := range f.Names() { // a tensor the model does not take is refused, not dropped
+		if !used[name] {
+			return fmt.Errorf("%s: tensor %q is not used by this recipe's adapters or trained projectors (adapters.*, model.train_projectors differ from the run that wrote it?)", path, name)
+		}
 	}
 	return nil
 }

@@ -248,10 +248,10 @@ func openInference(cfg *recipes.Config, checkpoint string, sets dataSets) (*comp
 			c.close()
 		}
 	}()
-	if !export { // a checkpoint's modality weights are in its state: never default them
+	if !export { // a checkpoint is validated whole before use; its modality weights are never defaulted
 		st, err := readState(checkpoint)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrRecipe, err)
+			return nil, err
 		}
 		if err := c.set.SetModalityWeights(st.ModalityWeights[0], st.ModalityWeights[1]); err != nil {
 			return nil, fmt.Errorf("%w: %s: modality_weights: %w", ErrRecipe, filepath.Join(checkpoint, stateFile), err)

@@ -2,11 +2,14 @@ package trainer
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
+	"runtime/debug"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -60,7 +63,8 @@ type run struct {
 	out    string // run.output_dir
 	perEp  int    // sampler batches per epoch
 	mlog   *metricsLog
-	lastCk string
+	lastCk string // the last checkpoint written or resumed from
+	lastSt State  // its state, as written
 }
 
 // Run trains cfg's adapters. It prepares missing demo files (model.create,
@@ -90,6 +94,13 @@ func Run(ctx context.Context, cfg *recipes.Config, opt Options) (*Result, error)
 	if err != nil {
 		return nil, err
 	}
+	// The run lock: taken now if its file exists, else once the run has
+	// been validated and is about to write (so refused runs write nothing).
+	lock, err := lockRun(cfg.Run.OutputDir, false)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { lock.Close() }()
 	ckRoot := filepath.Join(cfg.Run.OutputDir, "checkpoints")
 	resume, err := findResume(ckRoot, opt.Resume)
 	if err != nil {
@@ -101,14 +112,14 @@ func Run(ctx context.Context, cfg *recipes.Config, opt Options) (*Result, error)
 		}
 	}
 	if resume != "" {
-		if err := checkRecipe(resume, cfg, opt.AllowRecipeChange); err != nil {
+		if err := checkRecipe(resume, cfg, opt.AllowRecipeChange, log); err != nil {
 			return nil, err
 		}
 	}
 	var res *Result
 	err = torch.Run(func() error {
 		var err error
-		res, err = train(ctx, cfg, opt, log, resume, recipe)
+		res, err = train(ctx, cfg, opt, log, resume, recipe, &lock)
 		return err
 	})
 	return res, err
@@ -116,7 +127,7 @@ func Run(ctx context.Context, cfg *recipes.Config, opt Options) (*Result, error)
 
 // checkRecipe refuses to resume when the recipe changed in a way that breaks
 // exactness.
-func checkRecipe(ck string, cfg *recipes.Config, allow bool) error {
+func checkRecipe(ck string, cfg *recipes.Config, allow bool, log logrus.FieldLogger) error {
 	path := filepath.Join(ck, recipeFile)
 	b, err := fsutil.ReadRegularLimit(path, fsutil.MaxConfigSize)
 	if err != nil {
@@ -130,11 +141,15 @@ func checkRecipe(ck string, cfg *recipes.Config, allow bool) error {
 		return fmt.Errorf("%w: the recipe changed since %s in keys that break exact resume: %v (pass --allow-recipe-change to resume anyway)",
 			ErrResume, ck, diff)
 	}
+	if old.Run.Threads != cfg.Run.Threads {
+		log.WithFields(logrus.Fields{"was": old.Run.Threads, "now": cfg.Run.Threads}).
+			Warn("run.threads changed: results stay close but are not bit-exact (libtorch's reductions depend on the thread count)")
+	}
 	return nil
 }
 
-// train is Run on the tensor thread: build, restore, loop, close.
-func train(ctx context.Context, cfg *recipes.Config, opt Options, log logrus.FieldLogger, resume string, recipe []byte) (*Result, error) {
+// train is Run on the tensor thread: build, restore, lock, loop, close.
+func train(ctx context.Context, cfg *recipes.Config, opt Options, log logrus.FieldLogger, resume string, recipe []byte, lock **runLock) (*Result, error) {
 	if cfg.Run.Threads > 0 {
 		if err := torch.SetThreads(cfg.Run.Threads); err != nil {
 			return nil, err
@@ -152,12 +167,12 @@ func train(ctx context.Context, cfg *recipes.Config, opt Options, log logrus.Fie
 	}
 	defer optim.Close()
 	r := &run{c: c, opt: opt, log: log, optim: optim, recipe: recipe, out: cfg.Run.OutputDir}
-	r.st = State{RNG: RNGState{Seed: cfg.Run.Seed, Scheme: rngScheme}, ModalityWeights: [2]float64{1, 1}}
+	r.st = State{RNG: RNGState{Seed: cfg.Run.Seed, Scheme: rngScheme}, ModalityWeights: [2]float64{1, 1},
+		Sampler: data.SamplerState{Seed: uint64(cfg.Run.Seed)}, Lineage: newLineage()}
 	if resume != "" {
 		if err := r.restore(resume); err != nil {
 			return nil, err
 		}
-		log.WithFields(logrus.Fields{"checkpoint": resume, "step": r.st.Step}).Info("resumed")
 	}
 	loaderCtx, stopLoader := context.WithCancel(context.Background()) // not ctx: the current step finishes
 	defer stopLoader()
@@ -167,59 +182,111 @@ func train(ctx context.Context, cfg *recipes.Config, opt Options, log logrus.Fie
 	}
 	defer loader.Close()
 	r.perEp = smp.BatchesPerEpoch()
+	if resume != "" && !opt.AllowRecipeChange {
+		if got, want := r.st.Sampler.Epoch*r.perEp+r.st.Sampler.Cursor, r.st.Step*t.GradAccum; got != want {
+			return nil, fmt.Errorf("%w: %s: sampler at batch %d (epoch %d, cursor %d of %d) after %d steps of %d micro-batches, want batch %d",
+				ErrCheckpoint, filepath.Join(resume, stateFile), got, r.st.Sampler.Epoch, r.st.Sampler.Cursor, r.perEp, r.st.Step, t.GradAccum, want)
+		}
+	}
 	total := t.MaxSteps
 	if total == 0 {
 		total = t.Epochs * ((r.perEp + t.GradAccum - 1) / t.GradAccum)
 	}
 	r.sched = Schedule{Kind: t.Schedule, LR: t.LR, MinLR: t.MinLR, Warmup: t.WarmupSteps, Total: total}
-	if r.mlog, err = openMetricsLog(filepath.Join(r.out, "metrics.jsonl"), r.st.Step); err != nil {
+	// Everything is validated: take the run lock (if not yet held), then write.
+	if *lock == nil {
+		if *lock, err = lockRun(r.out, true); err != nil {
+			return nil, err
+		}
+	}
+	ckRoot := filepath.Join(r.out, "checkpoints")
+	cleanStale(r.out, ckRoot, cfg.Model.Path, log)
+	if resume != "" {
+		if _, err := abandonNewer(ckRoot, r.st.Step, log); err != nil {
+			return nil, err
+		}
+		if filepath.Clean(filepath.Dir(resume)) == filepath.Clean(ckRoot) {
+			if err := writeLatest(ckRoot, filepath.Base(resume)); err != nil {
+				return nil, err
+			}
+		}
+		log.WithFields(logrus.Fields{"checkpoint": resume, "step": r.st.Step}).Info("resumed")
+	}
+	if r.mlog, err = openMetricsLog(filepath.Join(r.out, "metrics.jsonl"), r.st.Step, r.st.LastEval); err != nil {
+		return nil, err
+	}
+	defer r.mlog.Close()
+	r.mlog.acc = intervalOf(r.st.Interval)
+	if r.mlog.tb, err = openTensorBoard(r.out, cfg.Run.TensorBoard, r.st.Step); err != nil {
 		return nil, err
 	}
 	if err := fsutil.WriteBytes(filepath.Join(r.out, recipeFile), recipe); err != nil { // the resolved recipe
 		return nil, err
 	}
-	defer r.mlog.Close()
-	if r.mlog.tb, err = openTensorBoard(r.out, cfg.Run.TensorBoard, r.st.Step); err != nil {
-		return nil, err
-	}
 	r.logStart(total)
+	return r.loop(ctx, loader, total, resume)
+}
+
+// loop trains from the current state to total steps. A checkpoint due at a
+// step is written before that step's evaluation, which then updates the
+// checkpoint's state; a signal during an evaluation ends the run with the
+// state saved (ErrInterrupted).
+func (r *run) loop(ctx context.Context, loader *data.Loader, total int, resume string) (*Result, error) {
+	c, t, log := r.c, r.c.cfg.Train, r.log
 	res := &Result{OutputDir: r.out}
 	var evalReport *metrics.Report
-	lastEval, lastSave := -1, r.st.Step
+	startStep, startSkipped := r.st.Step, r.st.SkippedSteps
+	lastSave := r.st.Step
 	r.lastCk = resume
-	for r.st.Step < total {
+	due := func(step int) bool { return t.EvalEvery > 0 && step%t.EvalEvery == 0 && c.eval != nil && step < total }
+	// The evaluation of the resumed step, if its checkpoint was written but
+	// the evaluation was not counted (a kill or signal during it).
+	pendingEval := resume != "" && due(r.st.Step) && r.st.LastEval < r.st.Step
+	for r.st.Step < total || pendingEval {
 		if ctx.Err() != nil {
 			res.Interrupted = true
 			break
 		}
-		if err := r.step(loader); err != nil {
-			if errors.Is(err, ErrNonFinite) {
-				if _, serr := r.save(); serr != nil {
-					return nil, errors.Join(err, serr)
+		if !pendingEval {
+			if err := r.step(loader); err != nil {
+				if errors.Is(err, ErrNonFinite) {
+					if _, serr := r.save(); serr != nil {
+						return nil, errors.Join(err, serr)
+					}
+					log.WithField("checkpoint", r.lastCk).Error("aborting: too many non-finite steps in a row; the last good state is saved")
 				}
-				log.WithField("checkpoint", r.lastCk).Error("aborting: too many non-finite steps in a row; the last good state is saved")
-			}
-			return nil, err
-		}
-		step := r.st.Step
-		if opt.OnStep != nil {
-			opt.OnStep(step)
-		}
-		if t.EvalEvery > 0 && step%t.EvalEvery == 0 && c.eval != nil {
-			if evalReport, err = r.evaluate(ctx); err != nil {
 				return nil, err
 			}
-			lastEval = step
-			if stop := r.track(evalReport); stop {
-				log.WithField("step", step).Info("early stopping")
+			if r.opt.OnStep != nil {
+				r.opt.OnStep(r.st.Step)
+			}
+			if t.SaveEvery > 0 && r.st.Step%t.SaveEvery == 0 {
+				if _, err := r.save(); err != nil {
+					return nil, err
+				}
+				lastSave = r.st.Step
+			}
+		}
+		pendingEval = false
+		if due(r.st.Step) {
+			rep, err := r.evaluate(ctx)
+			releaseMemory()
+			if err != nil && ctx.Err() != nil {
+				res.Interrupted = true
 				break
 			}
-		}
-		if t.SaveEvery > 0 && step%t.SaveEvery == 0 {
-			if _, err := r.save(); err != nil {
+			if err != nil {
 				return nil, err
 			}
-			lastSave = step
+			evalReport = rep
+			stop := r.track(evalReport)
+			if err := r.saveState(); err != nil {
+				return nil, err
+			}
+			if stop {
+				log.WithField("step", r.st.Step).Info("early stopping")
+				break
+			}
 		}
 	}
 	r.endProgress()
@@ -229,16 +296,29 @@ func train(ctx context.Context, cfg *recipes.Config, opt Options, log logrus.Fie
 		}
 	}
 	res.Steps, res.Skipped, res.Checkpoint = r.st.Step, r.st.SkippedSteps, r.lastCk
-	if res.Interrupted {
+	if !res.Interrupted && c.eval != nil && r.st.LastEval != r.st.Step {
+		rep, err := r.evaluate(ctx)
+		releaseMemory()
+		switch {
+		case err != nil && ctx.Err() != nil:
+			res.Interrupted = true
+		case err != nil:
+			return nil, err
+		default:
+			evalReport = rep
+			r.track(evalReport)
+			if err := r.saveState(); err != nil {
+				return nil, err
+			}
+		}
+	} else if !res.Interrupted && c.eval != nil && evalReport == nil {
+		log.WithField("step", r.st.Step).Info("the final evaluation was already done (eval.json); not repeating it")
+	}
+	if res.Interrupted || ctx.Err() != nil {
 		log.WithFields(logrus.Fields{"step": r.st.Step, "checkpoint": r.lastCk}).
 			Warn("interrupted; resume with: mose train --recipe <recipe> --resume auto")
+		res.Interrupted = true
 		return res, ErrInterrupted
-	}
-	if c.eval != nil && lastEval != r.st.Step {
-		if evalReport, err = r.evaluate(ctx); err != nil {
-			return nil, err
-		}
-		r.track(evalReport)
 	}
 	res.Eval = evalReport
 	if evalReport != nil {
@@ -249,7 +329,31 @@ func train(ctx context.Context, cfg *recipes.Config, opt Options, log logrus.Fie
 	if err := r.plot(evalReport); err != nil {
 		log.WithError(err).Warn("could not write plots")
 	}
+	if done, skipped := r.st.Step-startStep, r.st.SkippedSteps-startSkipped; done > 0 && 2*skipped > done {
+		return res, fmt.Errorf("%w: %d of the %d steps of this run were skipped: it did not make progress (the last good state is saved in %s)",
+			ErrNonFinite, skipped, done, r.lastCk)
+	}
+	if ctx.Err() != nil {
+		return res, ErrInterrupted
+	}
 	return res, nil
+}
+
+// releaseMemory returns an evaluation's freed working set to the OS: the
+// Go heap's (its batches) and the C allocator's (libtorch's tensors), which
+// would otherwise keep RSS stepped up after each evaluation.
+func releaseMemory() {
+	debug.FreeOSMemory()
+	torch.ReleaseMemory()
+}
+
+// newLineage is a fresh run history id.
+func newLineage() string {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return fmt.Sprintf("t%x", time.Now().UnixNano())
+	}
+	return hex.EncodeToString(b[:])
 }
 
 // step runs one optimizer step: fetch the micro-batches, forward and
@@ -276,14 +380,21 @@ func (r *run) step(loader *data.Loader) error {
 		if err := clipGrads(c.params, st.gradNorm, t.MaxGradNorm); err != nil {
 			return err
 		}
-		if err := r.optim.Update(lr); err != nil {
+		applied, err := r.optim.Update(lr)
+		if err != nil {
 			return err
 		}
+		if !applied {
+			st.finite = false
+			r.log.WithField("step", step).Warn("the update would make weights non-finite: not applied")
+		}
+	}
+	if st.finite {
 		r.st.NonFiniteInARow = 0
 	} else {
 		r.st.NonFiniteInARow++
 		r.st.SkippedSteps++
-		r.log.WithFields(logrus.Fields{"step": step, "in_a_row": r.st.NonFiniteInARow}).Warn("non-finite loss or gradients: step skipped")
+		r.log.WithFields(logrus.Fields{"step": step, "in_a_row": r.st.NonFiniteInARow}).Warn("non-finite loss, gradients or weights: step skipped")
 	}
 	if err := zeroGrads(c.params); err != nil {
 		return err
@@ -314,6 +425,7 @@ func (r *run) updateWeights(st stepStats) error {
 
 // track updates the best metric and reports whether to stop early.
 func (r *run) track(rep *metrics.Report) bool {
+	r.st.LastEval = r.st.Step
 	key := r.c.cfg.Train.KeepBestBy
 	if key == "" {
 		return false

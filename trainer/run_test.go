@@ -214,3 +214,41 @@ func TestMemoryFlat(t *testing.T) {
 		t.Errorf("live tensors %d at step 200, %d at the end", live200, liveEnd)
 	}
 }
+
+// TestMemoryFlatWithEvals: evaluations with a large working set (the whole
+// eval set in one batch) do not step RSS up: RSS after four evaluations is
+// within 10% of RSS before the first one (without returning freed memory to
+// the OS after each evaluation it grows several-fold), and the live tensor
+// count is the same.
+func TestMemoryFlatWithEvals(t *testing.T) {
+	if testing.Short() {
+		t.Skip("200 steps and 5 evaluations")
+	}
+	cfg := testRecipe(t, "train.max_steps=200", "train.batch_size=4", "train.log_every=100", "train.eval_every=40",
+		"eval.batch_size=36", "adapters.modality_weights=contribution")
+	var rssBefore, liveBefore, rssAfter, liveAfter int64
+	var trace []int64
+	_, err := Run(context.Background(), cfg, Options{Log: quietLog(), OnStep: func(step int) {
+		if step%40 == 1 && step > 40 {
+			trace = append(trace, rssKiB(t))
+		}
+		switch step {
+		case 39:
+			rssBefore, liveBefore = rssKiB(t), torch.Live()
+		case 161:
+			rssAfter, liveAfter = rssKiB(t), torch.Live()
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	growth := float64(rssAfter-rssBefore) / float64(rssBefore)
+	t.Logf("RSS before the first eval: %d KiB, after four: %d KiB (%+.1f%%), after each: %v KiB; live tensors %d -> %d",
+		rssBefore, rssAfter, 100*growth, trace, liveBefore, liveAfter)
+	if growth > 0.10 {
+		t.Errorf("RSS grew %.1f%% across evaluations", 100*growth)
+	}
+	if liveAfter != liveBefore {
+		t.Errorf("live tensors %d before the evaluations, %d after", liveBefore, liveAfter)
+	}
+}

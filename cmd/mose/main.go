@@ -1,8 +1,11 @@
 // Command mose fine-tunes a frozen multimodal LLM for emotion reasoning with
 // Modality-Specific LoRA Experts (MoSE), and evaluates and exports the result.
 //
-// Exit codes: 0 success, 1 runtime failure, 2 bad input (flags, recipe, data),
-// 130/143 interrupted by SIGINT/SIGTERM after a clean checkpoint.
+// Exit codes: 0 success, 1 runtime failure (including a run that could not
+// make progress: too many non-finite steps, with the last good state saved),
+// 2 bad input (flags, recipe, data, a checkpoint that fails validation, a run
+// directory another mose train holds), 130/143 interrupted by SIGINT/SIGTERM
+// after a clean checkpoint.
 package main
 
 import (
@@ -89,6 +92,7 @@ func exitCode(err error) int {
 	}
 	var u usageError
 	if errors.As(err, &u) || errors.Is(err, trainer.ErrRecipe) || errors.Is(err, trainer.ErrResume) ||
+		errors.Is(err, trainer.ErrCheckpoint) || errors.Is(err, trainer.ErrBusy) ||
 		strings.HasPrefix(err.Error(), "unknown command") {
 		return 2
 	}
