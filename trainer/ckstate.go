@@ -112,7 +112,7 @@ func decodeState(dir string) (State, error) {
 	if err := regularFile(path); err != nil {
 		return st, fmt.Errorf("%w: %v", ErrCheckpoint, err)
 	}
-	b, err := os.ReadFile(path)
+	b, err := fsutil.ReadRegularLimit(path, fsutil.MaxConfigSize)
 	if err != nil {
 		return st, fmt.Errorf("%w: %v", ErrCheckpoint, err)
 	}
@@ -166,7 +166,7 @@ func topLevelKeys(b []byte) (map[string]bool, error) {
 		}
 		k, _ := tok.(string)
 		if keys[k] {
-			return nil, fmt.Errorf("key %q appears twice", k)
+			return nil, fmt.Errorf("duplicate key %q (it appears twice)", k)
 		}
 		keys[k] = true
 		var skip json.RawMessage
@@ -302,16 +302,7 @@ func verifyFiles(dir string, st State) error {
 
 // regularFile refuses a missing path or one that is not a regular file
 // (a FIFO would block the read forever).
-func regularFile(path string) error {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return err
-	}
-	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("%s is not a regular file (%s)", path, fi.Mode().Type())
-	}
-	return nil
-}
+func regularFile(path string) error { return fsutil.CheckRegular(path) }
 
 // finiteFile checks that every tensor of a float32 safetensors file is
 // finite.

@@ -142,7 +142,7 @@ func TestCheckpointValidation(t *testing.T) {
 			p := filepath.Join(ck, stateFile)
 			b, _ := os.ReadFile(p)
 			os.WriteFile(p, bytes.Replace(b, []byte("{"), []byte(`{"step": 0,`), 1), 0o644)
-		}, `"step" appears twice`},
+		}, `duplicate key "step"`},
 		{"edited value", func(t *testing.T, ck string) { rawEdit(t, ck, func(m map[string]any) { m["lr"] = 0.5 }) }, "checksum mismatch"},
 		{"not JSON", func(t *testing.T, ck string) { os.WriteFile(filepath.Join(ck, stateFile), []byte("step: 6\n"), 0o644) }, stateFile},
 		{"negative optimizer_steps", func(t *testing.T, ck string) { resealed(t, ck, func(st *State) { st.OptimizerSteps = -1 }) }, "optimizer_steps"},

@@ -64,10 +64,13 @@ func lockRun(dir string, create bool) (*runLock, error) {
 	return &runLock{f: f}, nil
 }
 
-// Close releases the lock (the file stays; it is not a sign of a live run).
+// Close releases the lock. The file stays, emptied of the PID, so a run that
+// ends (refused or finished) leaves the run directory's bytes as it found them;
+// after a kill -9 the stale PID is harmless (the kernel dropped the lock).
 func (l *runLock) Close() error {
 	if l == nil {
 		return nil
 	}
+	l.f.Truncate(0)
 	return l.f.Close()
 }
