@@ -371,8 +371,19 @@ func isDefault(v json.RawMessage, def string) bool {
 	}
 }
 
-// anyLayer is PEFT's layer index of a module name without layers_pattern.
-var anyLayer = regexp.MustCompile(`^.*\.[^.]*\.(\d+)\.`)
+// anyLayer is PEFT's layer index of a module name without layers_pattern:
+// what its regex `^.*\.[^.]*\.(\d+)\.` captures, the last all-digit
+// dot-separated part with at least two parts before it and one after. It
+// returns nil or the match with the index at [1], like FindStringSubmatch.
+func anyLayer(key string) []string {
+	parts := strings.Split(key, ".")
+	for j := len(parts) - 2; j >= 2; j-- {
+		if p := parts[j]; p != "" && strings.Trim(p, "0123456789") == "" {
+			return []string{"", p}
+		}
+	}
+	return nil
+}
 
 // targets reports whether PEFT 0.13.2 puts a LoRA on the module called key
 // (check_target_module_exists): a regex string must match the whole name; a
@@ -397,7 +408,7 @@ func (c *loraImport) targets(key string) bool {
 	}
 	var m []string
 	if len(c.layerRes) == 0 {
-		m = anyLayer.FindStringSubmatch(key)
+		m = anyLayer(key)
 	}
 	for _, re := range c.layerRes {
 		if m = re.FindStringSubmatch(key); m != nil {

@@ -10,7 +10,7 @@
 // It drives bin/mose (build it first: make build) with the demo recipe and
 // --set overrides, one process per run (--jobs at a time, each with
 // --threads libtorch threads), and writes into --out: one directory per run,
-// results.json, table.md and compare.png (or study.json, study.md and
+// results.json, table.txt and compare.png (or study.json, study.md and
 // study.png with --study).
 package main
 
@@ -150,7 +150,7 @@ func (h *harness) table() error {
 	}
 	md := res.markdown()
 	fmt.Print("\n" + md)
-	if err := os.WriteFile(filepath.Join(h.o.out, "table.md"), []byte(md), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(h.o.out, "table.txt"), []byte(md), 0o644); err != nil {
 		return err
 	}
 	return plotTable(res, filepath.Join(h.o.out, "compare.png"))
