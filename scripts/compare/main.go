@@ -10,7 +10,7 @@
 // It drives bin/mose (build it first: make build) with the demo recipe and
 // --set overrides, one process per run (--jobs at a time, each with
 // --threads libtorch threads), and writes into --out: one directory per run,
-// results.json, table.txt and compare.png (or study.json, study.md and
+// results.json, table.txt and compare.png (or study.json, study.txt and
 // study.png with --study).
 package main
 
@@ -191,7 +191,7 @@ func (h *harness) study() error {
 	}
 	md := st.markdown()
 	fmt.Print("\n" + md)
-	if err := os.WriteFile(filepath.Join(h.o.out, "study.md"), []byte(md), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(h.o.out, "study.txt"), []byte(md), 0o644); err != nil {
 		return err
 	}
 	return plotStudy(st, filepath.Join(h.o.out, "study.png"))
