@@ -2,8 +2,6 @@ package data
 
 import (
 	"runtime"
-	"slices"
-	"sync"
 )
 
 // ScanFeatures reads every feature file of the dataset once, on workers
@@ -16,32 +14,14 @@ func (d *Dataset) ScanFeatures(workers int) error {
 	if workers <= 0 {
 		workers = min(runtime.NumCPU(), 8)
 	}
-	errs := make([]error, len(d.Samples))
-	next := make(chan int)
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var buf []byte
-			var dst []float32
-			for i := range next {
-				for j, in := range d.enc.spec.Inputs {
-					n := in.Tokens * in.Dim
-					dst = slices.Grow(dst[:0], n)[:n]
-					if err := d.ReadFeatures(i, j, dst, &buf); err != nil {
-						errs[i] = err
-						break
-					}
-				}
+	errs := eachSample(len(d.Samples), workers, func(i int, s *featureScratch) error {
+		for j, in := range d.enc.spec.Inputs {
+			if err := d.ReadFeatures(i, j, s.floats(in.Tokens*in.Dim), &s.buf); err != nil {
+				return err
 			}
-		}()
-	}
-	for i := range d.Samples {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
+		}
+		return nil
+	})
 	var p Problems
 	for _, err := range errs {
 		p.Add(err)

@@ -6,7 +6,6 @@ import (
 	"io"
 	"path/filepath"
 	"slices"
-	"sync"
 )
 
 // ValidateOptions configures Validate.
@@ -118,44 +117,26 @@ func Validate(manifest string, spec Spec, tok Tokenizer, opt ValidateOptions) (*
 // checkFiles resolves and reads every feature file of samples in parallel and
 // returns the first problem of each sample (nil if none).
 func checkFiles(manifest string, root *Root, spec Spec, samples []Sample, opt ValidateOptions) []error {
-	errs := make([]error, len(samples))
 	workers := opt.Workers
 	if workers <= 0 {
 		workers = 4
 	}
-	next := make(chan int)
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var buf []byte
-			var dst []float32
-			for i := range next {
-				s := &samples[i]
-				for _, in := range spec.Inputs {
-					rel := s.Features[in.Name]
-					p, err := root.Resolve(rel)
-					if err == nil && opt.HeadersOnly {
-						err = checkHeader(in, p)
-					} else if err == nil {
-						dst = slices.Grow(dst[:0], in.Tokens*in.Dim)[:in.Tokens*in.Dim]
-						err = readFeature(in, p, dst, &buf)
-					}
-					if err != nil {
-						errs[i] = &SampleError{File: manifest, Line: s.Line, ID: s.ID, Path: rel, Err: err}
-						break
-					}
-				}
+	return eachSample(len(samples), workers, func(i int, sc *featureScratch) error {
+		s := &samples[i]
+		for _, in := range spec.Inputs {
+			rel := s.Features[in.Name]
+			p, err := root.Resolve(rel)
+			if err == nil && opt.HeadersOnly {
+				err = checkHeader(in, p)
+			} else if err == nil {
+				err = readFeature(in, p, sc.floats(in.Tokens*in.Dim), &sc.buf)
 			}
-		}()
-	}
-	for i := range samples {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
-	return errs
+			if err != nil {
+				return &SampleError{File: manifest, Line: s.Line, ID: s.ID, Path: rel, Err: err}
+			}
+		}
+		return nil
+	})
 }
 
 func lengthStats(l []int) LengthStats {
