@@ -30,14 +30,14 @@ func routerStats(s *torch.Scope, logits, p, hard, member, K *torch.Tensor, k int
 	bt := []int64{0, 1}
 	m4 := s.Unsqueeze(member, -1) // (B,T,Gg,1)
 	st := groupStats{K: K, k: float64(max(k, 1))}
-	st.n = s.SumDims(member, bt, false)              // (Gg)
-	st.p = s.SumDims(s.Mul(p, m4), bt, false)        // (Gg,Kmax)
+	st.n = s.SumDims(member, bt, false)       // (Gg)
+	st.p = s.SumDims(s.Mul(p, m4), bt, false) // (Gg,Kmax)
 	if hard != nil {
 		st.hard = s.SumDims(s.Mul(hard, m4), bt, false) // (Gg,Kmax)
 	} else {
 		st.hard = s.Detach(st.p)
 	}
-	lse := s.LogSumExp(logits, []int64{-1}, false)                // (B,T,Gg)
+	lse := s.LogSumExp(logits, []int64{-1}, false)              // (B,T,Gg)
 	st.lse = s.SumDims(s.Mul(s.Square(lse), member), bt, false) // (Gg)
 	logp := s.Log(s.ClampMin(p, 1e-12))
 	ent := s.Neg(s.SumDims(s.Mul(p, logp), []int64{-1}, false)) // (B,T,Gg)
@@ -65,12 +65,12 @@ func (st groupStats) local(s *torch.Scope) totals {
 // make up tot add up to the losses of all their tokens together, and so do
 // their gradients. valid is 1 where the group had tokens in tot.
 func (st groupStats) losses(s *torch.Scope, tot totals) (balance, z, valid *torch.Tensor) {
-	denom := s.ClampMin(tot.n, 1)                                              // (Gg)
-	prob := s.Div(st.p, s.Unsqueeze(denom, -1))                                // (Gg,Kmax)
-	load := s.Div(tot.hard, s.Unsqueeze(s.MulScalar(denom, st.k), -1))         // (Gg,Kmax)
-	balance = s.Mul(st.K, s.SumDims(s.Mul(load, prob), []int64{-1}, false))   // (Gg)
-	z = s.Div(st.lse, denom)                                                   // (Gg)
-	valid = s.To(s.GtScalar(tot.n, 0), torch.Float32)                          // (Gg)
+	denom := s.ClampMin(tot.n, 1)                                           // (Gg)
+	prob := s.Div(st.p, s.Unsqueeze(denom, -1))                             // (Gg,Kmax)
+	load := s.Div(tot.hard, s.Unsqueeze(s.MulScalar(denom, st.k), -1))      // (Gg,Kmax)
+	balance = s.Mul(st.K, s.SumDims(s.Mul(load, prob), []int64{-1}, false)) // (Gg)
+	z = s.Div(st.lse, denom)                                                // (Gg)
+	valid = s.To(s.GtScalar(tot.n, 0), torch.Float32)                       // (Gg)
 	return balance, z, valid
 }
 
