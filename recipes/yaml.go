@@ -42,7 +42,7 @@ func (c *Config) Hash() string {
 // trajectory. Everything else (intervals, rotation, output_dir, workers,
 // eval.*, device, threads) may change between a checkpoint and its resume.
 var exactKeys = []string{
-	"run.seed",
+	"run.seed", "run.world_size",
 	"model.path", "model.dtype", "model.train_projectors",
 	"adapters.", "loss.", // every key of these sections
 	"data.train", "data.root", "data.max_len",

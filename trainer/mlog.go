@@ -96,6 +96,9 @@ func truncateRecords(path string, from, lastEval int) error {
 }
 
 func (l *metricsLog) write(rec plots.Record) error {
+	if l.f == nil { // a data-parallel rank other than 0: nothing is written
+		return nil
+	}
 	rec.Time = time.Now().UTC().Format(time.RFC3339)
 	b, err := json.Marshal(rec)
 	if err != nil {
@@ -106,7 +109,12 @@ func (l *metricsLog) write(rec plots.Record) error {
 }
 
 // Close closes the file.
-func (l *metricsLog) Close() error { return errors.Join(l.f.Close(), l.tb.Close()) }
+func (l *metricsLog) Close() error {
+	if l.f == nil {
+		return nil
+	}
+	return errors.Join(l.f.Close(), l.tb.Close())
+}
 
 // record accumulates a step and, when logNow, writes the interval's record,
 // logs it and updates the progress bar.

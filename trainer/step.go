@@ -28,29 +28,27 @@ func seedFor(seed int64, step, micro int) int64 {
 
 // forwardBackward runs the micro-batches of one optimizer step, accumulating
 // gradients. The emotion loss of a micro-batch is its summed answer-token
-// cross-entropy divided by the answer tokens of the whole step, so the
-// accumulated gradient is that of the step's mean token loss whatever the
-// split; the router losses are averaged over micro-batches.
-func (r *run) forwardBackward(batches []*data.Batch, step int, wantRouter bool) (stepStats, error) {
+// cross-entropy divided by answerTokens, the answer tokens of the whole step
+// (on every rank), so the accumulated gradient is that of the step's mean
+// token loss whatever the split; the router losses are averaged over
+// micro-batches. Under data parallelism each micro-batch's router losses
+// are normalised by the router sums of all ranks (one small all-reduce per
+// micro-batch), and the gradients, the loss shares and the norm sums are
+// summed across ranks in one all-reduce: every rank ends with the gradient
+// of one process that ran all ranks' samples. The caller fills st's counts.
+func (r *run) forwardBackward(batches []*data.Batch, step int, wantRouter bool, answerTokens int) (stepStats, error) {
 	c := r.c
 	var st stepStats
-	for _, b := range batches {
-		st.answerTokens += b.AnswerTokens
-		st.tokens += b.B*b.T - b.PadTokens
-		v, n := tokenCounts(b)
-		st.visual += v
-		st.nonVisual += n
-	}
 	s := torch.NewScope()
 	defer s.Close()
-	lossParts := make([]*torch.Tensor, 0, 3*len(batches))
+	lossParts := make([]*torch.Tensor, 0, 4*len(batches))
 	accum := float64(len(batches))
 	var (
 		vals []float64
 		err  error
 	)
 	for i, b := range batches {
-		if err := torch.ManualSeed(seedFor(c.cfg.Run.Seed, step, i)); err != nil {
+		if err := torch.ManualSeed(r.seed(step, i)); err != nil {
 			return st, err
 		}
 		c.tracker.Reset()
@@ -58,8 +56,18 @@ func (r *run) forwardBackward(batches []*data.Batch, step int, wantRouter bool) 
 		h := c.model.Forward(s, bt.in, true)                            // (B,T,D)
 		logits := c.model.Logits(s, h, bt.pos)                          // (N,V)
 		ce := s.CrossEntropy(logits, bt.targets, -100, torch.ReduceSum) // ()
+		if c.group != nil {
+			sums := c.tracker.Sums(s) // (R,W)
+			if err := s.Err(); err != nil {
+				return st, err
+			}
+			if err := c.allReduce(sums); err != nil {
+				return st, err
+			}
+			c.tracker.SetGlobal(sums, 0)
+		}
 		lb, z := c.tracker.Losses(s, c.dev)
-		emotion := s.DivScalar(ce, float64(st.answerTokens))
+		emotion := s.DivScalar(ce, float64(answerTokens))
 		aux := s.DivScalar(s.Add(s.MulScalar(lb, c.cfg.Loss.LoadBalance), s.MulScalar(z, c.cfg.Loss.ZLoss)), accum)
 		loss := s.Add(emotion, aux)
 		if r.opt.NonFiniteAt != nil && r.opt.NonFiniteAt(step) {
@@ -80,15 +88,32 @@ func (r *run) forwardBackward(batches []*data.Batch, step int, wantRouter bool) 
 			st.router = router
 		}
 	}
-	if c.weights.NeedsNorms() {
-		if st.visualNorm, st.audioNorm, err = c.set.Norms(s); err != nil {
+	if c.group == nil {
+		if c.weights.NeedsNorms() {
+			if st.visualNorm, st.audioNorm, err = c.set.Norms(s); err != nil {
+				return st, err
+			}
+		}
+		// One read for the step's loss numbers.
+		if vals, err = s.Stack(lossParts, 0).Float64s(); err != nil {
 			return st, err
 		}
-	}
-	// One read for the step's loss numbers.
-	vals, err = s.Stack(lossParts, 0).Float64s()
-	if err != nil {
-		return st, err
+	} else {
+		// One all-reduce for the gradients, the loss shares and the norm sums.
+		norms := c.set.NormSums(s)
+		if norms == nil {
+			norms = s.Zeros([]int64{4}, torch.Float32, c.dev)
+		}
+		if vals, err = c.reduceGrads(s, s.Cat([]*torch.Tensor{s.Stack(lossParts, 0), norms}, 0)); err != nil {
+			return st, err
+		}
+		n := len(vals) - 4
+		if c.weights.NeedsNorms() {
+			if st.visualNorm, st.audioNorm, err = c.set.NormMeans(vals[n:]); err != nil {
+				return st, err
+			}
+		}
+		vals = vals[:n]
 	}
 	st.finite = true
 	for i := 0; i < len(vals); i += 4 {
