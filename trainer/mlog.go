@@ -35,7 +35,7 @@ type interval struct {
 	steps, skipped      int
 	emotion, balance, z float64
 	tokens              int
-	dur                 time.Duration
+	dur, comm           time.Duration
 }
 
 // state is the interval as saved in a checkpoint.
@@ -122,6 +122,7 @@ func (r *run) record(st stepStats, lr float64, dur time.Duration, logNow bool) {
 	a := &r.mlog.acc
 	a.steps++
 	a.dur += dur
+	a.comm += st.comm
 	a.tokens += st.tokens
 	if st.finite {
 		a.emotion += st.emotion
@@ -138,7 +139,7 @@ func (r *run) record(st stepStats, lr float64, dur time.Duration, logNow bool) {
 	rec := plots.Record{
 		Kind: plots.KindTrain, Step: r.st.Step, Epoch: r.epoch(), EmotionLoss: a.emotion / n, LBLoss: a.balance / n,
 		ZLoss: a.z / n, LR: lr, GradNorm: st.gradNorm, TokensPerS: float64(a.tokens) / a.dur.Seconds(),
-		StepTime: a.dur.Seconds() / float64(a.steps),
+		StepTime: a.dur.Seconds() / float64(a.steps), CommTime: a.comm.Seconds() / float64(a.steps),
 		Skipped:  r.st.SkippedSteps, ModalityWeights: r.modalityWeights(),
 	}
 	if mem, ok := torch.CUDAMemory(r.c.dev); ok {

@@ -453,10 +453,12 @@ func (r *run) step(ctx context.Context, loader *data.Loader) (stopped bool, err 
 		if ctx.Err() != nil {
 			stop = 1
 		}
+		t0 := time.Now()
 		g, err := c.agree([]float64{float64(st.answerTokens), float64(st.tokens), float64(st.visual), float64(st.nonVisual), stop})
 		if err != nil {
 			return false, err
 		}
+		st.comm = time.Since(t0)
 		if g[4] > 0 {
 			return true, nil
 		}
@@ -470,6 +472,7 @@ func (r *run) step(ctx context.Context, loader *data.Loader) (stopped bool, err 
 		return false, err
 	}
 	fb.answerTokens, fb.tokens, fb.visual, fb.nonVisual = st.answerTokens, st.tokens, st.visual, st.nonVisual
+	fb.comm += st.comm
 	st = fb
 	if st.finite {
 		if err := clipGrads(c.params, st.gradNorm, t.MaxGradNorm); err != nil {

@@ -2,6 +2,7 @@ package trainer
 
 import (
 	"math"
+	"time"
 
 	"github.com/mose-llm/mose/data"
 	"github.com/mose-llm/mose/gating"
@@ -14,7 +15,8 @@ type stepStats struct {
 	gradNorm              float64
 	visualNorm, audioNorm float64 // mean expert output norms (contribution weights)
 	finite                bool
-	tokens                int // non-pad tokens processed
+	tokens                int           // non-pad tokens processed
+	comm                  time.Duration // in data-parallel collectives
 	answerTokens          int
 	visual, nonVisual     int // token counts, for the modality weights
 	router                []gating.GroupStats
@@ -61,9 +63,11 @@ func (r *run) forwardBackward(batches []*data.Batch, step int, wantRouter bool, 
 			if err := s.Err(); err != nil {
 				return st, err
 			}
+			t0 := time.Now()
 			if err := c.allReduce(sums); err != nil {
 				return st, err
 			}
+			st.comm += time.Since(t0)
 			c.tracker.SetGlobal(sums, 0)
 		}
 		lb, z := c.tracker.Losses(s, c.dev)
@@ -104,9 +108,11 @@ func (r *run) forwardBackward(batches []*data.Batch, step int, wantRouter bool, 
 		if norms == nil {
 			norms = s.Zeros([]int64{4}, torch.Float32, c.dev)
 		}
+		t0 := time.Now()
 		if vals, err = c.reduceGrads(s, s.Cat([]*torch.Tensor{s.Stack(lossParts, 0), norms}, 0)); err != nil {
 			return st, err
 		}
+		st.comm += time.Since(t0)
 		n := len(vals) - 4
 		if c.weights.NeedsNorms() {
 			if st.visualNorm, st.audioNorm, err = c.set.NormMeans(vals[n:]); err != nil {

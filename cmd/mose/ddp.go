@@ -87,7 +87,7 @@ func withoutEnv(env []string, names ...string) []string {
 
 // joinGroup joins the data-parallel group the launcher's environment
 // describes (torchrun, mose's --nproc, SLURM), or returns nil outside one
-// (or for a world of one). On CUDA each rank takes device cuda:LOCAL_RANK
+// (and for a single SLURM task). On CUDA each rank takes device cuda:LOCAL_RANK
 // and NCCL; on the CPU, Gloo. Ranks other than 0 log warnings and errors
 // only (rank 0 reports the run).
 func joinGroup(cfg *recipes.Config, log *logrus.Logger) (*dist.Group, error) {
@@ -95,8 +95,8 @@ func joinGroup(cfg *recipes.Config, log *logrus.Logger) (*dist.Group, error) {
 	if err != nil {
 		return nil, badInput(err)
 	}
-	if !ok || dc.World == 1 {
-		return nil, nil
+	if !ok || dc.World == 1 && os.Getenv("WORLD_SIZE") == "" {
+		return nil, nil // a single SLURM task trains alone; WORLD_SIZE=1 (torchrun, --nproc 1) makes a group of one
 	}
 	dc.Backend = dist.Gloo
 	if dev := cfg.Run.Device; dev == "cuda" || strings.HasPrefix(dev, "cuda:") {
@@ -115,6 +115,8 @@ func joinGroup(cfg *recipes.Config, log *logrus.Logger) (*dist.Group, error) {
 	if err != nil {
 		return nil, err
 	}
+	log.WithFields(logrus.Fields{"backend": string(dc.Backend), "rank": dc.Rank, "world": dc.World,
+		"device": cfg.Run.Device, "master": fmt.Sprintf("%s:%d", dc.Addr, dc.Port)}).Info("data-parallel group")
 	if dc.Rank != 0 {
 		log.SetLevel(logrus.WarnLevel)
 	}

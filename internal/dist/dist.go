@@ -10,12 +10,15 @@ package dist
 
 // The paths below are made by scripts/setup.sh: .build/libtorch links to the
 // libtorch in use, .build/include/mose_abi.h fixes the C++ ABI (and defines
-// MOSE_CUDA on CUDA builds), .build/gloo/include holds gloo's headers.
+// MOSE_CUDA on CUDA builds whose CUDA and NCCL headers scripts/setup_nccl.sh
+// found: .build/cuda/include and .build/cuda/nccl), .build/gloo/include holds
+// gloo's headers.
 
 /*
 #cgo CXXFLAGS: -std=c++17 -O2 -g0 -Wno-deprecated-declarations
 #cgo CXXFLAGS: -I${SRCDIR}/../../.build/include
 #cgo CXXFLAGS: -I${SRCDIR}/../../.build/gloo/include
+#cgo CXXFLAGS: -I${SRCDIR}/../../.build/cuda/include -I${SRCDIR}/../../.build/cuda/nccl
 #cgo CXXFLAGS: -I${SRCDIR}/../../.build/libtorch/include
 #cgo CXXFLAGS: -I${SRCDIR}/../../.build/libtorch/include/torch/csrc/api/include
 #include <stdlib.h>
