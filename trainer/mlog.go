@@ -140,7 +140,7 @@ func (r *run) record(st stepStats, lr float64, dur time.Duration, logNow bool) {
 		Kind: plots.KindTrain, Step: r.st.Step, Epoch: r.epoch(), EmotionLoss: a.emotion / n, LBLoss: a.balance / n,
 		ZLoss: a.z / n, LR: lr, GradNorm: st.gradNorm, TokensPerS: float64(a.tokens) / a.dur.Seconds(),
 		StepTime: a.dur.Seconds() / float64(a.steps), CommTime: a.comm.Seconds() / float64(a.steps),
-		Skipped:  r.st.SkippedSteps, ModalityWeights: r.modalityWeights(),
+		Skipped: r.st.SkippedSteps, ModalityWeights: r.modalityWeights(),
 	}
 	if mem, ok := torch.CUDAMemory(r.c.dev); ok {
 		rec.GPUPeakMiB = float64(mem.PeakAllocated) / (1 << 20)
