@@ -50,12 +50,23 @@ func (r *run) forwardBackward(batches []*data.Batch, step int, wantRouter bool) 
 		err  error
 	)
 	for i, b := range batches {
-		if err := torch.ManualSeed(seedFor(c.cfg.Run.Seed, step, i)); err != nil {
+		if c.cfg.Train.ActivationCheckpointing { // recompute.go
+			parts, router, err := r.checkpointedMicro(s, b, step, i, st.answerTokens, accum, wantRouter && i == len(batches)-1)
+			if err != nil {
+				return st, err
+			}
+			if lossParts = append(lossParts, parts...); router != nil {
+				st.router = router
+			}
+			continue
+		}
+		seed := seedFor(c.cfg.Run.Seed, step, i)
+		if err := torch.ManualSeed(seed); err != nil {
 			return st, err
 		}
 		c.tracker.Reset()
 		bt := toTensors(s, b, c.dev)
-		h := c.model.Forward(s, bt.in, true)                            // (B,T,D)
+		h := c.model.ForwardEach(s, bt.in, true, layerSeeder(seed))     // (B,T,D)
 		logits := c.model.Logits(s, h, bt.pos)                          // (N,V)
 		ce := s.CrossEntropy(logits, bt.targets, -100, torch.ReduceSum) // ()
 		lb, z := c.tracker.Losses(s, c.dev)
