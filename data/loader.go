@@ -19,6 +19,21 @@ type LoaderOptions struct {
 	// Epochs stops the loader (Next returns io.EOF) when the sampler reaches
 	// this epoch; 0 runs forever.
 	Epochs int
+	// Shards > 1 cuts every sampler batch into Shards contiguous slices of
+	// near-equal size (data-parallel ranks) and loads slice Shard only; a
+	// batch whose slice is empty (a short last batch) is skipped. Every
+	// shard's loader runs the same sampler, so they stay in step.
+	Shard, Shards int
+}
+
+// ShardOf is slice shard of shards of a batch of sample indices: the
+// contiguous part [shard·n/shards, (shard+1)·n/shards).
+func ShardOf(idx []int, shard, shards int) []int {
+	if shards <= 1 {
+		return idx
+	}
+	n := len(idx)
+	return idx[shard*n/shards : (shard+1)*n/shards]
 }
 
 // LoaderStats are running totals over the batches handed out by Next.
@@ -80,6 +95,9 @@ func NewLoader(ctx context.Context, ds *Dataset, s *Sampler, opt LoaderOptions) 
 		defer close(l.order)
 		for opt.Epochs <= 0 || s.State().Epoch < opt.Epochs {
 			idx, st := s.Next()
+			if idx = ShardOf(idx, opt.Shard, opt.Shards); len(idx) == 0 {
+				continue
+			}
 			j := &job{idx: idx, st: st, res: make(chan result, 1)}
 			select {
 			case l.order <- j:

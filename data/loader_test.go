@@ -151,3 +151,49 @@ func TestLoaderError(t *testing.T) {
 	}
 	waitGoroutines(t, base)
 }
+
+// TestLoaderShards checks that the shards of a batch are disjoint, cover it
+// in order, and carry the batch's sampler state; a short last batch with
+// fewer samples than shards leaves some shards without that batch.
+func TestLoaderShards(t *testing.T) {
+	for _, c := range []struct{ n, bs, shards int }{{23, 4, 2}, {23, 6, 3}, {5, 4, 3}} {
+		_, ds := openFixture(t, c.n)
+		opt := SamplerOptions{BatchSize: c.bs, Seed: 3}
+		ref, _ := NewSampler(ds.Lengths(), opt)
+		var want [][]int
+		for range ref.BatchesPerEpoch() {
+			b, _ := ref.Next()
+			want = append(want, b)
+		}
+		got := make([][]int, len(want)) // batches reassembled from the shards
+		for shard := range c.shards {
+			s, _ := NewSampler(ds.Lengths(), opt)
+			l := NewLoader(context.Background(), ds, s, LoaderOptions{Epochs: 1, Shard: shard, Shards: c.shards})
+			i := 0
+			for {
+				b, err := l.Next()
+				if errors.Is(err, io.EOF) {
+					break
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				for i < len(want) && len(ShardOf(want[i], shard, c.shards)) == 0 {
+					i++
+				}
+				if i == len(want) || !slices.Equal(b.Index, ShardOf(want[i], shard, c.shards)) {
+					t.Fatalf("%+v shard %d: batch %v is not slice %d of sampler batch %d", c, shard, b.Index, shard, i)
+				}
+				if wantSt := (SamplerState{Seed: 3, Epoch: (i + 1) / len(want), Cursor: (i + 1) % len(want)}); b.State != wantSt {
+					t.Fatalf("%+v shard %d: state %+v, want %+v", c, shard, b.State, wantSt)
+				}
+				got[i] = append(got[i], b.Index...)
+				i++
+			}
+			l.Close()
+		}
+		if !slices.EqualFunc(got, want, slices.Equal) {
+			t.Fatalf("%+v: the shards do not reassemble the batches:\n%v\n%v", c, got, want)
+		}
+	}
+}

@@ -96,6 +96,8 @@ func TestRouterStats(t *testing.T) {
 					hard = s.ScatterAdd(s.ZerosLike(p), -1, idx, s.Ones(idx.Shape(), torch.Float32, torch.CPU))
 				}
 				st := routerStats(s, logits, p, hard, member, s.FromFloat32([]float32{2}, 1), k)
+				tm := st.telemetry(s, st.local(s))
+				balance, z, valid := st.losses(s, st.local(s))
 				check := func(name string, got *torch.Tensor, want ...float64) {
 					v := values(t, got)
 					for i := range want {
@@ -105,12 +107,15 @@ func TestRouterStats(t *testing.T) {
 						}
 					}
 				}
-				check("balance", st.balance, c.balance)
-				check("z", st.z, c.z)
-				check("entropy", st.entropy, c.entropy)
-				check("load", st.load, c.load...)
-				check("prob", st.prob, c.prob...)
-				check("valid", st.valid, c.valid)
+				check("balance", balance, c.balance)
+				check("z", z, c.z)
+				check("valid", valid, c.valid)
+				check("telemetry balance", tm.balance, c.balance)
+				check("telemetry z", tm.z, c.z)
+				check("entropy", tm.entropy, c.entropy)
+				check("load", tm.load, c.load...)
+				check("prob", tm.prob, c.prob...)
+				check("telemetry valid", tm.valid, c.valid)
 			})
 		})
 	}
@@ -256,4 +261,121 @@ func repeat(o Observation, n int) []Observation {
 		out[i] = o
 	}
 	return out
+}
+
+// TestTrackerGlobal checks that passes normalised by added sums (SetGlobal)
+// give, together, the losses, gradients and telemetry of one pass over all
+// their tokens: a batch split in two (as across two ranks), and two gates
+// recorded in separate passes (as the layers of a checkpointed forward).
+func TestTrackerGlobal(t *testing.T) {
+	for _, cfg := range []Config{{TopK: 1}, {TopK: 2}, {}} {
+		run(t, func(s *torch.Scope) {
+			rng := rand.New(rand.NewPCG(3, 4))
+			var gates []*Gate
+			rec := &Tracker{Kmax: 3}
+			for _, name := range []string{"a", "b"} {
+				g, err := NewGate(s, torch.CPU, name, 4, []string{"visual", "nonvisual"}, []int{2, 3}, cfg, rng, 0.5, rec)
+				if err != nil {
+					t.Fatal(err)
+				}
+				gates = append(gates, g)
+			}
+			xv := make([]float32, 6*4)
+			for i := range xv {
+				xv[i] = float32(rng.NormFloat64())
+			}
+			mv := []float32{1, 0, 1, 0, 0, 1, 0, 1, 1, 0, 0, 0} // (6 tokens, 2 groups); the last is pad
+			x := s.FromFloat32(xv, 1, 6, 4)
+			member := s.FromFloat32(mv, 1, 6, 2)
+			// pass runs the gates on tokens [from, from+n) and returns the
+			// tracker's losses (with the global sums, if set by before).
+			pass := func(gs []*Gate, from, n int64, before func()) (lb, z *torch.Tensor, snap []GroupStats) {
+				rec.Reset()
+				xs, ms := s.Narrow(x, 1, from, n), s.Narrow(member, 1, from, n)
+				for _, g := range gs {
+					g.Route(s, xs, ms, true)
+				}
+				if before != nil {
+					before()
+				}
+				lb, z = rec.Losses(s, torch.CPU)
+				snap, err := rec.Snapshot(s)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return lb, z, snap
+			}
+			grads := func(loss *torch.Tensor) []float64 {
+				for _, g := range gates {
+					if err := g.Weight().ZeroGrad(); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if err := loss.Backward(); err != nil {
+					t.Fatal(err)
+				}
+				var out []float64
+				for _, g := range gates {
+					out = append(out, values(t, s.Clone(s.Grad(g.Weight())))...)
+				}
+				return out
+			}
+			lbAll, zAll, snapAll := pass(gates, 0, 6, nil)
+			wantLoss := values(t, s.Stack([]*torch.Tensor{lbAll, zAll}, 0))
+			wantGrad := grads(s.Add(lbAll, s.MulScalar(zAll, 0.1)))
+
+			// A token split: each half's sums, added, normalise both halves.
+			var sums []*torch.Tensor
+			for _, h := range [][2]int64{{0, 3}, {3, 3}} {
+				pass(gates, h[0], h[1], func() { sums = append(sums, rec.Sums(s)) })
+			}
+			global := s.Add(sums[0], sums[1])
+			var lbs, zs []*torch.Tensor
+			var snapSplit []GroupStats
+			for _, h := range [][2]int64{{0, 3}, {3, 3}} {
+				lb, z, snap := pass(gates, h[0], h[1], func() { rec.SetGlobal(global, 0) })
+				lbs, zs, snapSplit = append(lbs, lb), append(zs, z), snap
+			}
+			lb, z := s.Add(lbs[0], lbs[1]), s.Add(zs[0], zs[1])
+			compare(t, "token split: losses", values(t, s.Stack([]*torch.Tensor{lb, z}, 0)), wantLoss)
+			compare(t, "token split: gradients", grads(s.Add(lb, s.MulScalar(z, 0.1))), wantGrad)
+			compareSnap(t, "token split", snapSplit, snapAll)
+
+			// A gate split: the whole batch, one gate per pass, rows offset.
+			full := func() { sums = []*torch.Tensor{rec.Sums(s)} }
+			pass(gates, 0, 6, full)
+			lbs, zs = nil, nil
+			for i, g := range gates {
+				lb, z, _ := pass([]*Gate{g}, 0, 6, func() { rec.SetGlobal(sums[0], 2*i) })
+				lbs, zs = append(lbs, lb), append(zs, z)
+			}
+			lb, z = s.Add(lbs[0], lbs[1]), s.Add(zs[0], zs[1])
+			compare(t, "gate split: losses", values(t, s.Stack([]*torch.Tensor{lb, z}, 0)), wantLoss)
+			compare(t, "gate split: gradients", grads(s.Add(lb, s.MulScalar(z, 0.1))), wantGrad)
+		})
+	}
+}
+
+func compare(t *testing.T, what string, got, want []float64) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s: %d values, want %d", what, len(got), len(want))
+	}
+	for i := range want {
+		if math.Abs(got[i]-want[i]) > 1e-6*(1+math.Abs(want[i])) {
+			t.Fatalf("%s: [%d] = %v, want %v", what, i, got[i], want[i])
+		}
+	}
+}
+
+func compareSnap(t *testing.T, what string, got, want []GroupStats) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s: %d snapshot entries, want %d", what, len(got), len(want))
+	}
+	for i := range want {
+		g, w := got[i], want[i]
+		compare(t, what+": "+w.Group+" "+w.Target, append([]float64{g.Balance, g.Z, g.Entropy, g.Tokens}, append(g.Load, g.Prob...)...),
+			append([]float64{w.Balance, w.Z, w.Entropy, w.Tokens}, append(w.Load, w.Prob...)...))
+	}
 }
