@@ -7,6 +7,9 @@
 #
 #   scripts/bench_memory.sh [STEPS]     (default 3: the first is left out of the step time)
 #   MOSE_BIN=path/to/mose scripts/bench_memory.sh
+#   MOSE_BENCH_MALLOC=mmap scripts/bench_memory.sh   (glibc serves every block over
+#       128 KiB with mmap and unmaps it on free: RSS then follows the live tensors,
+#       without the heap's high-water mark; the estimate counts live tensors)
 #
 # Every sample is made exactly data.max_len tokens long (the synthetic
 # subtitles are repeated, then truncated to fit), so every micro-batch is
@@ -15,11 +18,14 @@
 # peak minus it, compared with the estimate's activations.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "${MOSE_BENCH_MALLOC:-}" = mmap ]; then
+	export MALLOC_MMAP_THRESHOLD_=131072 # fixed: no dynamic raise of the threshold
+fi
 STEPS=${1:-3}
 MOSE=${MOSE_BIN:-bin/mose}
 [ -n "${MOSE_BIN:-}" ] || go build -o bin/mose ./cmd/mose
 OUT=$(mktemp -d)
-trap 'rm -rf "$OUT"' EXIT
+trap '[ -n "${KEEP:-}" ] || rm -rf "$OUT"' EXIT
 MODEL=runs/models/small
 [ -d "$MODEL" ] || "$MOSE" init-model --preset small --out "$MODEL" >/dev/null
 "$MOSE" synth-data --preset small --samples 64 --eval-samples 8 --out "$OUT/data" >/dev/null
@@ -32,12 +38,12 @@ with open(sys.argv[1]) as f, open(sys.argv[2], "w") as g:
         g.write(json.dumps(r) + "\n")
 PY
 common=(--recipe demo-tiny --set "model.path=$MODEL" --set model.create= --set data.synth=
-	--set "data.train=$OUT/data/long.jsonl" --set data.eval= --set train.batch_size=8 --set train.grad_accum=1
-	--set run.threads=2 --set adapters.dropout=0.05 --set adapters.gate.noise=0.1)
+	--set "data.train=$OUT/data/long.jsonl" --set data.eval= --set train.keep_best_by= --set train.batch_size=8 --set train.grad_accum=1
+	--set run.threads=2 --set adapters.dropout=0.05 --set adapters.gate.noise=0.1 --set train.warmup_steps=0)
 mib() { # "12.34 GiB" | "512 MiB" -> MiB
 	awk '{ if ($2 == "GiB") printf "%.0f", $1 * 1024; else printf "%.0f", $1 }'
 }
-echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc --all) cores; run.threads=2; $STEPS steps per run"
+echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc --all) cores; run.threads=2; $STEPS steps per run; malloc: ${MOSE_BENCH_MALLOC:-default}; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 printf "%-10s %-6s %10s %10s %6s %10s %10s %6s %10s\n" "batch" "ckpt" "peak RSS" "estimate" "ratio" "act" "est. act" "ratio" "ms/step"
 declare -A STEP
 for T in 512 1024; do
@@ -48,7 +54,7 @@ for T in 512 1024; do
 		name="t$T-$ck"
 		/usr/bin/time -v "$MOSE" train "${sets[@]}" --no-progress --log-level warn --set "run.output_dir=$OUT/$name" \
 			--set "train.max_steps=$STEPS" --set train.eval_every=0 --set train.save_every=0 --set train.log_every=1 \
-			--set train.keep_best_by= --set "train.activation_checkpointing=$ck" >/dev/null 2>"$OUT/$name.time"
+			--set "train.activation_checkpointing=$ck" >/dev/null 2>"$OUT/$name.time"
 		peak=$(awk -F: '/Maximum resident/ {printf "%.0f", $2 / 1024}' "$OUT/$name.time")
 		ms=$(python3 - "$OUT/$name/metrics.jsonl" <<'PY'
 import json, sys
