@@ -7,6 +7,7 @@
 #
 #   scripts/bench_memory.sh [STEPS]     (default 3: the first is left out of the step time)
 #   MOSE_BIN=path/to/mose scripts/bench_memory.sh
+#   MOSE_BENCH_T=1024 scripts/bench_memory.sh        (one batch shape only)
 #   MOSE_BENCH_MALLOC=mmap scripts/bench_memory.sh   (glibc serves every block over
 #       128 KiB with mmap and unmaps it on free: RSS then follows the live tensors,
 #       without the heap's high-water mark; the estimate counts live tensors)
@@ -46,7 +47,7 @@ mib() { # "12.34 GiB" | "512 MiB" -> MiB
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc --all) cores; run.threads=2; $STEPS steps per run; malloc: ${MOSE_BENCH_MALLOC:-default}; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 printf "%-10s %-6s %10s %10s %6s %10s %10s %6s %10s\n" "batch" "ckpt" "peak RSS" "estimate" "ratio" "act" "est. act" "ratio" "ms/step"
 declare -A STEP
-for T in 512 1024; do
+for T in ${MOSE_BENCH_T:-512 1024}; do
 	sets=("${common[@]}" --set "data.max_len=$T")
 	/usr/bin/time -v "$MOSE" validate "${sets[@]}" >"$OUT/validate-$T.txt" 2>"$OUT/validate-$T.time"
 	idle=$(awk -F: '/Maximum resident/ {printf "%.0f", $2 / 1024}' "$OUT/validate-$T.time")
