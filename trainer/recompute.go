@@ -75,7 +75,7 @@ func (r *run) checkpointedMicro(s *torch.Scope, b *data.Batch, step, micro, answ
 		return nil, nil, err
 	}
 	L := p.Layers()
-	plan := r.layerPlan(L, x0.RequiresGrad())
+	plan := r.planLayers(L, x0.RequiresGrad())
 
 	// 1. The forward under no-grad: each layer in a scope of its own, keeping
 	// its output (the next layer's input), its rows of router sums, and the
@@ -292,10 +292,10 @@ type layerPlan []layerInfo
 // to it.
 func (pl layerPlan) needsGrad(i int) bool { return pl[i].input }
 
-// layerPlan finds, for L decoder layers, which hold adapters and gates, and
+// planLayers finds, for L decoder layers, which hold adapters and gates, and
 // which inputs need a gradient (embedDeps: the embeddings depend on trained
 // projectors).
-func (r *run) layerPlan(L int, embedDeps bool) layerPlan {
+func (r *run) planLayers(L int, embedDeps bool) layerPlan {
 	pl := make(layerPlan, L+1)
 	for _, m := range r.c.set.Mixtures {
 		i, ok := layerOf(m.Name)

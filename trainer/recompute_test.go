@@ -143,9 +143,13 @@ func TestCheckpointingSameGradients(t *testing.T) {
 				if cfg.Adapters.Method == "mose" && len(stOn.router) == 0 {
 					t.Error("no router telemetry")
 				}
+				live := torch.Live()
 				other, _ := stepGrads(t, r, batches, 4, true)
 				if _, n := gradDiff(on, other); n == 0 {
 					t.Error("control: step 4's dropout and gate noise give the same gradients as step 3's")
+				}
+				if got := torch.Live(); got != live {
+					t.Errorf("a checkpointed step leaks: %d live tensors before, %d after", live, got)
 				}
 				return nil
 			})
