@@ -38,31 +38,48 @@ func (set *Set) RecordNorms(on bool) {
 // reads two numbers back to the host. Call it before the scope of those
 // passes closes.
 func (set *Set) Norms(s *torch.Scope) (visual, audio float64, err error) {
-	r := set.norms
-	if r == nil || len(r.sums) == 0 {
-		return 0, 0, nil
-	}
 	c := s.Child()
 	defer c.Close()
-	sums := c.SumDims(c.Stack(r.sums, 0), []int64{0}, false)     // (2)
-	counts := c.SumDims(c.Stack(r.counts, 0), []int64{0}, false) // (2)
+	sums := set.NormSums(c)
+	if sums == nil {
+		return 0, 0, c.Err()
+	}
 	if err := c.Err(); err != nil {
 		return 0, 0, err
 	}
-	v, err := c.Cat([]*torch.Tensor{sums, counts}, 0).Float64s()
+	v, err := sums.Float64s()
 	if err != nil {
 		return 0, 0, err
 	}
+	return set.NormMeans(v)
+}
+
+// NormSums returns the measurement of Norms as sums, to be added over
+// data-parallel ranks before NormMeans: a (4) float32 tensor in s of the
+// norm sums on visual and audio tokens and their token counts (nil when
+// nothing was recorded), and starts a new measurement.
+func (set *Set) NormSums(s *torch.Scope) *torch.Tensor {
+	r := set.norms
+	if r == nil || len(r.sums) == 0 {
+		return nil
+	}
+	sums := s.SumDims(s.Stack(r.sums, 0), []int64{0}, false)     // (2)
+	counts := s.SumDims(s.Stack(r.counts, 0), []int64{0}, false) // (2)
 	r.sums, r.counts = r.sums[:0], r.counts[:0]
+	return s.Cat([]*torch.Tensor{sums, counts}, 0)
+}
+
+// NormMeans turns NormSums' values into Norms' means.
+func (set *Set) NormMeans(v []float64) (visual, audio float64, err error) {
+	if len(v) != 4 {
+		return 0, 0, fmt.Errorf("experts: norm readback has %d values", len(v))
+	}
 	per := float64(len(set.Mixtures))
 	mean := func(sum, count float64) float64 {
 		if count == 0 {
 			return 0
 		}
 		return sum / (count / per) // counts were added once per target
-	}
-	if len(v) != 4 {
-		return 0, 0, fmt.Errorf("experts: norm readback has %d values", len(v))
 	}
 	return mean(v[0], v[2]), mean(v[1], v[3]), nil
 }

@@ -55,6 +55,9 @@ type Record struct {
 	TokensPerS float64 `json:"tokens_per_s"`
 	// StepTime is the mean wall-clock seconds per optimizer step of the interval.
 	StepTime float64 `json:"step_time_s,omitempty"`
+	// CommTime is the mean wall-clock seconds per optimizer step spent in
+	// data-parallel collectives (all-reduces), absent in a single process.
+	CommTime float64 `json:"comm_time_s,omitempty"`
 	// GPUPeakMiB is the peak memory allocated to tensors by libtorch's CUDA
 	// caching allocator on run.device since the run started, in MiB (what
 	// torch.cuda.max_memory_allocated reports); omitted on the CPU.

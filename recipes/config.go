@@ -35,6 +35,11 @@ type Run struct {
 	// TensorBoard writes every metrics.jsonl scalar as TensorBoard event
 	// files under <output_dir>/tensorboard/ as training goes (default true).
 	TensorBoard bool `mapstructure:"tensorboard" yaml:"tensorboard"`
+	// WorldSize is the number of data-parallel processes (ranks), each with
+	// train.batch_size samples per micro-batch. mose records the launch's
+	// world size here in the recipe it saves; in a recipe, 0 (the default)
+	// takes the launch's, and any other value must equal it.
+	WorldSize int `mapstructure:"world_size" yaml:"world_size"`
 }
 
 // Model is the frozen MLLM.

@@ -54,6 +54,7 @@ var sizeBounds = []struct {
 	{"data.workers", 1024, func(c *Config) int { return c.Data.Workers }},
 	{"data.synth_samples", 1 << 27, func(c *Config) int { return c.Data.SynthSamples }},
 	{"run.threads", 4096, func(c *Config) int { return c.Run.Threads }},
+	{"run.world_size", 1 << 16, func(c *Config) int { return c.Run.WorldSize }},
 	{"train.batch_size", 1 << 20, func(c *Config) int { return c.Train.BatchSize }},
 	{"train.grad_accum", 1 << 20, func(c *Config) int { return c.Train.GradAccum }},
 	{"eval.batch_size", 1 << 20, func(c *Config) int { return c.Eval.BatchSize }},
@@ -125,6 +126,9 @@ func (c *Config) validateRun(p *problems) {
 	}
 	if !validDevice(r.Device) {
 		p.add("run.device", "must be cpu, cuda or cuda:N, got %q", r.Device)
+	}
+	if r.WorldSize < 0 {
+		p.add("run.world_size", "must be >= 0 (0 = the launch's world size), got %d", r.WorldSize)
 	}
 	if r.Threads < 0 {
 		p.add("run.threads", "must be >= 0 (0 = libtorch's default), got %d", r.Threads)

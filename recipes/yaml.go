@@ -43,7 +43,7 @@ func (c *Config) Hash() string {
 // eval.*, device, threads, train.activation_checkpointing: same gradients) may
 // change between a checkpoint and its resume.
 var exactKeys = []string{
-	"run.seed",
+	"run.seed", "run.world_size",
 	"model.path", "model.dtype", "model.train_projectors",
 	"adapters.", "loss.", // every key of these sections
 	"data.train", "data.root", "data.max_len",

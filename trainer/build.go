@@ -32,6 +32,7 @@ type components struct {
 	train   *data.Dataset
 	eval    *data.Dataset // nil without data.eval
 	owned   *torch.Scope  // tensors made for buildAdaptersOnly
+	group   Collective    // data-parallel ranks (training), or nil
 }
 
 func (c *components) close() {
@@ -248,9 +249,12 @@ func (c *components) open(manifest string) (*data.Dataset, error) {
 	return data.Open(manifest, c.spec, c.tok, data.Options{Root: c.cfg.Data.Root, MaxLen: c.cfg.Data.MaxLen, PadID: pad})
 }
 
-// newTrainLoader starts the training loader at sampler state st.
+// newTrainLoader starts the training loader at sampler state st. Under data
+// parallelism the sampler draws global batches of world × train.batch_size
+// samples, the same on every rank, and this rank loads its slice.
 func (c *components) newTrainLoader(ctx context.Context, st data.SamplerState) (*data.Loader, *data.Sampler, error) {
-	smp, err := data.NewSampler(c.train.Lengths(), data.SamplerOptions{BatchSize: c.cfg.Train.BatchSize,
+	global := c.cfg.Train.BatchSize * c.world()
+	smp, err := data.NewSampler(c.train.Lengths(), data.SamplerOptions{BatchSize: global,
 		Seed: uint64(c.cfg.Run.Seed), Shuffle: true, DropLast: true})
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %v", ErrRecipe, err)
@@ -261,9 +265,10 @@ func (c *components) newTrainLoader(ctx context.Context, st data.SamplerState) (
 		}
 	}
 	if smp.BatchesPerEpoch() == 0 {
-		return nil, nil, fmt.Errorf("%w: data.train has %d samples, fewer than train.batch_size %d", ErrRecipe, c.train.Len(), c.cfg.Train.BatchSize)
+		return nil, nil, fmt.Errorf("%w: data.train has %d samples, fewer than train.batch_size %d × %d ranks", ErrRecipe, c.train.Len(), c.cfg.Train.BatchSize, c.world())
 	}
-	l := data.NewLoader(ctx, c.train, smp, data.LoaderOptions{Mode: data.ModeTrain, Workers: c.cfg.Data.Workers})
+	l := data.NewLoader(ctx, c.train, smp, data.LoaderOptions{Mode: data.ModeTrain, Workers: c.cfg.Data.Workers,
+		Shard: c.rank(), Shards: c.world()})
 	return l, smp, nil
 }
 

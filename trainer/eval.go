@@ -18,7 +18,11 @@ import (
 
 // evaluate scores the eval set and logs and records the metrics.
 func (r *run) evaluate(ctx context.Context) (*metrics.Report, error) {
-	rep, err := evalSet(ctx, r.c, r.out)
+	arOut := r.out
+	if !r.lead() {
+		arOut = "" // rank 0 writes attention_stats.json (of its shard)
+	}
+	rep, err := evalSet(ctx, r.c, arOut)
 	if err != nil {
 		return nil, fmt.Errorf("eval: %w", err)
 	}
@@ -79,19 +83,22 @@ func arSummary(ar *model.AR) map[string]any {
 }
 
 // forEachBatch runs fn, without autograd, on every batch of one pass over
-// ds in mode (in dataset order, eval.batch_size samples per batch).
+// ds in mode (in dataset order, eval.batch_size samples per batch). Under
+// data parallelism each rank runs its slice of every world × eval.batch_size
+// samples (gatherPredictions combines the results).
 func forEachBatch(ctx context.Context, c *components, ds *data.Dataset, mode data.Mode, fn func(b *data.Batch) error) error {
 	bs := c.cfg.Eval.BatchSize
 	if bs <= 0 {
 		bs = c.cfg.Train.BatchSize
 	}
-	smp, err := data.NewSampler(ds.Lengths(), data.SamplerOptions{BatchSize: bs})
+	smp, err := data.NewSampler(ds.Lengths(), data.SamplerOptions{BatchSize: bs * c.world()})
 	if err != nil {
 		return err
 	}
 	lctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	loader := data.NewLoader(lctx, ds, smp, data.LoaderOptions{Mode: mode, Workers: c.cfg.Data.Workers, Epochs: 1})
+	loader := data.NewLoader(lctx, ds, smp, data.LoaderOptions{Mode: mode, Workers: c.cfg.Data.Workers, Epochs: 1,
+		Shard: c.rank(), Shards: c.world()})
 	defer loader.Close()
 	return torch.NoGrad(func() error {
 		for {
@@ -116,19 +123,22 @@ func forEachBatch(ctx context.Context, c *components, ds *data.Dataset, mode dat
 // batched call (scoreCached); scoreRows is the reference path that runs
 // prompt + answer once per label.
 func scoreEval(ctx context.Context, c *components) (*metrics.Report, error) {
-	preds, err := scorePredictions(ctx, c, c.eval, true)
+	preds, idx, err := scorePredictions(ctx, c, c.eval, true)
 	if err != nil {
+		return nil, err
+	}
+	if preds, err = c.gatherPredictions(c.eval, preds, idx); err != nil {
 		return nil, err
 	}
 	rep := metrics.Compute(preds, c.spec.Labels)
 	return &rep, nil
 }
 
-// scorePredictions predicts every sample of ds by its best-scored label,
-// through the KV cache (cached) or one row per label.
-func scorePredictions(ctx context.Context, c *components, ds *data.Dataset, cached bool) ([]metrics.Prediction, error) {
-	var preds []metrics.Prediction
-	err := forEachScored(ctx, c, ds, cached, func(b *data.Batch, first []int, scores [][]float64) error {
+// scorePredictions predicts every sample of ds (of this rank's shard) by
+// its best-scored label, through the KV cache (cached) or one row per
+// label; idx are the predictions' dataset indices.
+func scorePredictions(ctx context.Context, c *components, ds *data.Dataset, cached bool) (preds []metrics.Prediction, idx []int, err error) {
+	err = forEachScored(ctx, c, ds, cached, func(b *data.Batch, first []int, scores [][]float64) error {
 		for g, r := range first {
 			best := 0
 			for k, v := range scores[g] {
@@ -137,10 +147,11 @@ func scorePredictions(ctx context.Context, c *components, ds *data.Dataset, cach
 				}
 			}
 			preds = append(preds, metrics.Prediction{ID: b.SampleIDs[r], Subset: b.Subsets[r], Label: b.Labels[r], Pred: best})
+			idx = append(idx, b.Index[r])
 		}
 		return nil
 	})
-	return preds, err
+	return preds, idx, err
 }
 
 // forEachScored calls fn with every batch of ds, the first row of each of

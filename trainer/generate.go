@@ -61,6 +61,7 @@ func mapLabel(answer string, labels []string) int {
 // sampled when eval.temperature > 0) and maps each answer to a label.
 func generateEval(ctx context.Context, c *components) (*metrics.Report, error) {
 	var preds []metrics.Prediction
+	var idx []int
 	opt := decodeOptionsOf(c)
 	batch := uint64(0)
 	err := forEachBatch(ctx, c, c.eval, data.ModePrompt, func(b *data.Batch) error {
@@ -72,10 +73,14 @@ func generateEval(ctx context.Context, c *components) (*metrics.Report, error) {
 		for r := range b.B {
 			preds = append(preds, metrics.Prediction{ID: b.SampleIDs[r], Subset: b.Subsets[r], Label: b.Labels[r],
 				Pred: mapLabel(c.tok.Decode(answers[r]), c.spec.Labels)})
+			idx = append(idx, b.Index[r])
 		}
 		return nil
 	})
 	if err != nil {
+		return nil, err
+	}
+	if preds, err = c.gatherPredictions(c.eval, preds, idx); err != nil {
 		return nil, err
 	}
 	rep := metrics.Compute(preds, c.spec.Labels)

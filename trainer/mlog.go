@@ -35,7 +35,7 @@ type interval struct {
 	steps, skipped      int
 	emotion, balance, z float64
 	tokens              int
-	dur                 time.Duration
+	dur, comm           time.Duration
 }
 
 // state is the interval as saved in a checkpoint.
@@ -96,6 +96,9 @@ func truncateRecords(path string, from, lastEval int) error {
 }
 
 func (l *metricsLog) write(rec plots.Record) error {
+	if l.f == nil { // a data-parallel rank other than 0: nothing is written
+		return nil
+	}
 	rec.Time = time.Now().UTC().Format(time.RFC3339)
 	b, err := json.Marshal(rec)
 	if err != nil {
@@ -106,7 +109,12 @@ func (l *metricsLog) write(rec plots.Record) error {
 }
 
 // Close closes the file.
-func (l *metricsLog) Close() error { return errors.Join(l.f.Close(), l.tb.Close()) }
+func (l *metricsLog) Close() error {
+	if l.f == nil {
+		return nil
+	}
+	return errors.Join(l.f.Close(), l.tb.Close())
+}
 
 // record accumulates a step and, when logNow, writes the interval's record,
 // logs it and updates the progress bar.
@@ -114,6 +122,7 @@ func (r *run) record(st stepStats, lr float64, dur time.Duration, logNow bool) {
 	a := &r.mlog.acc
 	a.steps++
 	a.dur += dur
+	a.comm += st.comm
 	a.tokens += st.tokens
 	if st.finite {
 		a.emotion += st.emotion
@@ -130,8 +139,8 @@ func (r *run) record(st stepStats, lr float64, dur time.Duration, logNow bool) {
 	rec := plots.Record{
 		Kind: plots.KindTrain, Step: r.st.Step, Epoch: r.epoch(), EmotionLoss: a.emotion / n, LBLoss: a.balance / n,
 		ZLoss: a.z / n, LR: lr, GradNorm: st.gradNorm, TokensPerS: float64(a.tokens) / a.dur.Seconds(),
-		StepTime: a.dur.Seconds() / float64(a.steps),
-		Skipped:  r.st.SkippedSteps, ModalityWeights: r.modalityWeights(),
+		StepTime: a.dur.Seconds() / float64(a.steps), CommTime: a.comm.Seconds() / float64(a.steps),
+		Skipped: r.st.SkippedSteps, ModalityWeights: r.modalityWeights(),
 	}
 	if mem, ok := torch.CUDAMemory(r.c.dev); ok {
 		rec.GPUPeakMiB = float64(mem.PeakAllocated) / (1 << 20)

@@ -13,8 +13,34 @@ import (
 )
 
 // save writes a checkpoint of the current state and rotates old ones. It
-// refuses to save non-finite weights or moments.
+// refuses to save non-finite weights or moments. Under data parallelism
+// rank 0 writes it and every rank waits for it (a barrier), so that none
+// exits before the checkpoint is complete.
 func (r *run) save() (string, error) {
+	if !r.lead() {
+		r.lastCk, r.lastSt = filepath.Join(r.out, "checkpoints", stepDir(r.st.Step)), r.st
+		return r.lastCk, r.barrier("checkpoint")
+	}
+	dir, err := r.write()
+	if err != nil {
+		return "", err
+	}
+	return dir, r.barrier("checkpoint")
+}
+
+// barrier waits for every rank (nothing without a group).
+func (r *run) barrier(what string) error {
+	if r.c.group == nil {
+		return nil
+	}
+	if err := r.c.group.Barrier(); err != nil {
+		return fmt.Errorf("data-parallel: waiting for every rank after the %s: %w", what, err)
+	}
+	return nil
+}
+
+// write is save on the process that writes.
+func (r *run) write() (string, error) {
 	if err := checkFinite(r.c.params); err != nil {
 		return "", fmt.Errorf("checkpoint: %w", err)
 	}
@@ -94,7 +120,7 @@ func writeTensors(s *torch.Scope, path string, ts []named, meta map[string]strin
 // checkpoint is written. The tensor files and their checksums are unchanged;
 // the state is replaced atomically.
 func (r *run) saveState() error {
-	if r.lastCk == "" || r.lastSt.Step != r.st.Step {
+	if !r.lead() || r.lastCk == "" || r.lastSt.Step != r.st.Step {
 		return nil
 	}
 	st := r.lastSt

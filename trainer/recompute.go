@@ -5,6 +5,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/mose-llm/mose/data"
 	"github.com/mose-llm/mose/gating"
@@ -58,13 +59,14 @@ func layerSeeder(micro int64) func(layer int) error {
 // step's answer tokens, accum its number of micro-batches (the loss
 // normalisation of forwardBackward). It returns, detached in s, the
 // micro-batch's total loss, emotion loss, load-balancing loss and z-loss (the
-// four numbers forwardBackward's non-checkpointed path records), and the
-// router telemetry of the pass when wantRouter.
-func (r *run) checkpointedMicro(s *torch.Scope, b *data.Batch, step, micro, answerTokens int, accum float64, wantRouter bool) ([]*torch.Tensor, []gating.GroupStats, error) {
+// four numbers forwardBackward's non-checkpointed path records); it sets
+// st.router to the pass's router telemetry when wantRouter, and adds the
+// time spent in collectives to st.comm.
+func (r *run) checkpointedMicro(s *torch.Scope, b *data.Batch, step, micro, answerTokens int, accum float64, wantRouter bool, st *stepStats) ([]*torch.Tensor, error) {
 	c := r.c
-	base := seedFor(c.cfg.Run.Seed, step, micro)
+	base := r.seed(step, micro)
 	if err := torch.ManualSeed(base); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	ms := s.Child() // the micro-batch's tensors: freed when it is done
 	defer ms.Close()
@@ -72,7 +74,7 @@ func (r *run) checkpointedMicro(s *torch.Scope, b *data.Batch, step, micro, answ
 	p := c.model.Begin(ms, bt.in, true)
 	x0 := c.model.Embed(ms, bt.in) // (B,T,D); its graph reaches trained projectors
 	if err := ms.Err(); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	L := p.Layers()
 	plan := r.planLayers(L, x0.RequiresGrad())
@@ -85,7 +87,6 @@ func (r *run) checkpointedMicro(s *torch.Scope, b *data.Batch, step, micro, answ
 	rowOff := make([]int, L) // first router-sums row of each layer
 	var (
 		sumParts []*torch.Tensor
-		snaps    [][]gating.GroupStats
 		rows     int
 	)
 	err := torch.NoGrad(func() error {
@@ -106,14 +107,6 @@ func (r *run) checkpointedMicro(s *torch.Scope, b *data.Batch, step, micro, answ
 				}
 				rows += int(part.Size(0))
 				sumParts = append(sumParts, part)
-				if wantRouter {
-					snap, err := r.layerSnapshot(ls)
-					if err != nil {
-						ls.Close()
-						return err
-					}
-					snaps = append(snaps, snap)
-				}
 			}
 			c.set.KeepNorms(s) // read by forwardBackward after the last micro-batch
 			c.tracker.Reset()
@@ -127,11 +120,19 @@ func (r *run) checkpointedMicro(s *torch.Scope, b *data.Batch, step, micro, answ
 		return nil
 	})
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	var sums *torch.Tensor // (R, W) the whole pass's router sums
+	var sums *torch.Tensor // (R, W) the whole pass's router sums (all ranks')
 	if len(sumParts) > 0 {
-		sums = r.reduceRouterSums(ms, ms.Cat(sumParts, 0))
+		sums = ms.Contiguous(ms.Cat(sumParts, 0))
+		if err := ms.Err(); err != nil {
+			return nil, err
+		}
+		t0 := time.Now()
+		if err := c.allReduce(sums); err != nil {
+			return nil, err
+		}
+		st.comm += time.Since(t0)
 	}
 
 	// 2. The head: final norm, logits at the answer positions, cross-entropy.
@@ -139,7 +140,7 @@ func (r *run) checkpointedMicro(s *torch.Scope, b *data.Batch, step, micro, answ
 	xL := hs.Detach(inputs[L])
 	if err := setLeaf(xL, plan.needsGrad(L)); err != nil {
 		hs.Close()
-		return nil, nil, err
+		return nil, err
 	}
 	h := p.Norm(hs, xL)                                              // (B,T,D)
 	logits := c.model.Logits(hs, h, bt.pos)                          // (N,V)
@@ -151,14 +152,14 @@ func (r *run) checkpointedMicro(s *torch.Scope, b *data.Batch, step, micro, answ
 	}
 	if err := hs.Err(); err != nil {
 		hs.Close()
-		return nil, nil, err
+		return nil, err
 	}
 	emotionOut := s.Detach(emotion)
 	var g *torch.Tensor // gradient of the current layer's output, owned by ms
 	if head.RequiresGrad() {
 		if err := head.Backward(); err != nil {
 			hs.Close()
-			return nil, nil, err
+			return nil, err
 		}
 		g = ms.Own(hs.Grad(xL))
 	}
@@ -170,12 +171,20 @@ func (r *run) checkpointedMicro(s *torch.Scope, b *data.Batch, step, micro, answ
 	defer resume()
 	lbs := make([]*torch.Tensor, 0, L)
 	zs := make([]*torch.Tensor, 0, L)
+	var snaps [][]gating.GroupStats // per layer, when wantRouter
+	if wantRouter {
+		snaps = make([][]gating.GroupStats, L)
+	}
 	for i := L - 1; i >= 0; i-- {
 		if !plan[i].params && !plan.needsGrad(i) {
 			break // nothing trainable at or below this layer
 		}
 		ls := ms.Child()
-		gIn, lb, z, err := r.recomputeLayer(ls, p, i, inputs[i], g, plan, sums, rowOff[i], accum, base)
+		var snap *[]gating.GroupStats
+		if wantRouter {
+			snap = &snaps[i]
+		}
+		gIn, lb, z, err := r.recomputeLayer(ls, p, i, inputs[i], g, plan, sums, rowOff[i], accum, base, snap)
 		if err == nil && gIn != nil {
 			gIn = ms.Own(gIn)
 		}
@@ -184,7 +193,7 @@ func (r *run) checkpointedMicro(s *torch.Scope, b *data.Batch, step, micro, answ
 		}
 		ls.Close()
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		if g != nil {
 			g.Free()
@@ -196,7 +205,7 @@ func (r *run) checkpointedMicro(s *torch.Scope, b *data.Batch, step, micro, answ
 	// 4. The embedding's graph (trained projectors) gets the first layer's input gradient.
 	if x0.RequiresGrad() && g != nil {
 		if err := torch.BackwardWith([]*torch.Tensor{x0}, []*torch.Tensor{g}); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 	}
 
@@ -212,22 +221,23 @@ func (r *run) checkpointedMicro(s *torch.Scope, b *data.Batch, step, micro, answ
 	}
 	parts := []*torch.Tensor{s.Detach(loss), emotionOut, s.Detach(lb), s.Detach(z)}
 	if err := ms.Err(); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	var router []gating.GroupStats
 	if wantRouter {
-		router = mergeSnapshots(snaps, c.tracker.PerTarget)
+		st.router = mergeSnapshots(snaps, c.tracker.PerTarget)
 	}
-	return parts, router, nil
+	return parts, nil
 }
 
 // recomputeLayer recomputes decoder layer i with grad in ls from its saved
 // input x and backpropagates its output with gradient g (nil: the output
 // gets no gradient from above) plus its share of the router losses. It
 // returns the gradient of x (nil when x needs none) and the layer's
-// load-balancing and z-loss shares (nil without gates), all in ls.
+// load-balancing and z-loss shares (nil without gates), all in ls. When
+// snap is not nil it receives the layer's router telemetry (under the
+// pass's sums, as Tracker.Snapshot reports it for the whole pass).
 func (r *run) recomputeLayer(ls *torch.Scope, p *model.Pass, i int, x, g *torch.Tensor, plan layerPlan,
-	sums *torch.Tensor, row int, accum float64, base int64) (gIn, lb, z *torch.Tensor, err error) {
+	sums *torch.Tensor, row int, accum float64, base int64, snap *[]gating.GroupStats) (gIn, lb, z *torch.Tensor, err error) {
 	c := r.c
 	if err := torch.ManualSeed(seedForLayer(base, i)); err != nil {
 		return nil, nil, nil, err
@@ -254,6 +264,11 @@ func (r *run) recomputeLayer(ls *torch.Scope, p *model.Pass, i int, x, g *torch.
 			roots, grads = append(roots, aux), append(grads, nil)
 		}
 		lb, z = ls.Detach(lb), ls.Detach(z)
+		if snap != nil && ls.Err() == nil {
+			if *snap, err = r.layerSnapshot(ls); err != nil {
+				return nil, nil, nil, err
+			}
+		}
 	}
 	if err := ls.Err(); err != nil {
 		return nil, nil, nil, err
@@ -331,8 +346,3 @@ func layerOf(name string) (int, bool) {
 	i, err := strconv.Atoi(rest[:k])
 	return i, err == nil
 }
-
-// reduceRouterSums is where the router sums of the whole forward pass
-// become global: the identity on one process (data-parallel training
-// all-reduces them across ranks here).
-func (r *run) reduceRouterSums(_ *torch.Scope, sums *torch.Tensor) *torch.Tensor { return sums }

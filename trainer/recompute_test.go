@@ -26,7 +26,11 @@ func stepGrads(t *testing.T, r *run, batches []*data.Batch, step int, on bool) (
 			t.Fatal(err)
 		}
 	}
-	st, err := r.forwardBackward(batches, step, true)
+	answer := 0
+	for _, b := range batches {
+		answer += b.AnswerTokens
+	}
+	st, err := r.forwardBackward(batches, step, true, answer)
 	if err != nil {
 		t.Fatal(err)
 	}

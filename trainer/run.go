@@ -39,6 +39,11 @@ type Options struct {
 	// OnStep is called on the tensor thread after every optimizer step, with
 	// the number of steps done (for tests and monitoring).
 	OnStep func(step int)
+	// Group makes the run data-parallel: this process is one of
+	// Group.World() ranks, each training on its slice of every global batch
+	// of World × train.batch_size samples (see docs/distributed.md). Rank 0
+	// writes the run's files. Nil: a single process.
+	Group Collective
 }
 
 // Result is what a run did.
@@ -77,15 +82,30 @@ func Run(ctx context.Context, cfg *recipes.Config, opt Options) (*Result, error)
 	if log == nil {
 		log = logrus.StandardLogger()
 	}
-	if created, err := ensureModel(cfg.Model.Path, cfg.Model.Create, cfg.Model.CreateSeed); err != nil {
-		return nil, err
-	} else if created {
-		log.WithField("dir", cfg.Model.Path).Info("created random model (model.create)")
+	world, lead := 1, true
+	if g := opt.Group; g != nil {
+		world, lead = g.World(), g.Rank() == 0
 	}
-	if created, err := ensureData(cfg.Data.Train, cfg.Data.Synth, cfg.Data.SynthSamples, cfg.Data.SynthSeed); err != nil {
-		return nil, err
-	} else if created {
-		log.WithField("dir", filepath.Dir(cfg.Data.Train)).Info("generated synthetic data (data.synth)")
+	if w := cfg.Run.WorldSize; w != 0 && w != world {
+		return nil, fmt.Errorf("%w: run.world_size is %d but this run has %d processes (set it to 0 to take the launch's)", ErrRecipe, w, world)
+	}
+	cfg.Run.WorldSize = world // recorded in the saved recipe
+	if lead {
+		if created, err := ensureModel(cfg.Model.Path, cfg.Model.Create, cfg.Model.CreateSeed); err != nil {
+			return nil, err
+		} else if created {
+			log.WithField("dir", cfg.Model.Path).Info("created random model (model.create)")
+		}
+		if created, err := ensureData(cfg.Data.Train, cfg.Data.Synth, cfg.Data.SynthSamples, cfg.Data.SynthSeed); err != nil {
+			return nil, err
+		} else if created {
+			log.WithField("dir", filepath.Dir(cfg.Data.Train)).Info("generated synthetic data (data.synth)")
+		}
+	}
+	if opt.Group != nil { // the others wait for model.create and data.synth
+		if err := opt.Group.Barrier(); err != nil {
+			return nil, fmt.Errorf("data-parallel: waiting for rank 0 to prepare the model and data: %w", err)
+		}
 	}
 	if err := Preflight(cfg, PreflightTrain); err != nil { // before anything is written to run.output_dir
 		return nil, err
@@ -96,9 +116,11 @@ func Run(ctx context.Context, cfg *recipes.Config, opt Options) (*Result, error)
 	}
 	// The run lock: taken now if its file exists, else once the run has
 	// been validated and is about to write (so refused runs write nothing).
-	lock, err := lockRun(cfg.Run.OutputDir, false)
-	if err != nil {
-		return nil, err
+	var lock *runLock
+	if lead {
+		if lock, err = lockRun(cfg.Run.OutputDir, false); err != nil {
+			return nil, err
+		}
 	}
 	defer func() { lock.Close() }()
 	ckRoot := filepath.Join(cfg.Run.OutputDir, "checkpoints")
@@ -137,6 +159,9 @@ func checkRecipe(ck string, cfg *recipes.Config, allow bool, log logrus.FieldLog
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrResume, err)
 	}
+	if old.Run.WorldSize == 0 { // saved before data parallelism: one process
+		old.Run.WorldSize = 1
+	}
 	if diff := recipes.ExactnessDiff(old, cfg); len(diff) > 0 && !allow {
 		return fmt.Errorf("%w: the recipe changed since %s in keys that break exact resume: %v (pass --allow-recipe-change to resume anyway)",
 			ErrResume, ck, diff)
@@ -160,6 +185,7 @@ func train(ctx context.Context, cfg *recipes.Config, opt Options, log logrus.Fie
 		return nil, err
 	}
 	defer c.close()
+	c.group = opt.Group
 	t := cfg.Train
 	optim, err := NewAdamW(c.params, t.Betas[0], t.Betas[1], t.Eps, t.WeightDecay)
 	if err != nil {
@@ -193,6 +219,19 @@ func train(ctx context.Context, cfg *recipes.Config, opt Options, log logrus.Fie
 		total = t.Epochs * ((r.perEp + t.GradAccum - 1) / t.GradAccum)
 	}
 	r.sched = Schedule{Kind: t.Schedule, LR: t.LR, MinLR: t.MinLR, Warmup: t.WarmupSteps, Total: total}
+	if c.group != nil {
+		if err := defineGrads(c.params); err != nil {
+			return nil, err
+		}
+		if err := r.checkInSync(); err != nil {
+			return nil, err
+		}
+	}
+	if !r.lead() {
+		r.mlog = &metricsLog{acc: intervalOf(r.st.Interval)} // rank 0 writes the files
+		r.logStart(total)
+		return r.loop(ctx, loader, total, resume)
+	}
 	// Everything is validated: take the run lock (if not yet held), then write.
 	if *lock == nil {
 		if *lock, err = lockRun(r.out, true); err != nil {
@@ -242,13 +281,25 @@ func (r *run) loop(ctx context.Context, loader *data.Loader, total int, resume s
 	// The evaluation of the resumed step, if its checkpoint was written but
 	// the evaluation was not counted (a kill or signal during it).
 	pendingEval := resume != "" && due(r.st.Step) && r.st.LastEval < r.st.Step
+	// Under data parallelism every rank must take the same steps and
+	// evaluations: a signal is agreed on at the next step (r.step), and an
+	// evaluation, which runs collectives, is never cut short.
+	evalCtx := ctx
+	if c.group != nil {
+		evalCtx = context.WithoutCancel(ctx)
+	}
 	for r.st.Step < total || pendingEval {
-		if ctx.Err() != nil {
+		if c.group == nil && ctx.Err() != nil {
 			res.Interrupted = true
 			break
 		}
 		if !pendingEval {
-			if err := r.step(loader); err != nil {
+			stopped, err := r.step(ctx, loader)
+			if stopped {
+				res.Interrupted = true
+				break
+			}
+			if err != nil {
 				if errors.Is(err, ErrNonFinite) {
 					if _, serr := r.save(); serr != nil {
 						return nil, errors.Join(err, serr)
@@ -269,7 +320,7 @@ func (r *run) loop(ctx context.Context, loader *data.Loader, total int, resume s
 		}
 		pendingEval = false
 		if due(r.st.Step) {
-			rep, err := r.evaluate(ctx)
+			rep, err := r.evaluate(evalCtx)
 			releaseMemory()
 			if err != nil && ctx.Err() != nil {
 				res.Interrupted = true
@@ -297,7 +348,7 @@ func (r *run) loop(ctx context.Context, loader *data.Loader, total int, resume s
 	}
 	res.Steps, res.Skipped, res.Checkpoint = r.st.Step, r.st.SkippedSteps, r.lastCk
 	if !res.Interrupted && c.eval != nil && r.st.LastEval != r.st.Step {
-		rep, err := r.evaluate(ctx)
+		rep, err := r.evaluate(evalCtx)
 		releaseMemory()
 		switch {
 		case err != nil && ctx.Err() != nil:
@@ -314,29 +365,49 @@ func (r *run) loop(ctx context.Context, loader *data.Loader, total int, resume s
 	} else if !res.Interrupted && c.eval != nil && evalReport == nil {
 		log.WithField("step", r.st.Step).Info("the final evaluation was already done (eval.json); not repeating it")
 	}
-	if res.Interrupted || ctx.Err() != nil {
+	signalled, err := r.signalled(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if res.Interrupted || signalled {
 		log.WithFields(logrus.Fields{"step": r.st.Step, "checkpoint": r.lastCk}).
 			Warn("interrupted; resume with: mose train --recipe <recipe> --resume auto")
 		res.Interrupted = true
 		return res, ErrInterrupted
 	}
 	res.Eval = evalReport
-	if evalReport != nil {
+	if evalReport != nil && r.lead() {
 		if err := writeEval(r.out, evalReport); err != nil {
 			return nil, err
 		}
 	}
-	if err := r.plot(evalReport); err != nil {
-		log.WithError(err).Warn("could not write plots")
+	if r.lead() {
+		if err := r.plot(evalReport); err != nil {
+			log.WithError(err).Warn("could not write plots")
+		}
 	}
 	if done, skipped := r.st.Step-startStep, r.st.SkippedSteps-startSkipped; done > 0 && 2*skipped > done {
 		return res, fmt.Errorf("%w: %d of the %d steps of this run were skipped: it did not make progress (the last good state is saved in %s)",
 			ErrNonFinite, skipped, done, r.lastCk)
 	}
-	if ctx.Err() != nil {
+	if c.group == nil && ctx.Err() != nil {
 		return res, ErrInterrupted
 	}
 	return res, nil
+}
+
+// signalled reports whether ctx is cancelled, on any rank under data
+// parallelism (then every rank must call it at the same point).
+func (r *run) signalled(ctx context.Context) (bool, error) {
+	stop := 0.0
+	if ctx.Err() != nil {
+		stop = 1
+	}
+	g, err := r.c.agree([]float64{stop})
+	if err != nil {
+		return false, err
+	}
+	return g[0] > 0, nil
 }
 
 // releaseMemory returns an evaluation's freed working set to the OS: the
@@ -357,32 +428,59 @@ func newLineage() string {
 }
 
 // step runs one optimizer step: fetch the micro-batches, forward and
-// backward, then clip and update, or skip a non-finite step.
-func (r *run) step(loader *data.Loader) error {
+// backward, then clip and update, or skip a non-finite step. Under data
+// parallelism the ranks first agree on the step's counts and on whether any
+// of them was signalled (ctx): then none takes the step (stopped).
+func (r *run) step(ctx context.Context, loader *data.Loader) (stopped bool, err error) {
 	c, t := r.c, r.c.cfg.Train
 	start := time.Now()
 	batches := make([]*data.Batch, t.GradAccum)
+	var st stepStats
 	for i := range batches {
 		b, err := loader.Next()
 		if err != nil {
-			return fmt.Errorf("data: %w", err)
+			return false, fmt.Errorf("data: %w", err)
 		}
 		batches[i] = b
+		st.answerTokens += b.AnswerTokens
+		st.tokens += b.B*b.T - b.PadTokens
+		v, n := tokenCounts(b)
+		st.visual += v
+		st.nonVisual += n
+	}
+	if c.group != nil {
+		stop := 0.0
+		if ctx.Err() != nil {
+			stop = 1
+		}
+		t0 := time.Now()
+		g, err := c.agree([]float64{float64(st.answerTokens), float64(st.tokens), float64(st.visual), float64(st.nonVisual), stop})
+		if err != nil {
+			return false, err
+		}
+		st.comm = time.Since(t0)
+		if g[4] > 0 {
+			return true, nil
+		}
+		st.answerTokens, st.tokens, st.visual, st.nonVisual = int(g[0]), int(g[1]), int(g[2]), int(g[3])
 	}
 	step := r.st.Step
 	lr := r.sched.At(step)
 	logNow := t.LogEvery > 0 && (step+1)%t.LogEvery == 0
-	st, err := r.forwardBackward(batches, step, logNow)
+	fb, err := r.forwardBackward(batches, step, logNow, st.answerTokens)
 	if err != nil {
-		return err
+		return false, err
 	}
+	fb.answerTokens, fb.tokens, fb.visual, fb.nonVisual = st.answerTokens, st.tokens, st.visual, st.nonVisual
+	fb.comm += st.comm
+	st = fb
 	if st.finite {
 		if err := clipGrads(c.params, st.gradNorm, t.MaxGradNorm); err != nil {
-			return err
+			return false, err
 		}
 		applied, err := r.optim.Update(lr)
 		if err != nil {
-			return err
+			return false, err
 		}
 		if !applied {
 			st.finite = false
@@ -397,7 +495,7 @@ func (r *run) step(loader *data.Loader) error {
 		r.log.WithFields(logrus.Fields{"step": step, "in_a_row": r.st.NonFiniteInARow}).Warn("non-finite loss, gradients or weights: step skipped")
 	}
 	if err := zeroGrads(c.params); err != nil {
-		return err
+		return false, err
 	}
 	last := batches[len(batches)-1].State
 	r.st.Step++
@@ -405,13 +503,13 @@ func (r *run) step(loader *data.Loader) error {
 	r.st.OptimizerSteps = r.optim.Step
 	r.st.TokensSeen += int64(st.tokens)
 	if err := r.updateWeights(st); err != nil {
-		return err
+		return false, err
 	}
 	r.record(st, lr, time.Since(start), logNow)
 	if !st.finite && r.st.NonFiniteInARow >= t.MaxNonFinite {
-		return fmt.Errorf("%w: %d steps in a row (last at step %d)", ErrNonFinite, r.st.NonFiniteInARow, step)
+		return false, fmt.Errorf("%w: %d steps in a row (last at step %d)", ErrNonFinite, r.st.NonFiniteInARow, step)
 	}
-	return nil
+	return false, nil
 }
 
 // updateWeights moves the dynamic modality weights for the next step.

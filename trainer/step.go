@@ -2,6 +2,7 @@ package trainer
 
 import (
 	"math"
+	"time"
 
 	"github.com/mose-llm/mose/data"
 	"github.com/mose-llm/mose/gating"
@@ -14,7 +15,8 @@ type stepStats struct {
 	gradNorm              float64
 	visualNorm, audioNorm float64 // mean expert output norms (contribution weights)
 	finite                bool
-	tokens                int // non-pad tokens processed
+	tokens                int           // non-pad tokens processed
+	comm                  time.Duration // in data-parallel collectives
 	answerTokens          int
 	visual, nonVisual     int // token counts, for the modality weights
 	router                []gating.GroupStats
@@ -28,22 +30,20 @@ func seedFor(seed int64, step, micro int) int64 {
 
 // forwardBackward runs the micro-batches of one optimizer step, accumulating
 // gradients. The emotion loss of a micro-batch is its summed answer-token
-// cross-entropy divided by the answer tokens of the whole step, so the
-// accumulated gradient is that of the step's mean token loss whatever the
-// split; the router losses are averaged over micro-batches.
-func (r *run) forwardBackward(batches []*data.Batch, step int, wantRouter bool) (stepStats, error) {
+// cross-entropy divided by answerTokens, the answer tokens of the whole step
+// (on every rank), so the accumulated gradient is that of the step's mean
+// token loss whatever the split; the router losses are averaged over
+// micro-batches. Under data parallelism each micro-batch's router losses
+// are normalised by the router sums of all ranks (one small all-reduce per
+// micro-batch), and the gradients, the loss shares and the norm sums are
+// summed across ranks in one all-reduce: every rank ends with the gradient
+// of one process that ran all ranks' samples. The caller fills st's counts.
+func (r *run) forwardBackward(batches []*data.Batch, step int, wantRouter bool, answerTokens int) (stepStats, error) {
 	c := r.c
 	var st stepStats
-	for _, b := range batches {
-		st.answerTokens += b.AnswerTokens
-		st.tokens += b.B*b.T - b.PadTokens
-		v, n := tokenCounts(b)
-		st.visual += v
-		st.nonVisual += n
-	}
 	s := torch.NewScope()
 	defer s.Close()
-	lossParts := make([]*torch.Tensor, 0, 3*len(batches))
+	lossParts := make([]*torch.Tensor, 0, 4*len(batches))
 	accum := float64(len(batches))
 	var (
 		vals []float64
@@ -51,16 +51,14 @@ func (r *run) forwardBackward(batches []*data.Batch, step int, wantRouter bool) 
 	)
 	for i, b := range batches {
 		if c.cfg.Train.ActivationCheckpointing { // recompute.go
-			parts, router, err := r.checkpointedMicro(s, b, step, i, st.answerTokens, accum, wantRouter && i == len(batches)-1)
+			parts, err := r.checkpointedMicro(s, b, step, i, answerTokens, accum, wantRouter && i == len(batches)-1, &st)
 			if err != nil {
 				return st, err
 			}
-			if lossParts = append(lossParts, parts...); router != nil {
-				st.router = router
-			}
+			lossParts = append(lossParts, parts...)
 			continue
 		}
-		seed := seedFor(c.cfg.Run.Seed, step, i)
+		seed := r.seed(step, i)
 		if err := torch.ManualSeed(seed); err != nil {
 			return st, err
 		}
@@ -69,8 +67,20 @@ func (r *run) forwardBackward(batches []*data.Batch, step int, wantRouter bool) 
 		h := c.model.ForwardEach(s, bt.in, true, layerSeeder(seed))     // (B,T,D)
 		logits := c.model.Logits(s, h, bt.pos)                          // (N,V)
 		ce := s.CrossEntropy(logits, bt.targets, -100, torch.ReduceSum) // ()
+		if c.group != nil {
+			sums := c.tracker.Sums(s) // (R,W)
+			if err := s.Err(); err != nil {
+				return st, err
+			}
+			t0 := time.Now()
+			if err := c.allReduce(sums); err != nil {
+				return st, err
+			}
+			st.comm += time.Since(t0)
+			c.tracker.SetGlobal(sums, 0)
+		}
 		lb, z := c.tracker.Losses(s, c.dev)
-		emotion := s.DivScalar(ce, float64(st.answerTokens))
+		emotion := s.DivScalar(ce, float64(answerTokens))
 		aux := s.DivScalar(s.Add(s.MulScalar(lb, c.cfg.Loss.LoadBalance), s.MulScalar(z, c.cfg.Loss.ZLoss)), accum)
 		loss := s.Add(emotion, aux)
 		if r.opt.NonFiniteAt != nil && r.opt.NonFiniteAt(step) {
@@ -91,15 +101,34 @@ func (r *run) forwardBackward(batches []*data.Batch, step int, wantRouter bool) 
 			st.router = router
 		}
 	}
-	if c.weights.NeedsNorms() {
-		if st.visualNorm, st.audioNorm, err = c.set.Norms(s); err != nil {
+	if c.group == nil {
+		if c.weights.NeedsNorms() {
+			if st.visualNorm, st.audioNorm, err = c.set.Norms(s); err != nil {
+				return st, err
+			}
+		}
+		// One read for the step's loss numbers.
+		if vals, err = s.Stack(lossParts, 0).Float64s(); err != nil {
 			return st, err
 		}
-	}
-	// One read for the step's loss numbers.
-	vals, err = s.Stack(lossParts, 0).Float64s()
-	if err != nil {
-		return st, err
+	} else {
+		// One all-reduce for the gradients, the loss shares and the norm sums.
+		norms := c.set.NormSums(s)
+		if norms == nil {
+			norms = s.Zeros([]int64{4}, torch.Float32, c.dev)
+		}
+		t0 := time.Now()
+		if vals, err = c.reduceGrads(s, s.Cat([]*torch.Tensor{s.Stack(lossParts, 0), norms}, 0)); err != nil {
+			return st, err
+		}
+		st.comm += time.Since(t0)
+		n := len(vals) - 4
+		if c.weights.NeedsNorms() {
+			if st.visualNorm, st.audioNorm, err = c.set.NormMeans(vals[n:]); err != nil {
+				return st, err
+			}
+		}
+		vals = vals[:n]
 	}
 	st.finite = true
 	for i := 0; i < len(vals); i += 4 {

@@ -39,8 +39,9 @@ type workerExit struct {
 }
 
 // launch runs the workers and returns the launch's exit code: 0 when every
-// worker succeeded; 130/143 when an interrupt was forwarded and every worker
-// stopped cleanly; otherwise the code of the first worker that failed (named
+// worker succeeded; 130/143 when an interrupt was forwarded, or a worker was
+// signalled on its own (the ranks agree to stop at the same step), and every
+// worker stopped cleanly; otherwise the code of the first worker that failed (named
 // in the error). A failed worker makes the others receive SIGTERM (they
 // checkpoint and stop, or their collectives time out), then SIGKILL after
 // grace.
@@ -98,6 +99,7 @@ func launch(ctx context.Context, sp launchSpec) (int, error) {
 	var (
 		first       *workerExit
 		interrupted bool
+		stopCode    int // a worker's clean stop (130/143) without a forwarded signal
 		killTimer   <-chan time.Time
 		done        int
 	)
@@ -127,7 +129,10 @@ func launch(ctx context.Context, sp launchSpec) (int, error) {
 		case e := <-exits:
 			done++
 			exited[e.rank] = true
-			if e.code != 0 && !(interrupted && (e.code == 130 || e.code == 143)) && first == nil {
+			if (e.code == 130 || e.code == 143) && stopCode == 0 {
+				stopCode = e.code // a clean stop: the others stop at the same step
+			}
+			if e.code != 0 && e.code != 130 && e.code != 143 && first == nil {
 				first = &e
 				fmt.Fprintf(sp.stderr, "mose: launch: rank %d exited with %s; stopping the other ranks\n", e.rank, describe(e))
 				signalAll(syscall.SIGTERM)
@@ -148,7 +153,7 @@ func launch(ctx context.Context, sp launchSpec) (int, error) {
 		}
 		return 143, nil
 	}
-	return 0, nil
+	return stopCode, nil
 }
 
 // exitStatus is a finished command's exit code, 128+signal when killed.

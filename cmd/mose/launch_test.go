@@ -50,6 +50,8 @@ func TestLaunch(t *testing.T) {
 		{name: "a rank is killed, a stubborn one is killed after the grace", script: `trap '' TERM; if [ "$RANK" = 2 ]; then kill -9 $$; fi; sleep 30 & wait; sleep 30`,
 			wantCode: 137, wantErr: "rank 2 of 3 failed (signal killed (code 137))", wantOut: []string{"killing them"}, maxTime: 15 * time.Second},
 		{name: "SIGTERM is forwarded", script: trapTerm + `sleep 30 & wait`, cancel: syscall.SIGTERM, wantCode: 143, maxTime: 10 * time.Second},
+		{name: "a rank stops cleanly on its own signal, the others with it", script: `if [ "$RANK" = 1 ]; then exit 143; fi; sleep 1; exit 143`,
+			wantCode: 143, maxTime: 10 * time.Second},
 		{name: "SIGINT is forwarded", script: `trap 'exit 130' INT; sleep 30 & wait`, cancel: syscall.SIGINT, wantCode: 130, maxTime: 10 * time.Second},
 	}
 	for _, c := range cases {

@@ -22,14 +22,29 @@ import (
 	"github.com/mose-llm/mose/trainer"
 )
 
+// caught holds the signal that cancelled the command's context.
+var caught *atomic.Value
+
+// caughtSignal is that signal, or nil.
+func caughtSignal() os.Signal {
+	if caught == nil {
+		return nil
+	}
+	s, _ := caught.Load().(os.Signal)
+	return s
+}
+
 func main() {
-	ctx, caught := signalContext()
+	var ctx context.Context
+	ctx, caught = signalContext()
 	err := newRootCmd().ExecuteContext(ctx)
 	code := exitCode(err)
 	if errors.Is(err, trainer.ErrInterrupted) {
-		code = 130
-		if s, _ := caught.Load().(os.Signal); s == syscall.SIGTERM {
-			code = 143
+		// 143 also when another data-parallel rank was signalled and this
+		// one stopped with it (schedulers and launchers send SIGTERM).
+		code = 143
+		if s, _ := caught.Load().(os.Signal); s == os.Interrupt {
+			code = 130
 		}
 	}
 	os.Exit(code)
@@ -80,6 +95,13 @@ func badInput(err error) error {
 func exitCode(err error) int {
 	if err == nil {
 		return 0
+	}
+	var ew exitWith
+	if errors.As(err, &ew) {
+		if ew.err != nil {
+			fmt.Fprintln(os.Stderr, "mose: error:", ew.err)
+		}
+		return ew.code
 	}
 	if !errors.Is(err, trainer.ErrInterrupted) {
 		fmt.Fprintln(os.Stderr, "mose: error:", err)

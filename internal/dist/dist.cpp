@@ -49,6 +49,20 @@ void wait(group *g, const c10::intrusive_ptr<c10d::Work> &work) {
   }
 }
 
+// gloo_device is the network device Gloo binds: the interface named by
+// GLOO_SOCKET_IFNAME (as PyTorch reads it); on a loopback master (one machine)
+// the loopback interface; else the one this host's name resolves to.
+std::shared_ptr<gloo::transport::Device> gloo_device(const char *master) {
+  if (const char *ifname = std::getenv("GLOO_SOCKET_IFNAME"); ifname && *ifname) {
+    return c10d::ProcessGroupGloo::createDeviceForInterface(ifname);
+  }
+  std::string m(master);
+  if (m == "localhost" || m.rfind("127.", 0) == 0 || m == "::1") {
+    return c10d::ProcessGroupGloo::createDeviceForHostname(m);
+  }
+  return c10d::ProcessGroupGloo::createDefaultDevice();
+}
+
 } // namespace
 
 char *mose_pg_new(void **out, const char *host, int port, int rank, int world, int backend,
@@ -72,7 +86,7 @@ char *mose_pg_new(void **out, const char *host, int port, int rank, int world, i
     try {
       if (backend == 0) {
         auto opts = c10d::ProcessGroupGloo::Options::create(timeout);
-        opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(host));
+        opts->devices.push_back(gloo_device(host));
         opts->threads = 2;
         g->backend = c10::make_intrusive<c10d::ProcessGroupGloo>(store, rank, world, opts);
       } else {

@@ -10,12 +10,15 @@ package dist
 
 // The paths below are made by scripts/setup.sh: .build/libtorch links to the
 // libtorch in use, .build/include/mose_abi.h fixes the C++ ABI (and defines
-// MOSE_CUDA on CUDA builds), .build/gloo/include holds gloo's headers.
+// MOSE_CUDA on CUDA builds whose CUDA and NCCL headers scripts/setup_nccl.sh
+// found: .build/cuda/include and .build/cuda/nccl), .build/gloo/include holds
+// gloo's headers.
 
 /*
 #cgo CXXFLAGS: -std=c++17 -O2 -g0 -Wno-deprecated-declarations
 #cgo CXXFLAGS: -I${SRCDIR}/../../.build/include
 #cgo CXXFLAGS: -I${SRCDIR}/../../.build/gloo/include
+#cgo CXXFLAGS: -I${SRCDIR}/../../.build/cuda/include -I${SRCDIR}/../../.build/cuda/nccl
 #cgo CXXFLAGS: -I${SRCDIR}/../../.build/libtorch/include
 #cgo CXXFLAGS: -I${SRCDIR}/../../.build/libtorch/include/torch/csrc/api/include
 #include <stdlib.h>
@@ -98,7 +101,14 @@ func New(cfg Config) (*Group, error) {
 	msg := C.mose_pg_new(&p, host, C.int(cfg.Port), C.int(cfg.Rank), C.int(cfg.World), backend,
 		C.int(cfg.Local), C.long(cfg.Timeout.Milliseconds()))
 	if err := shimError(msg); err != nil {
-		return nil, fmt.Errorf("%w: %s:%d as rank %d of %d (%s): %v", ErrRendezvous, cfg.Addr, cfg.Port, cfg.Rank, cfg.World, cfg.Backend, err)
+		hint := ""
+		switch s := err.Error(); {
+		case strings.Contains(s, "EADDRINUSE"):
+			hint = "; fix: MASTER_PORT is taken on this host, choose a free one (mose train --nproc picks one itself)"
+		case strings.Contains(s, "clients joined") || strings.Contains(s, "Timed out") || strings.Contains(s, "timed out"):
+			hint = fmt.Sprintf("; not every rank arrived within %s (MOSE_DIST_TIMEOUT): check that WORLD_SIZE ranks were started and reach MASTER_ADDR:MASTER_PORT", cfg.Timeout)
+		}
+		return nil, fmt.Errorf("%w: %s:%d as rank %d of %d (%s): %v%s", ErrRendezvous, cfg.Addr, cfg.Port, cfg.Rank, cfg.World, cfg.Backend, err, hint)
 	}
 	return &Group{p: p, cfg: cfg}, nil
 }
@@ -160,7 +170,7 @@ func (g *Group) check(t *torch.Tensor) error {
 
 func (g *Group) collective(op string, msg *C.char) error {
 	if err := shimError(msg); err != nil {
-		return fmt.Errorf("%w: %s (rank %d of %d, timeout %s): %v", ErrCollective, op, g.cfg.Rank, g.cfg.World, g.cfg.Timeout, err)
+		return fmt.Errorf("%w: %s (rank %d of %d, timeout %s): %v (another rank stopped, died or cannot be reached; its own log says why)", ErrCollective, op, g.cfg.Rank, g.cfg.World, g.cfg.Timeout, err)
 	}
 	return nil
 }

@@ -24,6 +24,9 @@ CPU mode on the build machine). The checks:
              (CPU): MoSE and LoRA on q,v and on all linear targets: tokens/s, step
              time, MFU against the GPU's bf16 peak, peak caching-allocator memory;
              the same step in PyTorch + PEFT on the same device, as a ratio.
+  7 nccl     the data-parallel path: a group of one (torchrun's environment,
+             WORLD_SIZE=1) trains check 2's run through c10d (NCCL on CUDA, Gloo
+             in CPU mode); its losses must match check 2's.
 
 Exit status 0 when every check passed, 1 otherwise, 2 on bad usage. Only the
 standard library is needed to orchestrate; torch/transformers/peft are imported
@@ -35,8 +38,10 @@ import json
 import math
 import os
 import platform
+import re
 import shutil
 import signal
+import socket
 import struct
 import subprocess
 import sys
@@ -52,6 +57,7 @@ RESUME = {"n": 8, "k": 4}
 EXPORT_STEPS = 6
 # Tolerances (stated in the results).
 TOL = {
+    "world1_vs_single_loss": 1e-4,     # max |Δ emotion loss|, a data-parallel group of one vs one process, same device
     "fp32_vs_reference_loss": 0.05,    # max |Δ emotion loss| over the trace, device vs CPU reference
     "fp32_vs_reference_acc": 0.05,     # |Δ all.accuracy| of the final eval
     "bf16_vs_fp32_loss": 0.15,         # max |Δ emotion loss| bf16 vs fp32, same device
@@ -248,6 +254,37 @@ class Kit:
                 f"{fmt(dd['straight_vs_straight']['max_abs_diff'])}")
         return ok, summ, details
 
+    def check_nccl(self):
+        """The data-parallel path on the device: a group of one (torchrun's environment with
+        WORLD_SIZE=1: NCCL on CUDA, Gloo on the CPU) trains the fp32 demo; its losses must
+        match check 2's single-process run."""
+        sets = [f"train.log_every={DEMO['log_every']}", "train.eval_every=0", "train.save_every=0",
+                "train.keep_best_by=", "model.create=tiny", "data.synth=tiny"]
+        env = {"WORLD_SIZE": "1", "RANK": "0", "LOCAL_RANK": "0", "MASTER_ADDR": "127.0.0.1",
+               "MASTER_PORT": str(free_port()), "MOSE_DIST_TIMEOUT": "120s"}
+        out, dur = self.train("ddp-world1", sets, DEMO["steps"], env=env, extra=["--log-level", "info"])
+        log = os.path.join(self.work, "logs", "ddp-world1.log")
+        backend = None
+        for line in open(log):
+            if '"data-parallel group"' in line or "data-parallel group" in line:
+                m = re.search(r'backend"?[=:]"?(\w+)', line)
+                backend = m.group(1) if m else backend
+        recs = [json.loads(l) for l in open(os.path.join(out, "metrics.jsonl")) if l.strip()]
+        train = [r for r in recs if r.get("kind", "train") == "train"]
+        trace = [[r["step"], r["emotion_loss"]] for r in train]
+        comm = [r.get("comm_time_s") for r in train]
+        det = {"backend": backend, "loss_trace": trace, "comm_time_s": comm, "seconds": round(dur, 1),
+               "tolerance": TOL["world1_vs_single_loss"]}
+        want = "nccl" if self.args.device == "cuda" else "gloo"
+        fp = getattr(self, "fp32", None)
+        if fp is None:
+            return False, "no fp32 run to compare (check 2 failed or was skipped)", det
+        dl = max_trace_diff(trace, fp["loss_trace"])
+        det["max_loss_diff_vs_single_process"] = dl
+        ok = backend == want and dl is not None and dl <= TOL["world1_vs_single_loss"] and all(c is not None for c in comm)
+        return ok, (f"group of one on {backend} (want {want}): max |Δloss| vs the single-process run {fmt(dl)} "
+                    f"(tol {TOL['world1_vs_single_loss']}), all-reduce {1e3 * (sum(comm) / len(comm) if comm else 0):.2f} ms/step"), det
+
     def kill_after(self, name, sets, n, k, env):
         """Start an n-step run, SIGKILL it as soon as checkpoint k is the latest."""
         out = os.path.join(self.work, "runs", name)
@@ -364,7 +401,8 @@ class Kit:
     def run(self):
         t0 = time.time()
         checks = [(1, "env", self.check_env), (2, "fp32", self.check_fp32), (3, "bf16", self.check_bf16),
-                  (4, "resume", self.check_resume), (5, "export", self.check_export), (6, "speed", self.check_speed)]
+                  (4, "resume", self.check_resume), (5, "export", self.check_export), (6, "speed", self.check_speed),
+                  (7, "nccl", self.check_nccl)]
         only = {int(x) for x in self.args.only.split(",")} if self.args.only else None
         self.device_name = None
         env_failed = False
@@ -479,6 +517,12 @@ def max_trace_diff(a, b):
     if not common or len(common) != len(da):
         return None
     return max(abs(da[s] - db[s]) for s in common)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def machine():

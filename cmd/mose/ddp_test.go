@@ -1,0 +1,350 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"math"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mose-llm/mose/plots"
+)
+
+// ddpArgs are recipeArgs for data-parallel tests: no dropout and no gate
+// noise (each rank draws its own masks, so only then can 2 × b equal 1 × 2b),
+// two micro-batches per step, and a final evaluation.
+func ddpArgs(out string, sets ...string) []string {
+	return recipeArgs(out, append([]string{"adapters.dropout=0", "adapters.gate.noise=0", "train.grad_accum=2"}, sets...)...)
+}
+
+// workers starts a data-parallel run as world separate processes under
+// torchrun's environment (what torchrun or srun would start).
+func workers(t *testing.T, out string, world int, extraEnv []string, args ...string) []*exec.Cmd {
+	t.Helper()
+	if e2e.err != nil {
+		t.Skipf("mose binary did not build: %v", e2e.err)
+	}
+	port := freeTestPort(t)
+	os.MkdirAll(out, 0o755)
+	var cmds []*exec.Cmd
+	for r := range world {
+		logf, err := os.OpenFile(out+".rank"+strconv.Itoa(r)+".log", os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(e2e.bin, append([]string{"train", "--no-progress"}, args...)...)
+		cmd.Env = append(append(os.Environ(), extraEnv...), "RANK="+strconv.Itoa(r), "LOCAL_RANK="+strconv.Itoa(r),
+			"WORLD_SIZE="+strconv.Itoa(world), "MASTER_ADDR=127.0.0.1", "MASTER_PORT="+strconv.Itoa(port))
+		cmd.Stdout, cmd.Stderr = logf, logf
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		cmds = append(cmds, cmd)
+	}
+	return cmds
+}
+
+func freeTestPort(t *testing.T) int {
+	t.Helper()
+	p, err := freePort("127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// code is a finished command's exit code (128+signal when killed).
+func code(err error) int { return exitStatus(err) }
+
+// trainRecords are a run's train records by step.
+func trainRecords(t *testing.T, dir string) map[int]plots.Record {
+	t.Helper()
+	recs, err := plots.ReadRecords(filepath.Join(dir, "metrics.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[int]plots.Record{}
+	for _, r := range recs {
+		if !r.IsEval() {
+			out[r.Step] = r
+		}
+	}
+	return out
+}
+
+func maxAdapterDiff(t *testing.T, a, b string) float64 {
+	t.Helper()
+	x, y := adapterOf(t, a), adapterOf(t, b)
+	if len(x) != len(y) || len(x) == 0 {
+		t.Fatalf("%s and %s hold %d and %d tensors", a, b, len(x), len(y))
+	}
+	var worst float64
+	for n, v := range x {
+		w, ok := y[n]
+		if !ok || len(w) != len(v) {
+			t.Fatalf("%s: %s missing or reshaped", b, n)
+		}
+		for i := range v {
+			worst = math.Max(worst, math.Abs(float64(v[i]-w[i])))
+		}
+	}
+	return worst
+}
+
+// TestDDPEquivalence: 2 ranks × batch 8 give the adapters, loss lines and
+// router statistics of 1 process × batch 16 (up to the order of float
+// additions), and the same evaluation.
+func TestDDPEquivalence(t *testing.T) {
+	dir := t.TempDir()
+	one, two := filepath.Join(dir, "one"), filepath.Join(dir, "two")
+	single := startTrain(t, one, ddpArgs(one, "train.max_steps=6", "train.batch_size=16")...)
+	if err := single.Wait(); err != nil {
+		t.Fatalf("single process: %v\n%s", err, readLog(one))
+	}
+	launched := startTrain(t, two, append(ddpArgs(two, "train.max_steps=6", "train.batch_size=8"), "--nproc", "2")...)
+	if err := launched.Wait(); err != nil {
+		t.Fatalf("2 ranks: %v\n%s", err, readLog(two))
+	}
+	ck := filepath.Join("checkpoints", "step-0000006")
+	d := maxAdapterDiff(t, filepath.Join(one, ck), filepath.Join(two, ck))
+	t.Logf("max |adapter(2 ranks × 8) − adapter(1 × 16)| = %.3g", d)
+	if d > 1e-5 {
+		t.Errorf("adapters differ by %.3g (> 1e-5)", d)
+	}
+	a, b := trainRecords(t, one), trainRecords(t, two)
+	if len(a) != 6 || len(b) != 6 {
+		t.Fatalf("%d and %d train records, want 6", len(a), len(b))
+	}
+	var worst float64
+	for step, x := range a {
+		y := b[step]
+		vals := [][2]float64{{x.EmotionLoss, y.EmotionLoss}, {x.LBLoss, y.LBLoss}, {x.ZLoss, y.ZLoss}, {x.GradNorm, y.GradNorm}}
+		for g, rx := range x.Router {
+			ry := y.Router[g]
+			if len(ry.Load) != len(rx.Load) {
+				t.Fatalf("step %d: router group %s missing on 2 ranks", step, g)
+			}
+			vals = append(vals, [2]float64{rx.Balance, ry.Balance}, [2]float64{rx.Tokens, ry.Tokens}, [2]float64{rx.Entropy, ry.Entropy})
+			for k := range rx.Load {
+				vals = append(vals, [2]float64{rx.Load[k], ry.Load[k]}, [2]float64{rx.Prob[k], ry.Prob[k]})
+			}
+		}
+		if x.ModalityWeights != nil && y.ModalityWeights != nil {
+			vals = append(vals, [2]float64{x.ModalityWeights.Visual, y.ModalityWeights.Visual})
+		}
+		for _, v := range vals {
+			worst = math.Max(worst, math.Abs(v[0]-v[1]))
+		}
+		if len(x.Router) == 0 {
+			t.Fatalf("step %d: no router statistics logged", step)
+		}
+	}
+	t.Logf("max difference of the logged losses, grad norm and router statistics: %.3g", worst)
+	if worst > 1e-6 {
+		t.Errorf("loss lines differ by %.3g (> 1e-6)", worst)
+	}
+	ea, eb := readEval(t, one), readEval(t, two)
+	if ea != eb {
+		t.Errorf("eval.json differs:\n1 process: %s\n2 ranks:   %s", ea, eb)
+	}
+	// Rank 0 wrote everything; the ranks' shared files are whole.
+	for _, f := range []string{"metrics.jsonl", "eval.json", "recipe.yaml", "loss.png", "tensorboard"} {
+		if _, err := os.Stat(filepath.Join(two, f)); err != nil {
+			t.Errorf("2 ranks: %v", err)
+		}
+	}
+	if b, _ := os.ReadFile(filepath.Join(two, "recipe.yaml")); !bytes.Contains(b, []byte("world_size: 2")) {
+		t.Errorf("recipe.yaml does not record world_size: 2")
+	}
+}
+
+func readLog(out string) string {
+	b, _ := os.ReadFile(out + ".log")
+	return tail(b, 3000)
+}
+
+// readEval is eval.json's subsets and conflict gap, canonically encoded.
+func readEval(t *testing.T, dir string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "eval.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v map[string]any
+	if err := json.Unmarshal(b, &v); err != nil {
+		t.Fatal(err)
+	}
+	out, _ := json.Marshal(map[string]any{"subsets": v["subsets"], "gap": v["conflict_gap"]})
+	return string(out)
+}
+
+// children are the pids of pid's child processes.
+func children(pid int) []int {
+	var out []int
+	tasks, _ := filepath.Glob("/proc/" + strconv.Itoa(pid) + "/task/*/children")
+	for _, f := range tasks {
+		b, _ := os.ReadFile(f)
+		for _, s := range strings.Fields(string(b)) {
+			if n, err := strconv.Atoi(s); err == nil {
+				out = append(out, n)
+			}
+		}
+	}
+	return out
+}
+
+// rankPid is the pid of the launched worker with RANK=rank.
+func rankPid(t *testing.T, launcher, rank int) int {
+	t.Helper()
+	for _, p := range children(launcher) {
+		env, _ := os.ReadFile("/proc/" + strconv.Itoa(p) + "/environ")
+		for _, kv := range bytes.Split(env, []byte{0}) {
+			if string(kv) == "RANK="+strconv.Itoa(rank) {
+				return p
+			}
+		}
+	}
+	t.Fatalf("no worker with RANK=%d under pid %d (children %v)", rank, launcher, children(launcher))
+	return 0
+}
+
+// waitSteps waits until out's metrics.jsonl has n train lines.
+func waitSteps(t *testing.T, out string, n int, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		if b, _ := os.ReadFile(filepath.Join(out, "metrics.jsonl")); bytes.Count(b, []byte(`"kind":"train"`)) >= n {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("%s: fewer than %d steps after %s", out, n, within)
+}
+
+// TestDDPFaults: exact resume under data parallelism after SIGTERM to one
+// rank (every rank stops at the same step, one checkpoint, exit 143 on
+// every rank) and after SIGKILL of one rank (the others stop within a
+// bounded time, the launcher names the lost rank); then a busy port and a
+// rendezvous that never completes give clear errors.
+func TestDDPFaults(t *testing.T) {
+	if testing.Short() {
+		t.Skip("several data-parallel runs")
+	}
+	dir := t.TempDir()
+	steps := []string{"train.max_steps=10", "train.save_every=1", "train.keep_last=2"}
+	straight := filepath.Join(dir, "straight")
+	cmd := startTrain(t, straight, append(ddpArgs(straight, steps...), "--nproc", "2")...)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("straight: %v\n%s", err, readLog(straight))
+	}
+	final := filepath.Join("checkpoints", "step-0000010")
+	env := []string{"MOSE_DIST_TIMEOUT=20s"}
+
+	t.Run("SIGTERM to one rank", func(t *testing.T) {
+		out := filepath.Join(dir, "term")
+		ws := workers(t, out, 2, env, ddpArgs(out, steps...)...)
+		waitSteps(t, out, 3, 90*time.Second)
+		start := time.Now()
+		ws[1].Process.Signal(syscall.SIGTERM)
+		codes := []int{code(ws[0].Wait()), code(ws[1].Wait())}
+		took := time.Since(start)
+		t.Logf("SIGTERM to rank 1: exit codes %v after %s", codes, took.Round(time.Millisecond))
+		if codes[0] != 143 || codes[1] != 143 {
+			b0, _ := os.ReadFile(out + ".rank0.log")
+			t.Fatalf("exit codes %v, want 143 on every rank\n%s", codes, tail(b0, 2000))
+		}
+		recs := trainRecords(t, out)
+		last := newestStep(filepath.Join(out, "checkpoints"))
+		if last != len(recs) || last >= 10 {
+			t.Fatalf("stopped at checkpoint %d with %d logged steps (want one checkpoint at the last step, before 10)", last, len(recs))
+		}
+		resumeAndCompare(t, straight, out, steps, final)
+	})
+
+	t.Run("SIGKILL of one rank", func(t *testing.T) {
+		out := filepath.Join(dir, "kill")
+		t.Setenv("MOSE_DIST_TIMEOUT", "20s")
+		cmd := startTrain(t, out, append(ddpArgs(out, steps...), "--nproc", "2")...)
+		waitSteps(t, out, 3, 90*time.Second)
+		victim := rankPid(t, cmd.Process.Pid, 1)
+		start := time.Now()
+		syscall.Kill(victim, syscall.SIGKILL)
+		err := cmd.Wait()
+		took := time.Since(start)
+		log := readLog(out)
+		t.Logf("SIGKILL of rank 1: the launch exited %d after %s", code(err), took.Round(time.Millisecond))
+		if code(err) == 0 || !strings.Contains(log, "rank 1 exited with signal killed") {
+			t.Fatalf("launch exit %d; want non-zero, naming rank 1:\n%s", code(err), log)
+		}
+		if took > 45*time.Second {
+			t.Errorf("the other rank took %s to stop (MOSE_DIST_TIMEOUT=20s)", took)
+		}
+		resumeAndCompare(t, straight, out, steps, final)
+	})
+
+	t.Run("busy port", func(t *testing.T) {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		out := filepath.Join(dir, "busy")
+		start := time.Now()
+		c := exec.Command(e2e.bin, append([]string{"train", "--no-progress"}, ddpArgs(out, steps...)...)...)
+		c.Env = append(os.Environ(), "RANK=0", "WORLD_SIZE=2", "MASTER_ADDR=127.0.0.1",
+			"MASTER_PORT="+strconv.Itoa(l.Addr().(*net.TCPAddr).Port), "MOSE_DIST_TIMEOUT=5s")
+		b, err := c.CombinedOutput()
+		t.Logf("busy port: exit %d after %s: %s", code(err), time.Since(start).Round(time.Millisecond), strings.TrimSpace(string(b)))
+		if code(err) == 0 || !strings.Contains(string(b), "MASTER_PORT is taken") {
+			t.Errorf("want a failure that says the port is taken, got exit %d:\n%s", code(err), b)
+		}
+		if _, err := os.Stat(out); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("a failed rendezvous wrote %s", out)
+		}
+	})
+
+	t.Run("rendezvous never completes", func(t *testing.T) {
+		out := filepath.Join(dir, "alone")
+		start := time.Now()
+		c := exec.Command(e2e.bin, append([]string{"train", "--no-progress"}, ddpArgs(out, steps...)...)...)
+		c.Env = append(os.Environ(), "RANK=0", "WORLD_SIZE=2", "MASTER_ADDR=127.0.0.1",
+			"MASTER_PORT="+strconv.Itoa(freeTestPort(t)), "MOSE_DIST_TIMEOUT=3s")
+		b, err := c.CombinedOutput()
+		took := time.Since(start)
+		t.Logf("rank 1 never starts: exit %d after %s: %s", code(err), took.Round(time.Millisecond), strings.TrimSpace(string(b)))
+		if code(err) == 0 || !strings.Contains(string(b), "not every rank arrived") || took > 30*time.Second {
+			t.Errorf("want a bounded failure that says a rank is missing, got exit %d after %s:\n%s", code(err), took, b)
+		}
+	})
+}
+
+// resumeAndCompare resumes out with --resume auto on 2 ranks to the end and
+// checks it ends exactly where straight did: bit-identical adapters and the
+// same loss at every step.
+func resumeAndCompare(t *testing.T, straight, out string, steps []string, final string) {
+	t.Helper()
+	cmd := startTrain(t, out, append(ddpArgs(out, steps...), "--nproc", "2", "--resume", "auto")...)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("resume: %v\n%s", err, readLog(out))
+	}
+	if d := maxAdapterDiff(t, filepath.Join(straight, final), filepath.Join(out, final)); d != 0 {
+		t.Errorf("resumed adapters differ from the straight run's by %.3g", d)
+	}
+	want, got := lossesOf(t, straight), lossesOf(t, out)
+	if len(got) != len(want) {
+		t.Fatalf("%d loss lines after resume, want %d", len(got), len(want))
+	}
+	for s, l := range want {
+		if got[s] != l {
+			t.Errorf("step %d: loss %v after resume, %v straight", s, got[s], l)
+		}
+	}
+}
