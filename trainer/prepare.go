@@ -32,6 +32,7 @@ type InitModel struct {
 	Hidden, Layers, Intermediate int   // overrides of the preset (0: keep)
 	Heads, KVHeads               int   // overrides of the attention heads (0: keep)
 	ShardBytes                   int64 // split weights into shards (0: one file)
+	VisualTokens                 int   // visual tokens per sample (0: the preset's)
 }
 
 // InitModelDir writes a complete random model dir for the synthetic data:
@@ -47,6 +48,11 @@ func InitModelDir(dir string, o InitModel) (model.Config, error) {
 	p, err := synth.LookupPreset(o.Preset)
 	if err != nil {
 		return model.Config{}, err
+	}
+	if o.VisualTokens > 0 {
+		if p, err = p.WithVisualTokens(o.VisualTokens); err != nil {
+			return model.Config{}, err
+		}
 	}
 	if o.Hidden > 0 {
 		cfg.HiddenSize = o.Hidden

@@ -8,6 +8,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
 
+	"github.com/mose-llm/mose/data/synth"
 	"github.com/mose-llm/mose/internal/safetensors"
 	"github.com/mose-llm/mose/trainer"
 )
@@ -54,6 +55,9 @@ synthetic vocabulary) on the small preset's inputs, for throughput benchmarks;
 					return err
 				}
 			}
+			if o.VisualTokens < 0 || o.VisualTokens > synth.MaxVisualTokens {
+				return badInput(fmt.Errorf("init-model: --visual-tokens %d not in [1, %d] (or 0)", o.VisualTokens, synth.MaxVisualTokens))
+			}
 			if err := applySize(&o, size); err != nil {
 				return badInput(err)
 			}
@@ -82,6 +86,7 @@ synthetic vocabulary) on the small preset's inputs, for throughput benchmarks;
 	f.IntVar(&o.KVHeads, "kv-heads", 0, "override the preset's key/value heads (GQA)")
 	f.StringVar(&size, "size", "", "a named size on top of the preset: 1b (flags above override it)")
 	f.IntVar(&shardMB, "shard-mb", 0, "split the weights into shards of this many MB (0: one file)")
+	f.IntVar(&o.VisualTokens, "visual-tokens", 0, "visual tokens per sample (0: the preset's; synth-data --visual-tokens must match)")
 	f.BoolVar(&force, "force", false, "replace an existing --out")
 	return cmd
 }

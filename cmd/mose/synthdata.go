@@ -18,6 +18,7 @@ func newSynthDataCmd() *cobra.Command {
 		samples     int
 		evalSamples int
 		seed        uint64
+		visualToks  int
 		force       bool
 		knobs       synth.Config
 	)
@@ -38,6 +39,11 @@ section of the README for the construction and its guarantees.`,
 			p, err := synth.LookupPreset(preset)
 			if err != nil {
 				return badInput(err)
+			}
+			if visualToks != 0 {
+				if p, err = p.WithVisualTokens(visualToks); err != nil {
+					return badInput(fmt.Errorf("synth-data: --visual-tokens: %w", err))
+				}
 			}
 			cfg := synth.DefaultConfig(p)
 			cfg.Seed = seed
@@ -76,5 +82,6 @@ section of the README for the construction and its guarantees.`,
 	f.Float64Var(&knobs.AudioSignal, "audio-signal", def.AudioSignal, "label prototype amplitude on the audio token")
 	f.Float64Var(&knobs.Cue, "cue", def.Cue, "amplitude of the genuine-modality cue")
 	f.Float64Var(&knobs.Noise, "noise", def.Noise, "Gaussian noise std on every feature value")
+	f.IntVar(&visualToks, "visual-tokens", 0, "visual tokens per sample (0: the preset's; the model must have been made with init-model --visual-tokens N)")
 	return cmd
 }

@@ -66,6 +66,20 @@ func LookupPreset(name string) (Preset, error) {
 	return p, nil
 }
 
+// MaxVisualTokens bounds WithVisualTokens.
+const MaxVisualTokens = 1024
+
+// WithVisualTokens is p with n visual tokens per sample instead of the
+// preset's (Emotion-LLaMA has 259 visual tokens to one audio token): the
+// knob of the token imbalance. A model and its data must agree on it.
+func (p Preset) WithVisualTokens(n int) (Preset, error) {
+	if n < 1 || n > MaxVisualTokens {
+		return p, fmt.Errorf("%w: visual tokens %d not in [1, %d]", ErrConfig, n, MaxVisualTokens)
+	}
+	p.Visual.Tokens = n
+	return p, nil
+}
+
 // Spec is the "mose" section of a model made for preset p: its two inputs,
 // Template, Answer and Labels.
 func (p Preset) Spec() data.Spec {

@@ -378,3 +378,30 @@ func TestVocabularyCoversText(t *testing.T) {
 		t.Errorf("vocabulary unexpectedly large: %d words", len(v.Words))
 	}
 }
+
+// TestVisualTokens: the token-imbalance knob changes the visual feature shape
+// (load checks it against the preset) and refuses counts out of range.
+func TestVisualTokens(t *testing.T) {
+	base, _ := LookupPreset("tiny")
+	for _, n := range []int{0, -1, MaxVisualTokens + 1} {
+		if _, err := base.WithVisualTokens(n); err == nil {
+			t.Errorf("WithVisualTokens(%d) accepted", n)
+		}
+	}
+	p, err := base.WithVisualTokens(8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if base.Visual.Tokens != 32 || p.Visual.Tokens != 8 || p.Spec().Inputs[0].Tokens != 8 {
+		t.Fatalf("tokens: preset %d, knob %d, spec %d", base.Visual.Tokens, p.Visual.Tokens, p.Spec().Inputs[0].Tokens)
+	}
+	cfg := DefaultConfig(p)
+	cfg.Train, cfg.Eval = 18, 9
+	dir := t.TempDir()
+	if _, err := Generate(dir, cfg, true); err != nil {
+		t.Fatal(err)
+	}
+	if s := load(t, dir, "train.jsonl", p); len(s.label) != 18 {
+		t.Fatalf("%d samples", len(s.label))
+	}
+}

@@ -17,7 +17,8 @@ import (
 
 // harness runs mose for the comparison.
 type harness struct {
-	o options
+	o      options
+	models map[string]string // data dir -> its own model (the visual-tokens knob)
 }
 
 // runSpec is one training run (and its evaluations).
@@ -53,9 +54,34 @@ func (h *harness) prepareModel() error {
 	return h.mose(filepath.Join(h.o.out, "init-model.log"), "init-model", "--preset", "tiny", "--seed", "1", "--out", h.modelDir())
 }
 
-// prepareData generates the synthetic data set tag with the given knobs once.
+// modelFor is the model a data set was generated for: the shared one, or,
+// when the study varies the visual token count, one made with that count.
+func (h *harness) modelFor(dataDir string) string {
+	if m, ok := h.models[dataDir]; ok {
+		return m
+	}
+	return h.modelDir()
+}
+
+// prepareData generates the synthetic data set tag with the given knobs once
+// (and, for visual-tokens, a model with that many visual tokens; with the
+// same seed it has the shared model's weights, since the token count is not
+// a weight shape).
 func (h *harness) prepareData(tag string, knobs map[string]float64) (string, error) {
 	dir := filepath.Join(h.o.out, "data", tag)
+	if n, ok := knobs["visual-tokens"]; ok {
+		md := filepath.Join(h.o.out, "models", tag)
+		if _, err := os.Stat(filepath.Join(md, "config.json")); err != nil {
+			if err := h.mose(filepath.Join(h.o.out, "models", tag+".log"), "init-model", "--preset", "tiny", "--seed", "1",
+				"--visual-tokens", strconv.FormatFloat(n, 'g', -1, 64), "--out", md); err != nil {
+				return "", err
+			}
+		}
+		if h.models == nil {
+			h.models = map[string]string{}
+		}
+		h.models[dir] = md
+	}
 	if _, err := os.Stat(filepath.Join(dir, "eval.jsonl")); err == nil {
 		return dir, nil
 	}
@@ -75,7 +101,7 @@ func (h *harness) prepareData(tag string, knobs map[string]float64) (string, err
 // one final eval, one thread count.
 func (h *harness) base(dataDir string) []string {
 	return []string{
-		"model.path=" + h.modelDir(),
+		"model.path=" + h.modelFor(dataDir),
 		"data.train=" + filepath.Join(dataDir, "train.jsonl"),
 		"data.eval=" + filepath.Join(dataDir, "eval.jsonl"),
 		fmt.Sprint("train.max_steps=", h.o.steps),

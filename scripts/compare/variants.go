@@ -51,7 +51,7 @@ func (v variant) sets(rank int) []string {
 }
 
 // knobNames are the synthetic-data knobs a study can vary (`mose synth-data` flags).
-var knobNames = []string{"audio-signal", "visual-signal", "visual-fraction", "cue", "noise", "samples"}
+var knobNames = []string{"audio-signal", "visual-signal", "visual-fraction", "visual-tokens", "cue", "noise", "samples"}
 
 func knownKnob(k string) bool {
 	for _, n := range knobNames {
