@@ -38,23 +38,7 @@ func (m *Model) Embed(s *torch.Scope, in *Inputs) *torch.Tensor {
 // Forward runs the decoder over a batch and returns the final normalised
 // hidden states. (B,T) -> (B,T,D)
 func (m *Model) Forward(s *torch.Scope, in *Inputs, train bool) *torch.Tensor {
-	r := m.routing(s, in, train)
-	x := m.Embed(s, in)
-	T := x.Size(1)
-	a := &attnCtx{keyHot: r.OneHot, masks: map[int]attnMask{}}
-	a.cos, a.sin = m.rope.tables(s, T, m.DType, m.Device)
-	for i := range m.Layers {
-		w := m.Config.Window(i)
-		if _, ok := a.masks[w]; ok {
-			continue
-		}
-		am := attnMask{causal: true}
-		if w > 0 && T > int64(w) {
-			am.mask = windowMask(s, T, int64(w), m.Device) // (T,T)
-		}
-		a.masks[w] = am
-	}
-	return m.decode(s, x, a, r)
+	return m.ForwardEach(s, in, train, nil)
 }
 
 // routing is what the adapters see of in's tokens.
@@ -68,7 +52,17 @@ func (m *Model) routing(s *torch.Scope, in *Inputs, train bool) *Routing {
 
 // decode runs the layers and the final norm. x: (B,T,D) -> (B,T,D)
 func (m *Model) decode(s *torch.Scope, x *torch.Tensor, a *attnCtx, r *Routing) *torch.Tensor {
+	return m.decodeEach(s, x, a, r, nil)
+}
+
+// decodeEach is decode calling before(i) (when not nil) ahead of layer i.
+func (m *Model) decodeEach(s *torch.Scope, x *torch.Tensor, a *attnCtx, r *Routing, before func(int) error) *torch.Tensor {
 	for i := range m.Layers {
+		if before != nil && s.Err() == nil {
+			if err := before(i); err != nil {
+				s.Fail(err)
+			}
+		}
 		x = m.Layers[i].forward(s, m, x, a, r)
 	}
 	if m.AR != nil && m.AR.Stats != nil && s.Err() == nil {

@@ -127,6 +127,11 @@ type Train struct {
 	KeepBestBy    string `mapstructure:"keep_best_by" yaml:"keep_best_by"`
 	EarlyStopping int    `mapstructure:"early_stopping" yaml:"early_stopping"` // evals of keep_best_by without improvement before stopping; 0 = off
 	MaxNonFinite  int    `mapstructure:"max_nonfinite" yaml:"max_nonfinite"`   // consecutive skipped steps before aborting, default 5
+	// ActivationCheckpointing drops each decoder layer's activations in the
+	// forward pass and recomputes them, layer by layer, during backward
+	// (default false). The gradients are the same bit for bit, so it is not an
+	// exactness key: a resume may turn it on or off.
+	ActivationCheckpointing bool `mapstructure:"activation_checkpointing" yaml:"activation_checkpointing"`
 }
 
 // Eval configures evaluation.

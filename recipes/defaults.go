@@ -50,6 +50,7 @@ func Defaults() Config {
 			LogEvery:     10,
 			KeepLast:     3,
 			MaxNonFinite: 5,
+			// ActivationCheckpointing: false
 		},
 		Eval: Eval{
 			Mode:         "score",

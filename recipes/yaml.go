@@ -40,7 +40,8 @@ func (c *Config) Hash() string {
 // exactKeys are the keys whose change breaks exact resume: they change the
 // model, the trainable parameters, the data stream or the optimizer's
 // trajectory. Everything else (intervals, rotation, output_dir, workers,
-// eval.*, device, threads) may change between a checkpoint and its resume.
+// eval.*, device, threads, train.activation_checkpointing: same gradients) may
+// change between a checkpoint and its resume.
 var exactKeys = []string{
 	"run.seed", "run.world_size",
 	"model.path", "model.dtype", "model.train_projectors",

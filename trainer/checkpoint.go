@@ -58,14 +58,24 @@ type intervalState struct {
 
 // RNGState records the seeding scheme. libtorch's generator state is not
 // saved: instead the generator is reseeded from (seed, step, micro-batch)
-// before every micro-batch, so dropout and gate noise after a resume are
-// the ones an uninterrupted run draws.
+// before every micro-batch and from that and the layer index before every
+// decoder layer (seedFor, seedForLayer), so dropout and gate noise after a
+// resume are the ones an uninterrupted run draws, and a layer recomputed
+// alone (activation checkpointing) draws what the full forward drew.
 type RNGState struct {
 	Seed   int64  `json:"seed"`
 	Scheme string `json:"scheme"`
 }
 
-const rngScheme = "manual_seed(seed*1000003 + step*131 + micro) before each micro-batch"
+const rngScheme = "manual_seed(seed*1000003 + step*131 + micro) before each micro-batch, " +
+	"manual_seed(splitmix64(that + (layer+1)*0x9e3779b97f4a7c15) >> 1) before each decoder layer"
+
+// oldRNGSchemes are the schemes of earlier mose versions. Their checkpoints
+// pass validation (eval and export do not draw random numbers), but a
+// resume from one is refused unless --allow-recipe-change (checkRNGScheme).
+var oldRNGSchemes = []string{
+	"manual_seed(seed*1000003 + step*131 + micro) before each micro-batch",
+}
 
 // Checkpoint file names.
 const (

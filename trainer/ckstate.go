@@ -196,8 +196,8 @@ func (st State) check(name string) error {
 		return fmt.Errorf("sampler.cursor %d is negative", st.Sampler.Cursor)
 	case st.Step > 0 && st.Sampler.Epoch == 0 && st.Sampler.Cursor == 0:
 		return fmt.Errorf("sampler is at the start of epoch 0 after %d steps", st.Step)
-	case st.RNG.Scheme != rngScheme:
-		return fmt.Errorf("rng.scheme %q is not this version's %q", st.RNG.Scheme, rngScheme)
+	case st.RNG.Scheme != rngScheme && !slices.Contains(oldRNGSchemes, st.RNG.Scheme):
+		return fmt.Errorf("rng.scheme %q is not this version's %q nor an earlier version's", st.RNG.Scheme, rngScheme)
 	case uint64(st.RNG.Seed) != st.Sampler.Seed:
 		return fmt.Errorf("rng.seed %d differs from sampler.seed %d", st.RNG.Seed, st.Sampler.Seed)
 	case !finite(st.LR) || st.LR < 0:

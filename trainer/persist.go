@@ -154,6 +154,9 @@ func (r *run) restore(dir string) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrResume, err)
 	}
+	if err := checkRNGScheme(dir, st, r.opt.AllowRecipeChange, r.log); err != nil {
+		return err
+	}
 	if err := r.c.loadAdapters(filepath.Join(dir, adapterFile)); err != nil {
 		return fmt.Errorf("%w: %w", ErrResume, err)
 	}

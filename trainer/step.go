@@ -50,12 +50,21 @@ func (r *run) forwardBackward(batches []*data.Batch, step int, wantRouter bool, 
 		err  error
 	)
 	for i, b := range batches {
-		if err := torch.ManualSeed(r.seed(step, i)); err != nil {
+		if c.cfg.Train.ActivationCheckpointing { // recompute.go
+			parts, err := r.checkpointedMicro(s, b, step, i, answerTokens, accum, wantRouter && i == len(batches)-1, &st)
+			if err != nil {
+				return st, err
+			}
+			lossParts = append(lossParts, parts...)
+			continue
+		}
+		seed := r.seed(step, i)
+		if err := torch.ManualSeed(seed); err != nil {
 			return st, err
 		}
 		c.tracker.Reset()
 		bt := toTensors(s, b, c.dev)
-		h := c.model.Forward(s, bt.in, true)                            // (B,T,D)
+		h := c.model.ForwardEach(s, bt.in, true, layerSeeder(seed))     // (B,T,D)
 		logits := c.model.Logits(s, h, bt.pos)                          // (N,V)
 		ce := s.CrossEntropy(logits, bt.targets, -100, torch.ReduceSum) // ()
 		if c.group != nil {

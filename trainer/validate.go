@@ -16,6 +16,7 @@ func Validate(cfg *recipes.Config) (string, error) {
 	}
 	var b strings.Builder
 	err := torch.Run(func() error {
+		avail := availableBefore(cfg) // before the model takes its share
 		c, err := buildComponents(cfg, allData)
 		if err != nil {
 			return err
@@ -35,7 +36,7 @@ func Validate(cfg *recipes.Config) (string, error) {
 		if c.eval != nil {
 			fmt.Fprintf(&b, "  eval    %s: %d samples\n", cfg.Data.Eval, c.eval.Len())
 		}
-		return nil
+		return c.memoryEstimate(&b, avail)
 	})
 	return b.String(), err
 }

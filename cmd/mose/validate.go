@@ -23,16 +23,32 @@ every feature value of the train and eval sets for NaN/Inf. Then it loads
 the model, checks every tensor against its config, injects the adapters and
 opens the manifests against the model's inputs and tokenizer. It trains
 nothing and writes nothing (model.create / data.synth are not run). Bad
-input exits 2 naming the file, line, key or tensor.`,
+input exits 2 naming the file, line, key or tensor.
+
+Last it prints the expected peak memory of a training step on the recipe's
+device, with and without train.activation_checkpointing: frozen weights,
+adapters with their gradients and AdamW state, the activations of the
+longest micro-batch, the logits at the answer positions. It warns (and
+still succeeds) when the recipe's setting exceeds the device's available
+memory (CUDA: free memory; CPU: MemAvailable).
+
+--memory-only prints only that estimate, from the model's config.json
+alone (no weights, tokenizer or data are read; micro-batches of
+data.max_len tokens): for a model too large to load where validate runs.`,
 		Args: cobra.NoArgs,
 	}
 	rf := addRecipeFlags(cmd)
+	memoryOnly := cmd.Flags().Bool("memory-only", false, "only estimate the peak memory, from the model's config.json (no weights or data read)")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		cfg, err := rf.load()
 		if err != nil {
 			return err
 		}
-		sum, err := trainer.Validate(cfg)
+		validate := trainer.Validate
+		if *memoryOnly {
+			validate = trainer.EstimateMemoryFromConfig
+		}
+		sum, err := validate(cfg)
 		if err != nil {
 			return err
 		}

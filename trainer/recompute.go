@@ -1,0 +1,348 @@
+package trainer
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mose-llm/mose/data"
+	"github.com/mose-llm/mose/gating"
+	"github.com/mose-llm/mose/internal/torch"
+	"github.com/mose-llm/mose/model"
+)
+
+// Activation checkpointing (train.activation_checkpointing): one micro-batch
+// is a forward under no-grad that keeps only each decoder layer's input, the
+// head's backward from the last layer's output, then, from the last layer
+// down, each layer recomputed with grad from its saved input and
+// backpropagated with the gradient of its output, handing its input's
+// gradient to the layer below. The embedding (and the projectors, when
+// trained) keep their graph through the pass and get the first layer's input
+// gradient at the end.
+//
+// Why the gradients are the same bit for bit as without it:
+//   - libtorch's generator is reseeded before every decoder layer in both
+//     paths (seedForLayer), so the recompute draws the dropout masks and gate
+//     noise the forward drew;
+//   - each layer's graph is the same ops on the same values, seeded at its
+//     output with the gradient that the full graph would have accumulated
+//     there (a leaf's .grad is the same sum the full graph's input buffer
+//     makes, in the same order);
+//   - the router losses of each layer are normalised by the whole pass's
+//     counts (gating.Tracker.SetGlobal with the no-grad pass's sums), so the
+//     layers' losses add up to the full pass's and each layer's gates get
+//     the gradient they get in the full graph;
+//   - the contribution-weight norms are taken from the no-grad pass, in
+//     forward order (the recompute does not record them again).
+
+// seedForLayer is the libtorch seed of decoder layer `layer` of the
+// micro-batch whose seed is micro (seedFor): a splitmix64 mix, so that no two
+// (micro-batch, layer) pairs of a run share a seed in practice.
+func seedForLayer(micro int64, layer int) int64 {
+	z := uint64(micro) + uint64(layer+1)*0x9e3779b97f4a7c15
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
+	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
+	z ^= z >> 31
+	return int64(z >> 1) // non-negative
+}
+
+// layerSeeder returns the hook that reseeds libtorch before each decoder
+// layer of the micro-batch whose seed is micro.
+func layerSeeder(micro int64) func(layer int) error {
+	return func(layer int) error { return torch.ManualSeed(seedForLayer(micro, layer)) }
+}
+
+// checkpointedMicro runs micro-batch `micro` of optimizer step `step` with
+// activation checkpointing, accumulating its gradients. answerTokens are the
+// step's answer tokens, accum its number of micro-batches (the loss
+// normalisation of forwardBackward). It returns, detached in s, the
+// micro-batch's total loss, emotion loss, load-balancing loss and z-loss (the
+// four numbers forwardBackward's non-checkpointed path records); it sets
+// st.router to the pass's router telemetry when wantRouter, and adds the
+// time spent in collectives to st.comm.
+func (r *run) checkpointedMicro(s *torch.Scope, b *data.Batch, step, micro, answerTokens int, accum float64, wantRouter bool, st *stepStats) ([]*torch.Tensor, error) {
+	c := r.c
+	base := r.seed(step, micro)
+	if err := torch.ManualSeed(base); err != nil {
+		return nil, err
+	}
+	ms := s.Child() // the micro-batch's tensors: freed when it is done
+	defer ms.Close()
+	bt := toTensors(ms, b, c.dev)
+	p := c.model.Begin(ms, bt.in, true)
+	x0 := c.model.Embed(ms, bt.in) // (B,T,D); its graph reaches trained projectors
+	if err := ms.Err(); err != nil {
+		return nil, err
+	}
+	L := p.Layers()
+	plan := r.planLayers(L, x0.RequiresGrad())
+
+	// 1. The forward under no-grad: each layer in a scope of its own, keeping
+	// its output (the next layer's input), its rows of router sums, and the
+	// norm measurement.
+	inputs := make([]*torch.Tensor, L+1) // inputs[i]: layer i's input; inputs[L]: the last output
+	inputs[0] = ms.Detach(x0)
+	rowOff := make([]int, L) // first router-sums row of each layer
+	var (
+		sumParts []*torch.Tensor
+		rows     int
+	)
+	err := torch.NoGrad(func() error {
+		for i := range L {
+			ls := ms.Child()
+			if err := torch.ManualSeed(seedForLayer(base, i)); err != nil {
+				ls.Close()
+				return err
+			}
+			c.tracker.Reset()
+			y := p.Layer(ls, i, inputs[i]) // (B,T,D)
+			rowOff[i] = rows
+			if plan[i].gated && ls.Err() == nil {
+				part := c.tracker.Sums(ms) // (R_i, W)
+				if err := ms.Err(); err != nil {
+					ls.Close()
+					return err
+				}
+				rows += int(part.Size(0))
+				sumParts = append(sumParts, part)
+			}
+			c.set.KeepNorms(s) // read by forwardBackward after the last micro-batch
+			c.tracker.Reset()
+			inputs[i+1] = ms.Own(y)
+			err := ls.Err()
+			ls.Close()
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	var sums *torch.Tensor // (R, W) the whole pass's router sums (all ranks')
+	if len(sumParts) > 0 {
+		sums = ms.Contiguous(ms.Cat(sumParts, 0))
+		if err := ms.Err(); err != nil {
+			return nil, err
+		}
+		t0 := time.Now()
+		if err := c.allReduce(sums); err != nil {
+			return nil, err
+		}
+		st.comm += time.Since(t0)
+	}
+
+	// 2. The head: final norm, logits at the answer positions, cross-entropy.
+	hs := ms.Child()
+	xL := hs.Detach(inputs[L])
+	if err := setLeaf(xL, plan.needsGrad(L)); err != nil {
+		hs.Close()
+		return nil, err
+	}
+	h := p.Norm(hs, xL)                                              // (B,T,D)
+	logits := c.model.Logits(hs, h, bt.pos)                          // (N,V)
+	ce := hs.CrossEntropy(logits, bt.targets, -100, torch.ReduceSum) // ()
+	emotion := hs.DivScalar(ce, float64(answerTokens))
+	head := emotion
+	if r.opt.NonFiniteAt != nil && r.opt.NonFiniteAt(step) {
+		head = hs.MulScalar(head, math.NaN()) // test-only fault injection
+	}
+	if err := hs.Err(); err != nil {
+		hs.Close()
+		return nil, err
+	}
+	emotionOut := s.Detach(emotion)
+	var g *torch.Tensor // gradient of the current layer's output, owned by ms
+	if head.RequiresGrad() {
+		if err := head.Backward(); err != nil {
+			hs.Close()
+			return nil, err
+		}
+		g = ms.Own(hs.Grad(xL))
+	}
+	hs.Close()
+	inputs[L].Free()
+
+	// 3. From the last layer down: recompute with grad, backpropagate.
+	resume := c.set.PauseNorms()
+	defer resume()
+	lbs := make([]*torch.Tensor, 0, L)
+	zs := make([]*torch.Tensor, 0, L)
+	var snaps [][]gating.GroupStats // per layer, when wantRouter
+	if wantRouter {
+		snaps = make([][]gating.GroupStats, L)
+	}
+	for i := L - 1; i >= 0; i-- {
+		if !plan[i].params && !plan.needsGrad(i) {
+			break // nothing trainable at or below this layer
+		}
+		ls := ms.Child()
+		var snap *[]gating.GroupStats
+		if wantRouter {
+			snap = &snaps[i]
+		}
+		gIn, lb, z, err := r.recomputeLayer(ls, p, i, inputs[i], g, plan, sums, rowOff[i], accum, base, snap)
+		if err == nil && gIn != nil {
+			gIn = ms.Own(gIn)
+		}
+		if err == nil && lb != nil {
+			lbs, zs = append(lbs, ms.Own(lb)), append(zs, ms.Own(z))
+		}
+		ls.Close()
+		if err != nil {
+			return nil, err
+		}
+		if g != nil {
+			g.Free()
+		}
+		g = gIn
+		inputs[i].Free() // layer i's input is no longer needed
+	}
+
+	// 4. The embedding's graph (trained projectors) gets the first layer's input gradient.
+	if x0.RequiresGrad() && g != nil {
+		if err := torch.BackwardWith([]*torch.Tensor{x0}, []*torch.Tensor{g}); err != nil {
+			return nil, err
+		}
+	}
+
+	// The pass's router losses: the layers' shares add up to it.
+	lb, z := ms.Zeros(nil, torch.Float32, c.dev), ms.Zeros(nil, torch.Float32, c.dev)
+	for j := len(lbs) - 1; j >= 0; j-- { // forward order
+		lb, z = ms.Add(lb, lbs[j]), ms.Add(z, zs[j])
+	}
+	aux := ms.DivScalar(ms.Add(ms.MulScalar(lb, c.cfg.Loss.LoadBalance), ms.MulScalar(z, c.cfg.Loss.ZLoss)), accum)
+	loss := ms.Add(emotionOut, aux)
+	if head != emotion {
+		loss = ms.MulScalar(loss, math.NaN())
+	}
+	parts := []*torch.Tensor{s.Detach(loss), emotionOut, s.Detach(lb), s.Detach(z)}
+	if err := ms.Err(); err != nil {
+		return nil, err
+	}
+	if wantRouter {
+		st.router = mergeSnapshots(snaps, c.tracker.PerTarget)
+	}
+	return parts, nil
+}
+
+// recomputeLayer recomputes decoder layer i with grad in ls from its saved
+// input x and backpropagates its output with gradient g (nil: the output
+// gets no gradient from above) plus its share of the router losses. It
+// returns the gradient of x (nil when x needs none) and the layer's
+// load-balancing and z-loss shares (nil without gates), all in ls. When
+// snap is not nil it receives the layer's router telemetry (under the
+// pass's sums, as Tracker.Snapshot reports it for the whole pass).
+func (r *run) recomputeLayer(ls *torch.Scope, p *model.Pass, i int, x, g *torch.Tensor, plan layerPlan,
+	sums *torch.Tensor, row int, accum float64, base int64, snap *[]gating.GroupStats) (gIn, lb, z *torch.Tensor, err error) {
+	c := r.c
+	if err := torch.ManualSeed(seedForLayer(base, i)); err != nil {
+		return nil, nil, nil, err
+	}
+	xi := ls.Detach(x)
+	if err := setLeaf(xi, plan.needsGrad(i)); err != nil {
+		return nil, nil, nil, err
+	}
+	c.tracker.Reset()
+	defer c.tracker.Reset()
+	if plan[i].gated {
+		c.tracker.SetGlobal(sums, row)
+		defer c.tracker.SetGlobal(nil, 0)
+	}
+	y := p.Layer(ls, i, xi) // (B,T,D)
+	var roots, grads []*torch.Tensor
+	if g != nil && y != nil && y.RequiresGrad() {
+		roots, grads = append(roots, y), append(grads, g)
+	}
+	if plan[i].gated {
+		lb, z = c.tracker.Losses(ls, c.dev)
+		aux := ls.DivScalar(ls.Add(ls.MulScalar(lb, c.cfg.Loss.LoadBalance), ls.MulScalar(z, c.cfg.Loss.ZLoss)), accum)
+		if aux != nil && aux.RequiresGrad() {
+			roots, grads = append(roots, aux), append(grads, nil)
+		}
+		lb, z = ls.Detach(lb), ls.Detach(z)
+		if snap != nil && ls.Err() == nil {
+			if *snap, err = r.layerSnapshot(ls); err != nil {
+				return nil, nil, nil, err
+			}
+		}
+	}
+	if err := ls.Err(); err != nil {
+		return nil, nil, nil, err
+	}
+	if len(roots) > 0 {
+		if err := torch.BackwardWith(roots, grads); err != nil {
+			return nil, nil, nil, fmt.Errorf("layer %d: %w", i, err)
+		}
+	}
+	if plan.needsGrad(i) {
+		gIn = ls.Grad(xi) // nil when nothing reached x
+	}
+	return gIn, lb, z, ls.Err()
+}
+
+// setLeaf makes the detached x a leaf that requires grad when on.
+func setLeaf(x *torch.Tensor, on bool) error {
+	if !on || x == nil {
+		return nil
+	}
+	return x.SetRequiresGrad(true)
+}
+
+// layerInfo says what a decoder layer holds that training touches.
+type layerInfo struct {
+	params bool // an adapter (trainable) sits in the layer
+	gated  bool // one of them has a gate (records router statistics)
+	input  bool // the layer's input depends on a trainable tensor
+}
+
+// layerPlan is per decoder layer, plus one entry for the head's input.
+type layerPlan []layerInfo
+
+// needsGrad reports whether layer i's input (i = L: the head's) depends on
+// a trainable tensor, i.e. whether the full graph would carry a gradient
+// to it.
+func (pl layerPlan) needsGrad(i int) bool { return pl[i].input }
+
+// planLayers finds, for L decoder layers, which hold adapters and gates, and
+// which inputs need a gradient (embedDeps: the embeddings depend on trained
+// projectors).
+func (r *run) planLayers(L int, embedDeps bool) layerPlan {
+	pl := make(layerPlan, L+1)
+	for _, m := range r.c.set.Mixtures {
+		i, ok := layerOf(m.Name)
+		if !ok || i >= L {
+			continue
+		}
+		pl[i].params = true
+		pl[i].gated = pl[i].gated || m.Gate != nil
+	}
+	dep := embedDeps
+	for i := range pl {
+		pl[i].input = dep
+		if i < L {
+			dep = dep || pl[i].params
+		}
+	}
+	return pl
+}
+
+// layerOf parses the decoder layer index out of a module name
+// "model.layers.{i}.…".
+func layerOf(name string) (int, bool) {
+	const prefix = "model.layers."
+	j := strings.Index(name, prefix)
+	if j < 0 {
+		return 0, false
+	}
+	rest := name[j+len(prefix):]
+	k := strings.IndexByte(rest, '.')
+	if k < 0 {
+		return 0, false
+	}
+	i, err := strconv.Atoi(rest[:k])
+	return i, err == nil
+}
