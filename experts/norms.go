@@ -15,8 +15,8 @@ type normRecorder struct {
 
 // record adds one target's delta y (B,T,out) to the sums.
 func (r *normRecorder) record(s *torch.Scope, y, modality *torch.Tensor) {
-	n := s.NormDims(y, 2, []int64{-1}, true)   // (B,T,1)
-	va := s.Narrow(modality, -1, modVisual, 2) // (B,T,2): visual, audio columns
+	n := s.NormDims(s.Detach(y), 2, []int64{-1}, true) // (B,T,1); a statistic: no graph kept
+	va := s.Narrow(modality, -1, modVisual, 2)         // (B,T,2): visual, audio columns
 	bt := []int64{0, 1}
 	r.sums = append(r.sums, s.SumDims(s.Mul(va, n), bt, false)) // (2)
 	r.counts = append(r.counts, s.SumDims(va, bt, false))       // (2)

@@ -34,7 +34,7 @@ type MemoryEstimate struct {
 	LayerBack    int64 // one layer's backward working set
 	Head         int64 // final norm, logits at answer positions, cross-entropy, and their backward
 	Layers       int   // decoder layers
-	Held         int   // micro-batches whose activations are alive at once without checkpointing
+	Held         int   // micro-batches whose activations are alive at once without checkpointing (1: each micro-batch runs in its own scope)
 	Saved        int64 // with checkpointing: one layer input (B,T,D) in the run dtype, kept per layer
 	Checkpointed bool  // the recipe's train.activation_checkpointing
 	Params       int64 // trainable parameters
@@ -75,7 +75,7 @@ const (
 // EstimateMemory computes the memory estimate of cfg on a model of shape sh.
 func EstimateMemory(cfg *recipes.Config, sh MemoryShape) (MemoryEstimate, error) {
 	mc := sh.Model
-	e := MemoryEstimate{Layers: mc.NumLayers, Checkpointed: cfg.Train.ActivationCheckpointing, Shape: sh, Held: max(1, cfg.Train.GradAccum)}
+	e := MemoryEstimate{Layers: mc.NumLayers, Checkpointed: cfg.Train.ActivationCheckpointing, Shape: sh, Held: 1}
 	es, err := dtypeSize(cfg.Model.DType)
 	if err != nil {
 		return e, err

@@ -58,48 +58,11 @@ func (r *run) forwardBackward(batches []*data.Batch, step int, wantRouter bool, 
 			lossParts = append(lossParts, parts...)
 			continue
 		}
-		seed := r.seed(step, i)
-		if err := torch.ManualSeed(seed); err != nil {
+		parts, err := r.plainMicro(s, b, step, i, answerTokens, accum, wantRouter && i == len(batches)-1, &st)
+		if err != nil {
 			return st, err
 		}
-		c.tracker.Reset()
-		bt := toTensors(s, b, c.dev)
-		h := c.model.ForwardEach(s, bt.in, true, layerSeeder(seed))     // (B,T,D)
-		logits := c.model.Logits(s, h, bt.pos)                          // (N,V)
-		ce := s.CrossEntropy(logits, bt.targets, -100, torch.ReduceSum) // ()
-		if c.group != nil {
-			sums := c.tracker.Sums(s) // (R,W)
-			if err := s.Err(); err != nil {
-				return st, err
-			}
-			t0 := time.Now()
-			if err := c.allReduce(sums); err != nil {
-				return st, err
-			}
-			st.comm += time.Since(t0)
-			c.tracker.SetGlobal(sums, 0)
-		}
-		lb, z := c.tracker.Losses(s, c.dev)
-		emotion := s.DivScalar(ce, float64(answerTokens))
-		aux := s.DivScalar(s.Add(s.MulScalar(lb, c.cfg.Loss.LoadBalance), s.MulScalar(z, c.cfg.Loss.ZLoss)), accum)
-		loss := s.Add(emotion, aux)
-		if r.opt.NonFiniteAt != nil && r.opt.NonFiniteAt(step) {
-			loss = s.MulScalar(loss, math.NaN()) // test-only fault injection
-		}
-		if err := s.Err(); err != nil {
-			return st, err
-		}
-		if err := loss.Backward(); err != nil {
-			return st, err
-		}
-		lossParts = append(lossParts, s.Detach(loss), s.Detach(emotion), s.Detach(lb), s.Detach(z))
-		if wantRouter && i == len(batches)-1 {
-			router, err := c.tracker.Snapshot(s)
-			if err != nil {
-				return st, err
-			}
-			st.router = router
-		}
+		lossParts = append(lossParts, parts...)
 	}
 	if c.group == nil {
 		if c.weights.NeedsNorms() {
@@ -142,4 +105,66 @@ func (r *run) forwardBackward(batches []*data.Batch, step int, wantRouter bool, 
 	}
 	st.finite = st.finite && !math.IsNaN(st.gradNorm) && !math.IsInf(st.gradNorm, 0)
 	return st, nil
+}
+
+// plainMicro runs one micro-batch's forward and backward on the full graph,
+// in a scope of its own freed at its end (so the step holds one micro-batch's
+// activations, not grad_accum of them). It returns, owned by s, the detached
+// total, emotion, load-balancing and z losses; it sets st.router to the
+// pass's router telemetry when wantRouter and adds collective time to st.comm.
+func (r *run) plainMicro(s *torch.Scope, b *data.Batch, step, micro, answerTokens int, accum float64, wantRouter bool, st *stepStats) ([]*torch.Tensor, error) {
+	c := r.c
+	seed := r.seed(step, micro)
+	if err := torch.ManualSeed(seed); err != nil {
+		return nil, err
+	}
+	ms := s.Child()
+	defer ms.Close()
+	c.tracker.Reset()
+	bt := toTensors(ms, b, c.dev)
+	h := c.model.ForwardEach(ms, bt.in, true, layerSeeder(seed))     // (B,T,D)
+	logits := c.model.Logits(ms, h, bt.pos)                          // (N,V)
+	ce := ms.CrossEntropy(logits, bt.targets, -100, torch.ReduceSum) // ()
+	c.set.KeepNorms(s)                                               // read by forwardBackward after the last micro-batch
+	if c.group != nil {
+		sums := c.tracker.Sums(ms) // (R,W)
+		if err := ms.Err(); err != nil {
+			return nil, err
+		}
+		t0 := time.Now()
+		if err := c.allReduce(sums); err != nil {
+			return nil, err
+		}
+		st.comm += time.Since(t0)
+		c.tracker.SetGlobal(sums, 0)
+	}
+	lb, z := c.tracker.Losses(ms, c.dev)
+	emotion := ms.DivScalar(ce, float64(answerTokens))
+	aux := ms.DivScalar(ms.Add(ms.MulScalar(lb, c.cfg.Loss.LoadBalance), ms.MulScalar(z, c.cfg.Loss.ZLoss)), accum)
+	loss := ms.Add(emotion, aux)
+	if r.opt.NonFiniteAt != nil && r.opt.NonFiniteAt(step) {
+		loss = ms.MulScalar(loss, math.NaN()) // test-only fault injection
+	}
+	if err := ms.Err(); err != nil {
+		return nil, err
+	}
+	if err := loss.Backward(); err != nil {
+		return nil, err
+	}
+	if wantRouter {
+		router, err := c.tracker.Snapshot(ms)
+		if err != nil {
+			return nil, err
+		}
+		st.router = router
+	}
+	parts := []*torch.Tensor{ms.Detach(loss), ms.Detach(emotion), ms.Detach(lb), ms.Detach(z)}
+	if err := ms.Err(); err != nil {
+		return nil, err
+	}
+	for _, t := range parts {
+		s.Own(t)
+	}
+	c.tracker.Reset() // its tensors were ms's
+	return parts, nil
 }
