@@ -28,7 +28,7 @@ trap 'rm -rf "$W"' EXIT
 common=(--recipe recipes/demo-tiny.yaml --no-progress --log-level warn --set data.eval= --set train.keep_best_by= --set train.max_steps="$STEPS" --set train.warmup_steps=5 --set train.log_every=10
 	--set train.save_every=0 --set train.eval_every=0 --set run.tensorboard=false)
 # The demo's model and data (made once by the first run if missing).
-bin/mose train "${common[@]}" --set train.max_steps=1 --set train.log_every=1 --set run.output_dir="$W/prep" >/dev/null
+bin/mose train "${common[@]}" --set train.max_steps=1 --set train.warmup_steps=0 --set train.log_every=1 --set run.output_dir="$W/prep" >/dev/null
 start=$(date +%s)
 bin/mose train "${common[@]}" --set run.threads=2 --set train.batch_size=16 --set run.output_dir="$W/one"
 bin/mose train "${common[@]}" --nproc 2 --set run.threads=1 --set train.batch_size=8 --set run.output_dir="$W/two"
