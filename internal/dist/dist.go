@@ -15,7 +15,7 @@ package dist
 // gloo's headers.
 
 /*
-#cgo CXXFLAGS: -std=c++17 -O2 -g0 -Wno-deprecated-declarations
+#cgo CXXFLAGS: -std=c++17 -O2 -g0 -Wno-deprecated-declarations -Wno-interference-size
 #cgo CXXFLAGS: -I${SRCDIR}/../../.build/include
 #cgo CXXFLAGS: -I${SRCDIR}/../../.build/gloo/include
 #cgo CXXFLAGS: -I${SRCDIR}/../../.build/cuda/include -I${SRCDIR}/../../.build/cuda/nccl
