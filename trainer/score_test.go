@@ -27,8 +27,15 @@ func labelScores(t *testing.T, c *components, cached bool) map[string][]float64 
 // Score mode through the KV cache (each prompt once, every label from it in
 // one call) gives the label log-likelihoods of one row per label within
 // 1e-5, and the same predictions; with AR off and on, in odd batch sizes.
+//
+// AR flags heads by a threshold, a discontinuous decision: with the weights
+// of run.seed=1, on libtorch 2.1, one statistic lies within rounding of its
+// threshold and the two paths (the same math in different matmul shapes)
+// fall on either side of it, a 1.5e-4 jump in one sample's score (seeds
+// 2, 3 and 4 agree within 2e-6 on both lines). The test trains with seed 2,
+// away from that edge, so that it measures the paths' equivalence.
 func TestScoreCachedMatchesRows(t *testing.T) {
-	cfg, ck := trained(t)
+	cfg, ck := trained(t, "run.seed=2")
 	for _, sets := range [][]string{{"eval.batch_size=5"}, {"eval.batch_size=7", "eval.ar.enabled=true", "eval.ar.layers=[1,3]", "eval.ar.beta=0.8"}} {
 		cfg := *cfg
 		c := testRecipe(t, sets...)

@@ -103,9 +103,9 @@ func New(cfg Config) (*Group, error) {
 	if err := shimError(msg); err != nil {
 		hint := ""
 		switch s := err.Error(); {
-		case strings.Contains(s, "EADDRINUSE"):
+		case strings.Contains(s, "EADDRINUSE") || strings.Contains(s, "Address already in use"):
 			hint = "; fix: MASTER_PORT is taken on this host, choose a free one (mose train --nproc picks one itself)"
-		case strings.Contains(s, "clients joined") || strings.Contains(s, "Timed out") || strings.Contains(s, "timed out"):
+		case strings.Contains(s, "clients joined") || strings.Contains(strings.ToLower(s), "timed out") || strings.Contains(s, "Socket Timeout"):
 			hint = fmt.Sprintf("; not every rank arrived within %s (MOSE_DIST_TIMEOUT): check that WORLD_SIZE ranks were started and reach MASTER_ADDR:MASTER_PORT", cfg.Timeout)
 		}
 		return nil, fmt.Errorf("%w: %s:%d as rank %d of %d (%s): %v%s", ErrRendezvous, cfg.Addr, cfg.Port, cfg.Rank, cfg.World, cfg.Backend, err, hint)
