@@ -3,6 +3,7 @@ package trainer
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/mose-llm/mose/data"
 	"github.com/mose-llm/mose/internal/torch"
@@ -57,6 +58,18 @@ func (c *components) allReduce(t *torch.Tensor) error {
 		return fmt.Errorf("data-parallel: %w", err)
 	}
 	return nil
+}
+
+// reduceSums all-reduces a pass's router sums (Tracker.Sums) in place,
+// adding the time spent to *comm. Nil sums or no group: nothing.
+func (c *components) reduceSums(s *torch.Scope, sums *torch.Tensor, comm *time.Duration) error {
+	if err := s.Err(); err != nil {
+		return err
+	}
+	t0 := time.Now()
+	err := c.allReduce(sums)
+	*comm += time.Since(t0)
+	return err
 }
 
 // agree all-reduces counts (float64, exact for integers below 2^53) and

@@ -5,7 +5,6 @@ import (
 	"math"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/mose-llm/mose/data"
 	"github.com/mose-llm/mose/gating"
@@ -125,14 +124,9 @@ func (r *run) checkpointedMicro(s *torch.Scope, b *data.Batch, step, micro, answ
 	var sums *torch.Tensor // (R, W) the whole pass's router sums (all ranks')
 	if len(sumParts) > 0 {
 		sums = ms.Contiguous(ms.Cat(sumParts, 0))
-		if err := ms.Err(); err != nil {
+		if err := c.reduceSums(ms, sums, &st.comm); err != nil {
 			return nil, err
 		}
-		t0 := time.Now()
-		if err := c.allReduce(sums); err != nil {
-			return nil, err
-		}
-		st.comm += time.Since(t0)
 	}
 
 	// 2. The head: final norm, logits at the answer positions, cross-entropy.

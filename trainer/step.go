@@ -128,14 +128,9 @@ func (r *run) plainMicro(s *torch.Scope, b *data.Batch, step, micro, answerToken
 	c.set.KeepNorms(s)                                               // read by forwardBackward after the last micro-batch
 	if c.group != nil {
 		sums := c.tracker.Sums(ms) // (R,W)
-		if err := ms.Err(); err != nil {
+		if err := c.reduceSums(ms, sums, &st.comm); err != nil {
 			return nil, err
 		}
-		t0 := time.Now()
-		if err := c.allReduce(sums); err != nil {
-			return nil, err
-		}
-		st.comm += time.Since(t0)
 		c.tracker.SetGlobal(sums, 0)
 	}
 	lb, z := c.tracker.Losses(ms, c.dev)
