@@ -3,6 +3,8 @@ package data
 import (
 	"fmt"
 	"slices"
+
+	"github.com/mose-llm/mose/modality"
 )
 
 // Mode says what the rows of a batch hold.
@@ -172,10 +174,10 @@ func (e *Encoder) Collate(examples []*Example, mode Mode, feats FeatureFunc) (*B
 			b.Targets[base+t] = IgnoreIndex
 			if t < n {
 				b.IDs[base+t] = int64(rw.ids[t])
-				b.Modality[base+t] = Text
+				b.Modality[base+t] = modality.Text
 			} else {
 				b.IDs[base+t] = pad
-				b.Modality[base+t] = Pad
+				b.Modality[base+t] = modality.Pad
 			}
 		}
 		if mode != ModePrompt {

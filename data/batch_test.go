@@ -3,6 +3,8 @@ package data
 import (
 	"slices"
 	"testing"
+
+	"github.com/mose-llm/mose/modality"
 )
 
 func TestBatchTrain(t *testing.T) {
@@ -40,14 +42,14 @@ func TestBatchTrain(t *testing.T) {
 			if b.Targets[at] != wantT {
 				t.Fatalf("row %d pos %d: target %d, want %d", r, p, b.Targets[at], wantT)
 			}
-			wantM := Text
+			wantM := int8(modality.Text)
 			switch {
 			case p >= ex.Len():
-				wantM = Pad
+				wantM = modality.Pad
 			case p >= ex.Offsets[0] && p < ex.Offsets[0]+4:
-				wantM = Visual
+				wantM = modality.Visual
 			case p == ex.Offsets[1]:
-				wantM = Audio
+				wantM = modality.Audio
 			}
 			if b.Modality[at] != wantM {
 				t.Fatalf("row %d pos %d: modality %d, want %d", r, p, b.Modality[at], wantM)
@@ -84,11 +86,11 @@ func TestBatchTrain(t *testing.T) {
 			t.Fatalf("row %d features wrong", r)
 		}
 		for k := range 4 {
-			if p := fr.Positions[r*4+k]; int(p) != r*T+ds.Examples[i].Offsets[0]+k || b.Modality[p] != Visual {
+			if p := fr.Positions[r*4+k]; int(p) != r*T+ds.Examples[i].Offsets[0]+k || b.Modality[p] != modality.Visual {
 				t.Fatalf("row %d token %d position %d", r, k, p)
 			}
 		}
-		if p := au.Positions[r]; b.Modality[p] != Audio || int(p)/T != r {
+		if p := au.Positions[r]; b.Modality[p] != modality.Audio || int(p)/T != r {
 			t.Fatalf("audio position %d", p)
 		}
 	}

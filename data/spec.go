@@ -11,21 +11,13 @@ import (
 
 	"github.com/mose-llm/mose/internal/fsutil"
 	"github.com/mose-llm/mose/internal/strictjson"
+	"github.com/mose-llm/mose/modality"
 )
 
-// Token modality ids, one per sequence position (Batch.Modality). They are
-// what the experts route on and what Attention Reallocation measures.
+// Modality names used in Input.Modality (package modality's).
 const (
-	Text   int8 = 0
-	Visual int8 = 1
-	Audio  int8 = 2
-	Pad    int8 = 3
-)
-
-// Modality names used in Input.Modality.
-const (
-	ModalityVisual = "visual"
-	ModalityAudio  = "audio"
+	ModalityVisual = modality.VisualName
+	ModalityAudio  = modality.AudioName
 )
 
 // IgnoreIndex marks target positions that carry no loss.
@@ -46,9 +38,9 @@ type Input struct {
 // ModalityID is the per-token modality id of the input's tokens.
 func (in Input) ModalityID() int8 {
 	if in.Modality == ModalityAudio {
-		return Audio
+		return modality.Audio
 	}
-	return Visual
+	return modality.Visual
 }
 
 // Prompt is the instruction template and the answer templates.

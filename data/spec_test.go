@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/mose-llm/mose/modality"
 )
 
 func TestReadModelSpec(t *testing.T) {
@@ -24,7 +26,7 @@ func TestReadModelSpec(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(spec.Inputs) != 2 || spec.Inputs[0].Tokens != 256 || spec.Inputs[1].Dim != 1024 ||
-		spec.Inputs[1].ModalityID() != Audio || spec.LabelIndex("happy") != 1 || spec.FeatureTokens() != 257 {
+		spec.Inputs[1].ModalityID() != modality.Audio || spec.LabelIndex("happy") != 1 || spec.FeatureTokens() != 257 {
 		t.Fatalf("got %+v", spec)
 	}
 }

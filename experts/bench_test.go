@@ -8,6 +8,7 @@ import (
 	"github.com/mose-llm/mose/experts"
 	"github.com/mose-llm/mose/gating"
 	"github.com/mose-llm/mose/internal/torch"
+	"github.com/mose-llm/mose/modality"
 	"github.com/mose-llm/mose/model"
 )
 
@@ -19,7 +20,7 @@ type loopMixture struct {
 	scaling float64
 }
 
-func (l *loopMixture) Delta(s *torch.Scope, x, modality *torch.Tensor, train bool) *torch.Tensor {
+func (l *loopMixture) Delta(s *torch.Scope, x, onehot *torch.Tensor, train bool) *torch.Tensor {
 	m, r := l.m, int64(l.m.A.Size(0))/int64(len(l.m.Groups))
 	var y *torch.Tensor
 	slot, gateRow := int64(0), int64(0)
@@ -27,11 +28,11 @@ func (l *loopMixture) Delta(s *torch.Scope, x, modality *torch.Tensor, train boo
 		var mask *torch.Tensor // (B,T,1)
 		switch g {
 		case experts.Visual:
-			mask = s.Narrow(modality, -1, modVisual, 1)
+			mask = s.Narrow(onehot, -1, modality.Visual, 1)
 		case experts.NonVisual:
-			mask = s.Add(s.Narrow(modality, -1, modText, 1), s.Narrow(modality, -1, modAudio, 1))
+			mask = s.Add(s.Narrow(onehot, -1, modality.Text, 1), s.Narrow(onehot, -1, modality.Audio, 1))
 		default:
-			mask = s.Sub(s.Ones([]int64{1}, torch.Float32, torch.CPU), s.Narrow(modality, -1, modPad, 1))
+			mask = s.Sub(s.Ones([]int64{1}, torch.Float32, torch.CPU), s.Narrow(onehot, -1, modality.Pad, 1))
 		}
 		h := s.Linear(x, s.Narrow(m.A, 0, int64(gi)*r, r), nil) // (B,T,r)
 		K := int64(m.K[gi])
@@ -84,9 +85,9 @@ func BenchmarkStep(b *testing.B) {
 		ids[i] = int64((i*7919 + 13) % 600)
 		switch t := i % T; {
 		case t >= 20 && t < 84:
-			mods[i] = modVisual
+			mods[i] = modality.Visual
 		case t == 90:
-			mods[i] = modAudio
+			mods[i] = modality.Audio
 		}
 	}
 	lora := experts.Config{Method: "lora", Targets: []string{"q_proj", "v_proj"}, Rank: 16, Alpha: 32}

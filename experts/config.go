@@ -27,12 +27,6 @@ const (
 	MethodLoRA = "lora"
 )
 
-// Modality ids of the one-hot columns (the model's numbering).
-const (
-	modText, modVisual, modAudio, modPad = 0, 1, 2, 3
-	numMod                               = 4
-)
-
 // ErrConfig reports an invalid adapter configuration.
 var ErrConfig = errors.New("bad adapter config")
 

@@ -8,10 +8,7 @@ import (
 	"github.com/mose-llm/mose/experts"
 	"github.com/mose-llm/mose/gating"
 	"github.com/mose-llm/mose/internal/torch"
-)
-
-const (
-	modText, modVisual, modAudio, modPad = 0, 1, 2, 3
+	"github.com/mose-llm/mose/modality"
 )
 
 // naiveDelta is the reference: for every token, group and expert, in float64,
@@ -42,10 +39,10 @@ func naiveDelta(t *testing.T, m *experts.Mixture, cfg experts.Config, gcfg gatin
 			K := m.K[gi]
 			var w float64
 			switch {
-			case mod == modPad:
-			case g == experts.Visual && mod == modVisual:
+			case mod == modality.Pad:
+			case g == experts.Visual && mod == modality.Visual:
 				w = wv
-			case g == experts.NonVisual && (mod == modText || mod == modAudio):
+			case g == experts.NonVisual && (mod == modality.Text || mod == modality.Audio):
 				w = wn
 			case g == experts.Omni:
 				w = 1
@@ -136,7 +133,7 @@ func TestFusedMatchesNaive(t *testing.T) {
 	for i := range x {
 		x[i] = float64(float32(rng.NormFloat64()))
 	}
-	mods := []int{modText, modVisual, modVisual, modAudio, modText, modPad, modVisual, modText, modAudio, modVisual, modPad, modPad}
+	mods := []int{modality.Text, modality.Visual, modality.Visual, modality.Audio, modality.Text, modality.Pad, modality.Visual, modality.Text, modality.Audio, modality.Visual, modality.Pad, modality.Pad}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			inTorch(t, func(s *torch.Scope) {
@@ -176,7 +173,7 @@ func TestFusedMatchesNaive(t *testing.T) {
 				}
 				for tok, mod := range mods {
 					for o := range out {
-						if mod == modPad && got[tok*out+o] != 0 {
+						if mod == modality.Pad && got[tok*out+o] != 0 {
 							t.Fatalf("pad token %d got a delta", tok)
 						}
 					}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/mose-llm/mose/internal/torch"
+	"github.com/mose-llm/mose/modality"
 )
 
 // Merging folds a target's experts into its frozen weight, W' = W + ΔW with
@@ -65,11 +66,11 @@ type coefRecorder struct {
 	last   *torch.Tensor
 }
 
-func (r *coefRecorder) record(s *torch.Scope, m *Mixture, coef, modality *torch.Tensor) {
+func (r *coefRecorder) record(s *torch.Scope, m *Mixture, coef, onehot *torch.Tensor) {
 	r.sums[m] = append(r.sums[m], s.SumDims(coef, []int64{0, 1}, false))
-	if modality != r.last { // the same one-hot for every target of a forward
-		r.last = modality
-		pad := s.Narrow(modality, -1, modPad, 1)
+	if onehot != r.last { // the same one-hot for every target of a forward
+		r.last = onehot
+		pad := s.Narrow(onehot, -1, modality.Pad, 1)
 		r.tokens = append(r.tokens, s.Sub(s.Sum(s.Ones(pad.Shape(), torch.Float32, m.set.dev)), s.Sum(pad)))
 	}
 }

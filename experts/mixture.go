@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/mose-llm/mose/internal/torch"
+	"github.com/mose-llm/mose/modality"
 )
 
 // Gate routes among the experts of a target's gated groups (those with more
@@ -44,17 +45,17 @@ type Mixture struct {
 	gatedIdx  []int         // groups with K > 1
 	slotGroup *torch.Tensor // (E) int64: group of each slot; nil when E == G
 	gateMap   *torch.Tensor // (E) int64: slot -> column of [gate output, 1]
-	member    *torch.Tensor // (numMod, Gg) float32: tokens each gated group routes
-	mix       *torch.Tensor // (numMod, E) float32: scaling · modality weight · routing mask
+	member    *torch.Tensor // (modality.Count, Gg) float32: tokens each gated group routes
+	mix       *torch.Tensor // (modality.Count, E) float32: scaling · modality weight · routing mask
 }
 
 // Delta computes the experts' contribution for x (B,T,in) given the one-hot
-// modality (B,T,numMod) (nil: every token is text) -> (B,T,out) float32:
+// modality (B,T,modality.Count) (nil: every token is text) -> (B,T,out) float32:
 //
 //	h   = dropout(x)·Aᵀ                               one matmul, every group's A
 //	c_e = s · w_{m(t)} · mask_{g(e)}(t) · gate_e(t)    per token and slot, elementwise
 //	y   = [c_e · h_{g(e)}]_e · Bᵀ                      one matmul, every expert's B
-func (m *Mixture) Delta(s *torch.Scope, x, modality *torch.Tensor, train bool) *torch.Tensor {
+func (m *Mixture) Delta(s *torch.Scope, x, onehot *torch.Tensor, train bool) *torch.Tensor {
 	sh := x.Shape()
 	if len(sh) != 3 {
 		s.Fail(fmt.Errorf("%w: %s: adapter input must be (B,T,in), got %v", ErrConfig, m.Name, sh))
@@ -65,13 +66,13 @@ func (m *Mixture) Delta(s *torch.Scope, x, modality *torch.Tensor, train bool) *
 	if x.DType() != torch.Float32 {
 		x = s.To(x, torch.Float32) // adapters are float32 whatever the frozen dtype
 	}
-	if modality == nil {
-		modality = s.To(s.OneHot(s.Zeros([]int64{B, T}, torch.Int64, x.Device()), numMod), torch.Float32)
+	if onehot == nil {
+		onehot = s.To(s.OneHot(s.Zeros([]int64{B, T}, torch.Int64, x.Device()), modality.Count), torch.Float32)
 	}
 	h := s.Linear(s.Dropout(x, m.set.Config.Dropout, train), m.A, nil) // (B,T,G·r)
-	coef := s.Matmul(modality, m.mix)                                  // (B,T,E)
+	coef := s.Matmul(onehot, m.mix)                                    // (B,T,E)
 	if m.Gate != nil {
-		member := s.Matmul(modality, m.member)  // (B,T,Gg)
+		member := s.Matmul(onehot, m.member)    // (B,T,Gg)
 		gc := m.Gate.Route(s, x, member, train) // (B,T,ΣKg)
 		ones := s.Ones([]int64{B, T, 1}, torch.Float32, x.Device())
 		g := s.IndexSelect(s.Cat([]*torch.Tensor{gc, ones}, -1), -1, m.gateMap) // (B,T,E)
@@ -82,12 +83,12 @@ func (m *Mixture) Delta(s *torch.Scope, x, modality *torch.Tensor, train bool) *
 		hs = s.IndexSelect(hs, 2, m.slotGroup) // (B,T,E,r)
 	}
 	if m.set.coefs != nil && !train {
-		m.set.coefs.record(s, m, coef, modality)
+		m.set.coefs.record(s, m, coef, onehot)
 	}
 	u := s.View(s.Mul(hs, s.Unsqueeze(coef, -1)), B, T, m.slots*r) // (B,T,E·r)
 	y := s.Linear(u, m.B, nil)                                     // (B,T,out)
 	if m.set.norms != nil && train {
-		m.set.norms.record(s, y, modality)
+		m.set.norms.record(s, y, onehot)
 	}
 	return y
 }
@@ -106,20 +107,20 @@ func (m *Mixture) Scaling() float64 { return m.scaling }
 // audio tokens with w_nonvisual, omni on every non-pad token with 1.
 func (m *Mixture) buildMix(owner *torch.Scope, wVisual, wNonVisual float64) error {
 	scaling := m.scaling
-	mix := make([]float32, numMod*int(m.slots))
+	mix := make([]float32, modality.Count*int(m.slots))
 	e := 0
 	for gi, g := range m.Groups {
-		var w [numMod]float64
+		var w [modality.Count]float64
 		switch g {
 		case Visual:
-			w[modVisual] = wVisual
+			w[modality.Visual] = wVisual
 		case NonVisual:
-			w[modText], w[modAudio] = wNonVisual, wNonVisual
+			w[modality.Text], w[modality.Audio] = wNonVisual, wNonVisual
 		case Omni:
-			w[modText], w[modVisual], w[modAudio] = 1, 1, 1
+			w[modality.Text], w[modality.Visual], w[modality.Audio] = 1, 1, 1
 		}
 		for range m.K[gi] {
-			for mod := range numMod {
+			for mod := range modality.Count {
 				mix[mod*int(m.slots)+e] = float32(scaling * w[mod])
 			}
 			e++
@@ -127,7 +128,7 @@ func (m *Mixture) buildMix(owner *torch.Scope, wVisual, wNonVisual float64) erro
 	}
 	c := owner.Child()
 	defer c.Close()
-	t := c.ToDevice(c.FromFloat32(mix, numMod, m.slots), m.set.dev)
+	t := c.ToDevice(c.FromFloat32(mix, modality.Count, m.slots), m.set.dev)
 	if err := c.Err(); err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/mose-llm/mose/internal/ckpt"
 	"github.com/mose-llm/mose/internal/safetensors"
 	"github.com/mose-llm/mose/internal/torch"
+	"github.com/mose-llm/mose/modality"
 	"github.com/mose-llm/mose/model"
 )
 
@@ -174,7 +175,7 @@ func TestRoutingRespectsModality(t *testing.T) {
 		randomize(t, s, set, 11, 0.4)
 		m := set.Mixtures[0]
 		x := s.Randn([]int64{1, 4, 5}, torch.Float32, torch.CPU)
-		onehot := s.To(s.OneHot(s.FromInt64([]int64{modText, modVisual, modAudio, modPad}, 1, 4), 4), torch.Float32)
+		onehot := s.To(s.OneHot(s.FromInt64([]int64{modality.Text, modality.Visual, modality.Audio, modality.Pad}, 1, 4), 4), torch.Float32)
 		before := floats(t, m.Delta(s, x, onehot, false))
 		for _, c := range []struct {
 			group   string

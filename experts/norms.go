@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/mose-llm/mose/internal/torch"
+	"github.com/mose-llm/mose/modality"
 )
 
 // normRecorder accumulates, over one forward pass, the experts' output norm
@@ -14,9 +15,9 @@ type normRecorder struct {
 }
 
 // record adds one target's delta y (B,T,out) to the sums.
-func (r *normRecorder) record(s *torch.Scope, y, modality *torch.Tensor) {
+func (r *normRecorder) record(s *torch.Scope, y, onehot *torch.Tensor) {
 	n := s.NormDims(s.Detach(y), 2, []int64{-1}, true) // (B,T,1); a statistic: no graph kept
-	va := s.Narrow(modality, -1, modVisual, 2)         // (B,T,2): visual, audio columns
+	va := s.Narrow(onehot, -1, modality.Visual, 2)     // (B,T,2): visual, audio columns
 	bt := []int64{0, 1}
 	r.sums = append(r.sums, s.SumDims(s.Mul(va, n), bt, false)) // (2)
 	r.counts = append(r.counts, s.SumDims(va, bt, false))       // (2)

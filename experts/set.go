@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/mose-llm/mose/internal/torch"
+	"github.com/mose-llm/mose/modality"
 )
 
 // Target is a linear adapters attach to. Rank and Alpha override the
@@ -112,7 +113,7 @@ func (set *Set) newMixture(t Target, groups []string, K []int, rng *rand.Rand, n
 			ones += int64(k)
 		}
 		col := int64(0)
-		member := make([]float32, numMod*len(gatedGroups))
+		member := make([]float32, modality.Count*len(gatedGroups))
 		for gi, k := range K {
 			for j := range k {
 				if k > 1 {
@@ -130,7 +131,7 @@ func (set *Set) newMixture(t Target, groups []string, K []int, rng *rand.Rand, n
 			}
 		}
 		m.gateMap = s.Own(build.Keep(build.ToDevice(build.FromInt64(gateMap, m.slots), set.dev)))
-		m.member = s.Own(build.Keep(build.ToDevice(build.FromFloat32(member, numMod, int64(len(gatedGroups))), set.dev)))
+		m.member = s.Own(build.Keep(build.ToDevice(build.FromFloat32(member, modality.Count, int64(len(gatedGroups))), set.dev)))
 	}
 	if err := build.Err(); err != nil {
 		return nil, err
@@ -150,11 +151,11 @@ func (set *Set) newMixture(t Target, groups []string, K []int, rng *rand.Rand, n
 func routes(group string) []int {
 	switch group {
 	case Visual:
-		return []int{modVisual}
+		return []int{modality.Visual}
 	case NonVisual:
-		return []int{modText, modAudio}
+		return []int{modality.Text, modality.Audio}
 	}
-	return []int{modText, modVisual, modAudio}
+	return []int{modality.Text, modality.Visual, modality.Audio}
 }
 
 // Close frees every tensor of the set. Gates are owned by whoever made them.

@@ -188,13 +188,7 @@ func (t *Tracker) Snapshot(s *torch.Scope) ([]GroupStats, error) {
 		return nil, err
 	}
 	width := int(5 + 2*kmax)
-	type acc struct {
-		GroupStats
-		n int
-	}
-	byGroup := map[string]*acc{}
-	var order []string
-	var per []GroupStats
+	var entries []GroupStats
 	r := 0
 	for i := range t.stats {
 		g := t.gates[i]
@@ -202,45 +196,9 @@ func (t *Tracker) Snapshot(s *torch.Scope) ([]GroupStats, error) {
 			row := v[r*width : (r+1)*width]
 			r++
 			k := g.K[gi]
-			st := GroupStats{Group: name, Target: g.Name, Tokens: row[1], Balance: row[2], Z: row[3], Entropy: row[4],
-				Load: append([]float64(nil), row[5:5+k]...), Prob: append([]float64(nil), row[5+int(kmax):5+int(kmax)+k]...)}
-			if t.PerTarget {
-				per = append(per, st)
-			}
-			if row[0] == 0 {
-				continue
-			}
-			a, ok := byGroup[name]
-			if !ok {
-				a = &acc{GroupStats: GroupStats{Group: name, Load: make([]float64, k), Prob: make([]float64, k)}}
-				byGroup[name] = a
-				order = append(order, name)
-			}
-			a.n++
-			a.Tokens += st.Tokens
-			a.Balance += st.Balance
-			a.Z += st.Z
-			a.Entropy += st.Entropy
-			for j := range min(k, len(a.Load)) {
-				a.Load[j] += st.Load[j]
-				a.Prob[j] += st.Prob[j]
-			}
+			entries = append(entries, GroupStats{Group: name, Target: g.Name, Tokens: row[1], Balance: row[2], Z: row[3], Entropy: row[4],
+				Load: append([]float64(nil), row[5:5+k]...), Prob: append([]float64(nil), row[5+int(kmax):5+int(kmax)+k]...)})
 		}
 	}
-	var out []GroupStats
-	for _, name := range order {
-		a := byGroup[name]
-		f := 1 / float64(a.n)
-		st := a.GroupStats
-		st.Tokens *= f
-		st.Balance *= f
-		st.Z *= f
-		st.Entropy *= f
-		for j := range st.Load {
-			st.Load[j] *= f
-			st.Prob[j] *= f
-		}
-		out = append(out, st)
-	}
-	return append(out, per...), nil
+	return Merge(entries, t.PerTarget), nil
 }

@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/mose-llm/mose/internal/torch"
+	"github.com/mose-llm/mose/modality"
 )
 
 // AR configures Attention Reallocation (inference only; our reading of the
@@ -54,7 +55,7 @@ func (a *AR) Validate(n int) error {
 
 // reallocate computes attention with AR: q (B,H,T,hd), k and v (B,H,Lk,hd)
 // (Lk = T without a cache, cached + new keys with one), keyHot the keys'
-// modality one-hot (B,Lk,NumMod), am the attention mask -> (B,H,T,hd).
+// modality one-hot (B,Lk,modality.Count), am the attention mask -> (B,H,T,hd).
 func (a *AR) reallocate(s *torch.Scope, layer int, q, k, v, keyHot *torch.Tensor, am attnMask) *torch.Tensor {
 	T, hd := q.Size(2), q.Size(3)
 	const eps = 1e-6
@@ -67,10 +68,10 @@ func (a *AR) reallocate(s *torch.Scope, layer int, q, k, v, keyHot *torch.Tensor
 	}
 	alpha := s.Softmax(s.To(scores, torch.Float32), -1) // (B,H,T,Lk) float32
 	onehot := keyHot
-	key := func(mod int64) *torch.Tensor { // (B,T,NumMod) -> (B,1,1,T)
+	key := func(mod int64) *torch.Tensor { // (B,T,modality.Count) -> (B,1,1,T)
 		return s.Unsqueeze(s.Transpose(s.Narrow(onehot, -1, mod, 1), 1, 2), 1)
 	}
-	audio, visual := key(ModAudio), key(ModVisual)
+	audio, visual := key(modality.Audio), key(modality.Visual)
 	mA := s.SumDims(s.Mul(alpha, audio), []int64{-1}, true)  // (B,H,T,1)
 	mV := s.SumDims(s.Mul(alpha, visual), []int64{-1}, true) // (B,H,T,1)
 	rho := s.Div(mA, s.AddScalar(s.Add(mA, mV), eps))

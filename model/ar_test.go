@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/mose-llm/mose/internal/torch"
+	"github.com/mose-llm/mose/modality"
 )
 
 // arReference computes causal attention with AR in float64 for B=1:
@@ -31,10 +32,10 @@ func arReference(q, k, v [][]float64, H, T, E int, mods []int, beta, tau float64
 			var mA, mV float64
 			for j := 0; j <= i; j++ {
 				a[j] /= z
-				if mods[j] == ModAudio {
+				if mods[j] == modality.Audio {
 					mA += a[j]
 				}
-				if mods[j] == ModVisual {
+				if mods[j] == modality.Visual {
 					mV += a[j]
 				}
 			}
@@ -42,9 +43,9 @@ func arReference(q, k, v [][]float64, H, T, E int, mods []int, beta, tau float64
 				moved := beta * mA
 				for j := 0; j <= i; j++ {
 					switch mods[j] {
-					case ModAudio:
+					case modality.Audio:
 						a[j] *= 1 - beta
-					case ModVisual:
+					case modality.Visual:
 						a[j] += moved * a[j] / (mV + 1e-6)
 					}
 				}
@@ -61,7 +62,7 @@ func arReference(q, k, v [][]float64, H, T, E int, mods []int, beta, tau float64
 
 func TestAttentionReallocation(t *testing.T) {
 	const H, T, E = 3, 6, 4
-	mods := []int{ModText, ModVisual, ModVisual, ModAudio, ModText, ModText}
+	mods := []int{modality.Text, modality.Visual, modality.Visual, modality.Audio, modality.Text, modality.Text}
 	rng := rand.New(rand.NewPCG(4, 2))
 	mk := func() ([][]float64, []float32) {
 		rows := make([][]float64, H)
@@ -87,7 +88,7 @@ func TestAttentionReallocation(t *testing.T) {
 			for i, m := range mods {
 				ids[i] = int64(m)
 			}
-			onehot := s.To(s.OneHot(s.FromInt64(ids, 1, T), NumMod), torch.Float32)
+			onehot := s.To(s.OneHot(s.FromInt64(ids, 1, T), modality.Count), torch.Float32)
 			ar := &AR{Beta: c.beta, TauValue: c.tau, Stats: &ARStats{}}
 			out := ar.reallocate(s, 0, s.FromFloat32(qf, 1, H, T, E), s.FromFloat32(kf, 1, H, T, E), s.FromFloat32(vf, 1, H, T, E), onehot, attnMask{causal: true})
 			if err := s.Err(); err != nil {

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/mose-llm/mose/internal/torch"
+	"github.com/mose-llm/mose/modality"
 )
 
 // linearRef computes W·x + b in float64 for W (out,in) row-major.
@@ -110,9 +111,9 @@ func TestEmbedSplicesProjectedFeatures(t *testing.T) {
 // addOne is an adapter whose delta is a constant, to check the hook.
 type addOne struct{ calls int }
 
-func (a *addOne) Delta(s *torch.Scope, x, modality *torch.Tensor, train bool) *torch.Tensor {
+func (a *addOne) Delta(s *torch.Scope, x, onehot *torch.Tensor, train bool) *torch.Tensor {
 	a.calls++
-	if modality == nil || modality.Size(-1) != NumMod || train {
+	if onehot == nil || onehot.Size(-1) != modality.Count || train {
 		s.Fail(ErrConfig)
 		return nil
 	}
@@ -132,7 +133,7 @@ func TestAdapterHook(t *testing.T) {
 		defer s.Close()
 		x := s.Randn([]int64{2, 3, 32}, torch.Float32, torch.CPU)
 		r := &Routing{Modality: s.Zeros([]int64{2, 3}, torch.Int64, torch.CPU)}
-		r.OneHot = s.To(s.OneHot(r.Modality, NumMod), torch.Float32)
+		r.OneHot = s.To(s.OneHot(r.Modality, modality.Count), torch.Float32)
 		k := &m.Layers[0].K
 		base := k.Forward(s, x, r)
 		a := &addOne{}

@@ -14,7 +14,7 @@ import (
 // Extend its contents are undefined: Close it.
 type Cache struct {
 	k, v   []*torch.Tensor // per layer (B,KV,L,hd) in the run dtype
-	hot    *torch.Tensor   // (B,L,NumMod) float32
+	hot    *torch.Tensor   // (B,L,modality.Count) float32
 	b      int
 	l      int
 	keyPos [][]int64 // [row][key] position id
@@ -116,7 +116,7 @@ func (m *Model) Extend(s *torch.Scope, c *Cache, st *Step) *torch.Tensor {
 	a.cos, a.sin = m.rope.tablesAt(s, m.toDev(s, s.FromInt64(pos, int64(B), int64(T))), maxPos+1, m.DType, m.Device)
 	a.keyHot = r.OneHot
 	if c.hot != nil {
-		a.keyHot = s.Cat([]*torch.Tensor{c.hot, r.OneHot}, 1) // (B,L+T,NumMod)
+		a.keyHot = s.Cat([]*torch.Tensor{c.hot, r.OneHot}, 1) // (B,L+T,modality.Count)
 	}
 	for i := range m.Layers {
 		w := m.Config.Window(i)

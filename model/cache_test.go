@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/mose-llm/mose/internal/torch"
+	"github.com/mose-llm/mose/modality"
 )
 
 // cacheCase is a right-padded batch: row r has lens[r] tokens, its first
@@ -36,11 +37,11 @@ func newCacheCase(seed uint64, lens, prefix []int, vocab int) cacheCase {
 func modOf(t int) int64 {
 	switch {
 	case t >= 1 && t <= 3:
-		return ModVisual
+		return modality.Visual
 	case t == 4:
-		return ModAudio
+		return modality.Audio
 	}
-	return ModText
+	return modality.Text
 }
 
 // inputs builds (B,T) inputs of rows[r][from[r]:to[r]] right-padded to T,
@@ -58,7 +59,7 @@ func (c cacheCase) inputs(s *torch.Scope, from, to []int, feats bool) (*Inputs, 
 	for r := range B {
 		for t := range T {
 			i := r*T + t
-			mods[i] = ModPad
+			mods[i] = modality.Pad
 			if k := from[r] + t; k < to[r] {
 				ids[i], mods[i], valid[i] = c.ids[r][k], modOf(k), true
 			}
@@ -222,7 +223,7 @@ func TestCacheGroupsScoreContinuations(t *testing.T) {
 		pos := make([]int64, A*G)
 		groups := make([]int32, A*G)
 		for i := range ids {
-			mods[i], pos[i], groups[i] = ModText, int64(P+i%A), int32(i/A)
+			mods[i], pos[i], groups[i] = modality.Text, int64(P+i%A), int32(i/A)
 		}
 		h := m.Extend(s, c, &Step{In: &Inputs{IDs: s.FromInt64(ids, 1, A*G), Modality: s.FromInt64(mods, 1, A*G)},
 			Positions: pos, Groups: groups, NoAppend: true})
@@ -332,7 +333,7 @@ func TestCacheLeftPadding(t *testing.T) {
 		mods := make([]int64, 2*T)
 		for i := range mods {
 			if !valid[i] {
-				mods[i] = ModPad
+				mods[i] = modality.Pad
 			}
 		}
 		c := m.NewCache(2)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/mose-llm/mose/internal/torch"
+	"github.com/mose-llm/mose/modality"
 )
 
 // Embed assembles the input sequence: token embeddings with each modality
@@ -45,7 +46,7 @@ func (m *Model) Forward(s *torch.Scope, in *Inputs, train bool) *torch.Tensor {
 func (m *Model) routing(s *torch.Scope, in *Inputs, train bool) *Routing {
 	r := &Routing{Modality: in.Modality, Train: train}
 	if in.Modality != nil {
-		r.OneHot = s.To(s.OneHot(in.Modality, NumMod), torch.Float32) // (B,T,4)
+		r.OneHot = s.To(s.OneHot(in.Modality, modality.Count), torch.Float32) // (B,T,4)
 	}
 	return r
 }

@@ -46,7 +46,7 @@ func (l *Layer) forward(s *torch.Scope, m *Model, x *torch.Tensor, a *attnCtx, r
 type attnCtx struct {
 	cos, sin *torch.Tensor // (T,hd), or (B,1,T,hd) at per-row positions
 	masks    map[int]attnMask
-	keyHot   *torch.Tensor // (B,Lk,NumMod) float32 modality of every key (AR)
+	keyHot   *torch.Tensor // (B,Lk,modality.Count) float32 modality of every key (AR)
 	cache    *Cache
 	appendKV bool
 }

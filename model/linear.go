@@ -2,19 +2,10 @@ package model
 
 import "github.com/mose-llm/mose/internal/torch"
 
-// Modality ids of sequence positions, shared with the data package's batches.
-const (
-	ModText   = 0
-	ModVisual = 1
-	ModAudio  = 2
-	ModPad    = 3
-	NumMod    = 4
-)
-
 // Routing is what adapters may know about the tokens of one forward pass.
 type Routing struct {
 	Modality *torch.Tensor // (B,T) int64 modality ids
-	OneHot   *torch.Tensor // (B,T,NumMod) float32 one-hot of Modality, or nil
+	OneHot   *torch.Tensor // (B,T,modality.Count) float32 one-hot of Modality, or nil
 	Train    bool          // a training forward: dropout and gate noise on
 }
 
@@ -23,10 +14,10 @@ type Routing struct {
 // tensors only, so neither package imports the other.
 type Adapter interface {
 	// Delta returns the adapter's contribution for x: (B,T,in) -> (B,T,out),
-	// in any float dtype (the Linear casts it to its own). modality is the
-	// (B,T,NumMod) float32 one-hot of each token's modality id, or nil when the
+	// in any float dtype (the Linear casts it to its own). onehot is the
+	// (B,T,modality.Count) float32 one-hot of each token's modality id, or nil when the
 	// caller gave no modality ids (every token is then text).
-	Delta(s *torch.Scope, x, modality *torch.Tensor, train bool) *torch.Tensor
+	Delta(s *torch.Scope, x, onehot *torch.Tensor, train bool) *torch.Tensor
 }
 
 // Linear is a frozen projection y = x·Wᵀ + b with an optional adapter.

@@ -55,6 +55,6 @@ type Features struct {
 // Inputs are one batch: token ids with feature slots, and the features.
 type Inputs struct {
 	IDs      *torch.Tensor // (B,T) int64; values at feature slots are ignored
-	Modality *torch.Tensor // (B,T) int64 modality ids (ModText, ...)
+	Modality *torch.Tensor // (B,T) int64 modality ids (modality.Text, ...)
 	Features []Features    // one per projector, in Config.Projectors order
 }

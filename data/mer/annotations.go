@@ -77,20 +77,6 @@ func ReadAnnotations(r io.Reader, name string) ([]Annotation, error) {
 	return out, probs.Err()
 }
 
-// Synonyms maps label spellings found in MER-style annotations to the nine
-// canonical labels.
-var Synonyms = map[string]string{
-	"anger": "angry", "angry": "angry",
-	"happy": "happy", "happiness": "happy", "joy": "happy",
-	"surprise": "surprise", "surprised": "surprise",
-	"fear": "fear", "fearful": "fear", "afraid": "fear",
-	"sad": "sad", "sadness": "sad",
-	"worry": "worry", "worried": "worry", "anxious": "worry",
-	"neutral": "neutral",
-	"doubt":   "doubt", "doubtful": "doubt",
-	"contempt": "contempt",
-}
-
 // Canonical maps a label through synonyms (case-insensitive) and checks it is
 // one of labels.
 func Canonical(label string, synonyms map[string]string, labels []string) (string, error) {

@@ -44,7 +44,7 @@ type Options struct {
 	// Labels allowed after mapping through Synonyms (default: the nine
 	// CA-MER labels).
 	Labels   []string
-	Synonyms map[string]string // default: Synonyms
+	Synonyms map[string]string // default: data.Synonyms
 	// NameColumn and TextColumn of the transcript CSV (default "name" and
 	// "sentence").
 	NameColumn, TextColumn string
@@ -191,7 +191,7 @@ func (o *Options) defaults() error {
 		o.Labels = DefaultLabels
 	}
 	if o.Synonyms == nil {
-		o.Synonyms = Synonyms
+		o.Synonyms = data.Synonyms
 	}
 	if o.NameColumn == "" {
 		o.NameColumn = "name"
