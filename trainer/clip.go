@@ -1,14 +1,16 @@
 package trainer
 
 import (
+	"cmp"
 	"math"
 
 	"github.com/mose-llm/mose/internal/torch"
+	"github.com/mose-llm/mose/stack"
 )
 
 // gradNorm returns the global L2 norm of the parameters' gradients, read
 // back to the host once (so it doubles as the per-step finiteness check).
-func gradNorm(params []Param) (float64, error) {
+func gradNorm(params []stack.Param) (float64, error) {
 	s := torch.NewScope()
 	defer s.Close()
 	var norms []*torch.Tensor
@@ -28,7 +30,7 @@ func gradNorm(params []Param) (float64, error) {
 }
 
 // clipGrads scales every gradient by max/norm when norm exceeds max.
-func clipGrads(params []Param, norm, max float64) error {
+func clipGrads(params []stack.Param, norm, max float64) error {
 	if max <= 0 || norm <= max || math.IsNaN(norm) {
 		return nil
 	}
@@ -44,7 +46,7 @@ func clipGrads(params []Param, norm, max float64) error {
 					err = g.CopyFrom(scaled)
 				}
 			}
-			err = firstErr(err, s.Err())
+			err = cmp.Or(err, s.Err())
 			s.Close()
 			if err != nil {
 				return err
@@ -55,19 +57,10 @@ func clipGrads(params []Param, norm, max float64) error {
 }
 
 // zeroGrads zeroes every parameter's gradient in place.
-func zeroGrads(params []Param) error {
+func zeroGrads(params []stack.Param) error {
 	for _, p := range params {
 		if err := p.T.ZeroGrad(); err != nil {
 			return err
-		}
-	}
-	return nil
-}
-
-func firstErr(errs ...error) error {
-	for _, e := range errs {
-		if e != nil {
-			return e
 		}
 	}
 	return nil

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mose-llm/mose/checkpoint"
 	"github.com/mose-llm/mose/plots"
 )
 
@@ -37,11 +38,11 @@ func TestBranchResume(t *testing.T) {
 		t.Fatal(err)
 	}
 	root := filepath.Join(cfg.Run.OutputDir, "checkpoints")
-	old6, old8 := adapterValues(t, filepath.Join(root, stepDir(6))), adapterValues(t, filepath.Join(root, stepDir(8)))
+	old6, old8 := adapterValues(t, filepath.Join(root, checkpoint.StepDir(6))), adapterValues(t, filepath.Join(root, checkpoint.StepDir(8)))
 	// Branch from step 6 with another learning rate (allowed explicitly).
 	branch := testRecipe(t, "train.max_steps=8", "train.save_every=2", "train.keep_last=2", "train.lr=5e-3")
 	branch.Run.OutputDir = cfg.Run.OutputDir
-	res, err := Run(context.Background(), branch, Options{Log: quietLog(), Resume: filepath.Join(root, stepDir(6)), AllowRecipeChange: true})
+	res, err := Run(context.Background(), branch, Options{Log: quietLog(), Resume: filepath.Join(root, checkpoint.StepDir(6)), AllowRecipeChange: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,26 +53,26 @@ func TestBranchResume(t *testing.T) {
 	if len(aside) != 1 {
 		t.Fatalf("abandoned folders: %v", aside)
 	}
-	if d := maxDiff(t, old8, adapterValues(t, filepath.Join(aside[0], stepDir(8)))); d != 0 {
+	if d := maxDiff(t, old8, adapterValues(t, filepath.Join(aside[0], checkpoint.StepDir(8)))); d != 0 {
 		t.Errorf("the abandoned step 8 was changed (%.3g)", d)
 	}
-	if d := maxDiff(t, old8, adapterValues(t, filepath.Join(root, stepDir(8)))); d == 0 {
+	if d := maxDiff(t, old8, adapterValues(t, filepath.Join(root, checkpoint.StepDir(8)))); d == 0 {
 		t.Errorf("the new branch's step 8 equals the abandoned one")
 	}
-	if d := maxDiff(t, old6, adapterValues(t, filepath.Join(root, stepDir(6)))); d != 0 {
+	if d := maxDiff(t, old6, adapterValues(t, filepath.Join(root, checkpoint.StepDir(6)))); d != 0 {
 		t.Errorf("the branch point changed")
 	}
-	if steps, _ := checkpoints(root); !equalInts(steps, []int{6, 8}) {
+	if steps, _ := checkpoint.List(root); !equalInts(steps, []int{6, 8}) {
 		t.Errorf("checkpoints after the branch: %v, want [6 8]", steps)
 	}
-	if b, _ := os.ReadFile(filepath.Join(root, latestFile)); strings.TrimSpace(string(b)) != stepDir(8) {
+	if b, _ := os.ReadFile(filepath.Join(root, checkpoint.LatestFile)); strings.TrimSpace(string(b)) != checkpoint.StepDir(8) {
 		t.Errorf("latest = %q", b)
 	}
-	if got, err := findResume(root, "auto"); err != nil || got != filepath.Join(root, stepDir(8)) {
+	if got, err := checkpoint.Find(root, "auto"); err != nil || got != filepath.Join(root, checkpoint.StepDir(8)) {
 		t.Errorf("--resume auto after the branch: %q, %v", got, err)
 	}
-	st6, _ := decodeState(filepath.Join(root, stepDir(6)))
-	st8, _ := decodeState(filepath.Join(root, stepDir(8)))
+	st6, _ := checkpoint.Decode(filepath.Join(root, checkpoint.StepDir(6)))
+	st8, _ := checkpoint.Decode(filepath.Join(root, checkpoint.StepDir(8)))
 	if st6.Lineage != st8.Lineage {
 		t.Errorf("the branch has another lineage than its branch point: %q vs %q", st8.Lineage, st6.Lineage)
 	}
@@ -98,12 +99,12 @@ func TestNoProgress(t *testing.T) {
 				t.Fatalf("want ErrNonFinite, got %v", err)
 			}
 			root := filepath.Join(cfg.Run.OutputDir, "checkpoints")
-			steps, _ := checkpoints(root)
+			steps, _ := checkpoint.List(root)
 			if len(steps) == 0 {
 				t.Fatal("no checkpoint of the last good state")
 			}
 			for _, s := range steps {
-				if _, err := readState(filepath.Join(root, stepDir(s))); err != nil {
+				if _, err := checkpoint.Read(filepath.Join(root, checkpoint.StepDir(s))); err != nil {
 					t.Errorf("saved checkpoint fails validation: %v", err)
 				}
 			}
@@ -124,7 +125,7 @@ func TestSaveBeforeEval(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := adapterValues(t, res.Checkpoint)
-	wantSt, _ := decodeState(res.Checkpoint)
+	wantSt, _ := checkpoint.Decode(res.Checkpoint)
 
 	cfg := testRecipe(t, sets...)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -136,8 +137,8 @@ func TestSaveBeforeEval(t *testing.T) {
 	if !errors.Is(err, ErrInterrupted) {
 		t.Fatalf("cancelled during eval: want ErrInterrupted, got %v", err)
 	}
-	ck := filepath.Join(cfg.Run.OutputDir, "checkpoints", stepDir(4))
-	st, err := readState(ck)
+	ck := filepath.Join(cfg.Run.OutputDir, "checkpoints", checkpoint.StepDir(4))
+	st, err := checkpoint.Read(ck)
 	if err != nil {
 		t.Fatalf("no valid checkpoint at the interrupted eval step: %v", err)
 	}
@@ -151,7 +152,7 @@ func TestSaveBeforeEval(t *testing.T) {
 	if d := maxDiff(t, want, adapterValues(t, res.Checkpoint)); d > 1e-6 {
 		t.Errorf("adapters differ by %.3g", d)
 	}
-	got, _ := decodeState(res.Checkpoint)
+	got, _ := checkpoint.Decode(res.Checkpoint)
 	if got.BestStep != wantSt.BestStep || *got.BestMetric != *wantSt.BestMetric || got.LastEval != 8 {
 		t.Errorf("best step %d metric %v last eval %d, straight: %d %v %d", got.BestStep, *got.BestMetric, got.LastEval,
 			wantSt.BestStep, *wantSt.BestMetric, wantSt.LastEval)
@@ -207,12 +208,12 @@ func TestLogIntervalResume(t *testing.T) {
 // ErrBusy naming the holder's PID; the lock is released when a run ends.
 func TestRunLock(t *testing.T) {
 	cfg := testRecipe(t, "train.max_steps=2")
-	l, err := lockRun(cfg.Run.OutputDir, true)
+	l, err := checkpoint.Lock(cfg.Run.OutputDir, true)
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, err = Run(context.Background(), cfg, Options{Log: quietLog()})
-	if !errors.Is(err, ErrBusy) || !strings.Contains(err.Error(), fmt.Sprintf("PID %d", os.Getpid())) {
+	if !errors.Is(err, checkpoint.ErrBusy) || !strings.Contains(err.Error(), fmt.Sprintf("PID %d", os.Getpid())) {
 		t.Errorf("want ErrBusy naming PID %d, got %v", os.Getpid(), err)
 	}
 	if entries, _ := os.ReadDir(cfg.Run.OutputDir); len(entries) != 1 {
@@ -222,7 +223,7 @@ func TestRunLock(t *testing.T) {
 	if _, err := Run(context.Background(), cfg, Options{Log: quietLog()}); err != nil {
 		t.Fatalf("after the lock is released: %v", err)
 	}
-	l, err = lockRun(cfg.Run.OutputDir, false) // released at the end of Run
+	l, err = checkpoint.Lock(cfg.Run.OutputDir, false) // released at the end of Run
 	if err != nil || l == nil {
 		t.Fatalf("lock after the run: %v %v", l, err)
 	}
@@ -235,7 +236,7 @@ func TestCleanStale(t *testing.T) {
 	dir := t.TempDir()
 	out, model := filepath.Join(dir, "run"), filepath.Join(dir, "model")
 	root := filepath.Join(out, "checkpoints")
-	ck := filepath.Join(root, stepDir(3))
+	ck := filepath.Join(root, checkpoint.StepDir(3))
 	os.MkdirAll(ck, 0o755)
 	gone := []string{
 		filepath.Join(root, ".latest.tmp-12345"),
@@ -264,7 +265,7 @@ func TestCleanStale(t *testing.T) {
 			os.WriteFile(p, []byte("x"), 0o644)
 		}
 	}
-	cleanStale(out, root, model, quietLog())
+	checkpoint.CleanStale(out, root, model, quietLog())
 	for _, p := range gone {
 		if _, err := os.Lstat(p); err == nil {
 			t.Errorf("%s is still there", p)

@@ -3,8 +3,6 @@ package trainer
 import (
 	"bufio"
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +13,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/mose-llm/mose/checkpoint"
 	"github.com/mose-llm/mose/gating"
 	"github.com/mose-llm/mose/internal/fsutil"
 	"github.com/mose-llm/mose/internal/tfevents"
@@ -39,13 +38,13 @@ type interval struct {
 }
 
 // state is the interval as saved in a checkpoint.
-func (a interval) state() intervalState {
-	return intervalState{Steps: a.steps, Skipped: a.skipped, Emotion: a.emotion, Balance: a.balance, Z: a.z,
+func (a interval) state() checkpoint.Interval {
+	return checkpoint.Interval{Steps: a.steps, Skipped: a.skipped, Emotion: a.emotion, Balance: a.balance, Z: a.z,
 		Tokens: a.tokens, DurNS: int64(a.dur)}
 }
 
 // intervalOf is the interval a checkpoint saved.
-func intervalOf(st intervalState) interval {
+func intervalOf(st checkpoint.Interval) interval {
 	return interval{steps: st.Steps, skipped: st.Skipped, emotion: st.Emotion, balance: st.Balance, z: st.Z,
 		tokens: st.Tokens, dur: time.Duration(st.DurNS)}
 }
@@ -142,10 +141,10 @@ func (r *run) record(st stepStats, lr float64, dur time.Duration, logNow bool) {
 		StepTime: a.dur.Seconds() / float64(a.steps), CommTime: a.comm.Seconds() / float64(a.steps),
 		Skipped: r.st.SkippedSteps, ModalityWeights: r.modalityWeights(),
 	}
-	if mem, ok := torch.CUDAMemory(r.c.dev); ok {
+	if mem, ok := torch.CUDAMemory(r.c.Dev); ok {
 		rec.GPUPeakMiB = float64(mem.PeakAllocated) / (1 << 20)
 	}
-	cfg := r.c.cfg.Loss
+	cfg := r.c.Cfg.Loss
 	rec.TotalLoss = rec.EmotionLoss + cfg.LoadBalance*rec.LBLoss + cfg.ZLoss*rec.ZLoss
 	rec.Router = routerRecords(st.router)
 	if err := r.mlog.write(rec); err != nil {
@@ -158,7 +157,7 @@ func (r *run) record(st stepStats, lr float64, dur time.Duration, logNow bool) {
 		if len(rec.Router) > 0 {
 			f["lb_loss"], f["z_loss"] = round(rec.LBLoss), round(rec.ZLoss)
 		}
-		if r.c.cfg.Adapters.ModalityWeights != gating.WeightsStatic {
+		if r.c.Cfg.Adapters.ModalityWeights != gating.WeightsStatic {
 			f["w_visual"], f["w_nonvisual"] = round(r.st.ModalityWeights[0]), round(r.st.ModalityWeights[1])
 		}
 		r.log.WithFields(f).Info("train")
@@ -191,7 +190,7 @@ func routerRecords(stats []gating.GroupStats) map[string]plots.RouterStats {
 // modalityWeights are the current weights for a record (nil for LoRA, which
 // has no routed groups).
 func (r *run) modalityWeights() *plots.ModalityWeights {
-	if r.c.cfg.Adapters.Method == "lora" {
+	if r.c.Cfg.Adapters.Method == "lora" {
 		return nil
 	}
 	return &plots.ModalityWeights{Visual: r.st.ModalityWeights[0], NonVisual: r.st.ModalityWeights[1]}
@@ -206,12 +205,12 @@ func (r *run) epoch() float64 {
 func (r *run) logStart(total int) {
 	c := r.c
 	var n int64
-	for _, p := range c.params {
+	for _, p := range c.Params {
 		n += p.T.Numel()
 	}
 	r.log.WithFields(logrus.Fields{
-		"run": c.cfg.Run.Name, "method": c.cfg.Adapters.Method, "trainable": n, "targets": len(c.set.Mixtures),
-		"steps": total, "from_step": r.st.Step, "train_samples": c.train.Len(), "device": c.dev.String(),
+		"run": c.Cfg.Run.Name, "method": c.Cfg.Adapters.Method, "trainable": n, "targets": len(c.Set.Mixtures),
+		"steps": total, "from_step": r.st.Step, "train_samples": c.Train.Len(), "device": c.Dev.String(),
 		"output_dir": r.out,
 	}).Info("training")
 }
@@ -254,9 +253,4 @@ func (r *run) writeEvalRecord(rep *metrics.Report) {
 	if err := r.mlog.write(rec); err != nil {
 		r.log.WithError(err).Warn("metrics.jsonl")
 	}
-}
-
-func hashOf(b []byte) string {
-	h := sha256.Sum256(b)
-	return hex.EncodeToString(h[:])
 }

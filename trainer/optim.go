@@ -5,19 +5,13 @@ import (
 	"math"
 
 	"github.com/mose-llm/mose/internal/torch"
+	"github.com/mose-llm/mose/stack"
 )
-
-// Param is a trainable tensor under a stable name (for the optimizer state).
-type Param struct {
-	Name  string
-	T     *torch.Tensor
-	Decay bool // weight decay applies (matrices yes, biases no)
-}
 
 // AdamW is decoupled-weight-decay Adam written on libtorch ops, with float32
 // moments per parameter (saved in checkpoints).
 type AdamW struct {
-	Params       []Param
+	Params       []stack.Param
 	Beta1, Beta2 float64
 	Eps          float64
 	WeightDecay  float64
@@ -28,7 +22,7 @@ type AdamW struct {
 }
 
 // NewAdamW creates zeroed moments for params.
-func NewAdamW(params []Param, beta1, beta2, eps, wd float64) (*AdamW, error) {
+func NewAdamW(params []stack.Param, beta1, beta2, eps, wd float64) (*AdamW, error) {
 	o := &AdamW{Params: params, Beta1: beta1, Beta2: beta2, Eps: eps, WeightDecay: wd, state: torch.NewScope()}
 	for _, p := range params {
 		o.m = append(o.m, o.state.ZerosLike(p.T))
@@ -104,7 +98,7 @@ func (o *AdamW) Update(lr float64) (applied bool, err error) {
 
 // next computes parameter i's new moments and value (nil when it has no
 // gradient).
-func (o *AdamW) next(s *torch.Scope, i int, p Param, lr, bc1, bc2 float64) (m, v, next *torch.Tensor, err error) {
+func (o *AdamW) next(s *torch.Scope, i int, p stack.Param, lr, bc1, bc2 float64) (m, v, next *torch.Tensor, err error) {
 	g := s.Grad(p.T)
 	if g == nil {
 		return nil, nil, nil, s.Err()

@@ -6,10 +6,12 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/mose-llm/mose/checkpoint"
 	"github.com/mose-llm/mose/data"
 	"github.com/mose-llm/mose/gating"
 	"github.com/mose-llm/mose/internal/torch"
 	"github.com/mose-llm/mose/model"
+	"github.com/mose-llm/mose/stack"
 )
 
 // Activation checkpointing (train.activation_checkpointing): one micro-batch
@@ -36,23 +38,6 @@ import (
 //   - the contribution-weight norms are taken from the no-grad pass, in
 //     forward order (the recompute does not record them again).
 
-// seedForLayer is the libtorch seed of decoder layer `layer` of the
-// micro-batch whose seed is micro (seedFor): a splitmix64 mix, so that no two
-// (micro-batch, layer) pairs of a run share a seed in practice.
-func seedForLayer(micro int64, layer int) int64 {
-	z := uint64(micro) + uint64(layer+1)*0x9e3779b97f4a7c15
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
-	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
-	z ^= z >> 31
-	return int64(z >> 1) // non-negative
-}
-
-// layerSeeder returns the hook that reseeds libtorch before each decoder
-// layer of the micro-batch whose seed is micro.
-func layerSeeder(micro int64) func(layer int) error {
-	return func(layer int) error { return torch.ManualSeed(seedForLayer(micro, layer)) }
-}
-
 // checkpointedMicro runs micro-batch `micro` of optimizer step `step` with
 // activation checkpointing, accumulating its gradients. answerTokens are the
 // step's answer tokens, accum its number of micro-batches (the loss
@@ -69,9 +54,9 @@ func (r *run) checkpointedMicro(s *torch.Scope, b *data.Batch, step, micro, answ
 	}
 	ms := s.Child() // the micro-batch's tensors: freed when it is done
 	defer ms.Close()
-	bt := toTensors(ms, b, c.dev)
-	p := c.model.Begin(ms, bt.in, true)
-	x0 := c.model.Embed(ms, bt.in) // (B,T,D); its graph reaches trained projectors
+	bt := stack.Tensors(ms, b, c.Dev)
+	p := c.Model.Begin(ms, bt.In, true)
+	x0 := c.Model.Embed(ms, bt.In) // (B,T,D); its graph reaches trained projectors
 	if err := ms.Err(); err != nil {
 		return nil, err
 	}
@@ -91,15 +76,15 @@ func (r *run) checkpointedMicro(s *torch.Scope, b *data.Batch, step, micro, answ
 	err := torch.NoGrad(func() error {
 		for i := range L {
 			ls := ms.Child()
-			if err := torch.ManualSeed(seedForLayer(base, i)); err != nil {
+			if err := torch.ManualSeed(checkpoint.SeedForLayer(base, i)); err != nil {
 				ls.Close()
 				return err
 			}
-			c.tracker.Reset()
+			c.Tracker.Reset()
 			y := p.Layer(ls, i, inputs[i]) // (B,T,D)
 			rowOff[i] = rows
 			if plan[i].gated && ls.Err() == nil {
-				part := c.tracker.Sums(ms) // (R_i, W)
+				part := c.Tracker.Sums(ms) // (R_i, W)
 				if err := ms.Err(); err != nil {
 					ls.Close()
 					return err
@@ -107,8 +92,8 @@ func (r *run) checkpointedMicro(s *torch.Scope, b *data.Batch, step, micro, answ
 				rows += int(part.Size(0))
 				sumParts = append(sumParts, part)
 			}
-			c.set.KeepNorms(s) // read by forwardBackward after the last micro-batch
-			c.tracker.Reset()
+			c.Set.KeepNorms(s) // read by forwardBackward after the last micro-batch
+			c.Tracker.Reset()
 			inputs[i+1] = ms.Own(y)
 			err := ls.Err()
 			ls.Close()
@@ -124,7 +109,7 @@ func (r *run) checkpointedMicro(s *torch.Scope, b *data.Batch, step, micro, answ
 	var sums *torch.Tensor // (R, W) the whole pass's router sums (all ranks')
 	if len(sumParts) > 0 {
 		sums = ms.Contiguous(ms.Cat(sumParts, 0))
-		if err := c.reduceSums(ms, sums, &st.comm); err != nil {
+		if err := c.ReduceSums(ms, sums, &st.comm); err != nil {
 			return nil, err
 		}
 	}
@@ -137,8 +122,8 @@ func (r *run) checkpointedMicro(s *torch.Scope, b *data.Batch, step, micro, answ
 		return nil, err
 	}
 	h := p.Norm(hs, xL)                                              // (B,T,D)
-	logits := c.model.Logits(hs, h, bt.pos)                          // (N,V)
-	ce := hs.CrossEntropy(logits, bt.targets, -100, torch.ReduceSum) // ()
+	logits := c.Model.Logits(hs, h, bt.Pos)                          // (N,V)
+	ce := hs.CrossEntropy(logits, bt.Targets, -100, torch.ReduceSum) // ()
 	emotion := hs.DivScalar(ce, float64(answerTokens))
 	head := emotion
 	if r.opt.NonFiniteAt != nil && r.opt.NonFiniteAt(step) {
@@ -161,7 +146,7 @@ func (r *run) checkpointedMicro(s *torch.Scope, b *data.Batch, step, micro, answ
 	inputs[L].Free()
 
 	// 3. From the last layer down: recompute with grad, backpropagate.
-	resume := c.set.PauseNorms()
+	resume := c.Set.PauseNorms()
 	defer resume()
 	lbs := make([]*torch.Tensor, 0, L)
 	zs := make([]*torch.Tensor, 0, L)
@@ -204,11 +189,11 @@ func (r *run) checkpointedMicro(s *torch.Scope, b *data.Batch, step, micro, answ
 	}
 
 	// The pass's router losses: the layers' shares add up to it.
-	lb, z := ms.Zeros(nil, torch.Float32, c.dev), ms.Zeros(nil, torch.Float32, c.dev)
+	lb, z := ms.Zeros(nil, torch.Float32, c.Dev), ms.Zeros(nil, torch.Float32, c.Dev)
 	for j := len(lbs) - 1; j >= 0; j-- { // forward order
 		lb, z = ms.Add(lb, lbs[j]), ms.Add(z, zs[j])
 	}
-	aux := ms.DivScalar(ms.Add(ms.MulScalar(lb, c.cfg.Loss.LoadBalance), ms.MulScalar(z, c.cfg.Loss.ZLoss)), accum)
+	aux := ms.DivScalar(ms.Add(ms.MulScalar(lb, c.Cfg.Loss.LoadBalance), ms.MulScalar(z, c.Cfg.Loss.ZLoss)), accum)
 	loss := ms.Add(emotionOut, aux)
 	if head != emotion {
 		loss = ms.MulScalar(loss, math.NaN())
@@ -218,7 +203,7 @@ func (r *run) checkpointedMicro(s *torch.Scope, b *data.Batch, step, micro, answ
 		return nil, err
 	}
 	if wantRouter {
-		st.router = mergeSnapshots(snaps, c.tracker.PerTarget)
+		st.router = mergeSnapshots(snaps, c.Tracker.PerTarget)
 	}
 	return parts, nil
 }
@@ -233,18 +218,18 @@ func (r *run) checkpointedMicro(s *torch.Scope, b *data.Batch, step, micro, answ
 func (r *run) recomputeLayer(ls *torch.Scope, p *model.Pass, i int, x, g *torch.Tensor, plan layerPlan,
 	sums *torch.Tensor, row int, accum float64, base int64, snap *[]gating.GroupStats) (gIn, lb, z *torch.Tensor, err error) {
 	c := r.c
-	if err := torch.ManualSeed(seedForLayer(base, i)); err != nil {
+	if err := torch.ManualSeed(checkpoint.SeedForLayer(base, i)); err != nil {
 		return nil, nil, nil, err
 	}
 	xi := ls.Detach(x)
 	if err := setLeaf(xi, plan.needsGrad(i)); err != nil {
 		return nil, nil, nil, err
 	}
-	c.tracker.Reset()
-	defer c.tracker.Reset()
+	c.Tracker.Reset()
+	defer c.Tracker.Reset()
 	if plan[i].gated {
-		c.tracker.SetGlobal(sums, row)
-		defer c.tracker.SetGlobal(nil, 0)
+		c.Tracker.SetGlobal(sums, row)
+		defer c.Tracker.SetGlobal(nil, 0)
 	}
 	y := p.Layer(ls, i, xi) // (B,T,D)
 	var roots, grads []*torch.Tensor
@@ -252,8 +237,8 @@ func (r *run) recomputeLayer(ls *torch.Scope, p *model.Pass, i int, x, g *torch.
 		roots, grads = append(roots, y), append(grads, g)
 	}
 	if plan[i].gated {
-		lb, z = c.tracker.Losses(ls, c.dev)
-		aux := ls.DivScalar(ls.Add(ls.MulScalar(lb, c.cfg.Loss.LoadBalance), ls.MulScalar(z, c.cfg.Loss.ZLoss)), accum)
+		lb, z = c.Tracker.Losses(ls, c.Dev)
+		aux := ls.DivScalar(ls.Add(ls.MulScalar(lb, c.Cfg.Loss.LoadBalance), ls.MulScalar(z, c.Cfg.Loss.ZLoss)), accum)
 		if aux != nil && aux.RequiresGrad() {
 			roots, grads = append(roots, aux), append(grads, nil)
 		}
@@ -306,7 +291,7 @@ func (pl layerPlan) needsGrad(i int) bool { return pl[i].input }
 // projectors).
 func (r *run) planLayers(L int, embedDeps bool) layerPlan {
 	pl := make(layerPlan, L+1)
-	for _, m := range r.c.set.Mixtures {
+	for _, m := range r.c.Set.Mixtures {
 		i, ok := layerOf(m.Name)
 		if !ok || i >= L {
 			continue

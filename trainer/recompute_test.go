@@ -10,8 +10,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mose-llm/mose/checkpoint"
 	"github.com/mose-llm/mose/data"
+	"github.com/mose-llm/mose/internal/testfix"
 	"github.com/mose-llm/mose/internal/torch"
+	"github.com/mose-llm/mose/stack"
 )
 
 // stepGrads runs forwardBackward on batches at step with activation
@@ -20,8 +23,8 @@ import (
 func stepGrads(t *testing.T, r *run, batches []*data.Batch, step int, on bool) ([][]float32, stepStats) {
 	t.Helper()
 	c := r.c
-	c.cfg.Train.ActivationCheckpointing = on
-	for _, p := range c.params {
+	c.Cfg.Train.ActivationCheckpointing = on
+	for _, p := range c.Params {
 		if err := p.T.ZeroGrad(); err != nil {
 			t.Fatal(err)
 		}
@@ -36,8 +39,8 @@ func stepGrads(t *testing.T, r *run, batches []*data.Batch, step int, on bool) (
 	}
 	s := torch.NewScope()
 	defer s.Close()
-	grads := make([][]float32, len(c.params))
-	for i, p := range c.params {
+	grads := make([][]float32, len(c.Params))
+	for i, p := range c.Params {
 		g := s.Grad(p.T)
 		if g == nil {
 			t.Fatalf("%s has no gradient (checkpointing %v)", p.Name, on)
@@ -90,23 +93,23 @@ func TestCheckpointingSameGradients(t *testing.T) {
 			cfg := testRecipe(t, append([]string{"model.train_projectors=true", "train.grad_accum=2",
 				"adapters.dropout=0.2", "adapters.gate.noise=0.5"}, extra...)...)
 			err := torch.Run(func() error {
-				c, err := buildComponents(cfg, allData)
+				c, err := stack.Build(cfg, stack.AllData)
 				if err != nil {
 					return err
 				}
-				defer c.close()
-				c.tracker.PerTarget = true
+				defer c.Close()
+				c.Tracker.PerTarget = true
 				// B is zero at init, which zeroes the gradients of A and the
 				// gates and the expert norms: give every parameter values.
 				if err := torch.ManualSeed(7); err != nil {
 					return err
 				}
-				for _, p := range c.params {
+				for _, p := range c.Params {
 					if err := torch.NoGrad(func() error { return p.T.UniformFill(-0.05, 0.05) }); err != nil {
 						return err
 					}
 				}
-				loader, _, err := c.newTrainLoader(context.Background(), data.SamplerState{})
+				loader, _, err := c.NewTrainLoader(context.Background(), data.SamplerState{})
 				if err != nil {
 					return err
 				}
@@ -210,14 +213,14 @@ func TestOldRNGSchemeResume(t *testing.T) {
 	if _, err := Run(context.Background(), cfg, Options{Log: quietLog()}); err != nil {
 		t.Fatal(err)
 	}
-	ck := filepath.Join(cfg.Run.OutputDir, "checkpoints", stepDir(3))
-	resealed(t, ck, func(st *State) { st.RNG.Scheme = oldRNGSchemes[0] })
+	ck := filepath.Join(cfg.Run.OutputDir, "checkpoints", checkpoint.StepDir(3))
+	testfix.Reseal(t, ck, func(st *checkpoint.State) { st.RNG.Scheme = checkpoint.OldRNGSchemes[0] })
 	cfg.Train.MaxSteps = 5
 	_, err := Run(context.Background(), cfg, Options{Log: quietLog(), Resume: "auto"})
-	if !errors.Is(err, ErrResume) || !strings.Contains(err.Error(), "--allow-recipe-change") || !strings.Contains(err.Error(), "no longer exact") {
+	if !errors.Is(err, checkpoint.ErrResume) || !strings.Contains(err.Error(), "--allow-recipe-change") || !strings.Contains(err.Error(), "no longer exact") {
 		t.Fatalf("resume of an old-scheme checkpoint: %v", err)
 	}
-	if _, err := os.Stat(filepath.Join(cfg.Run.OutputDir, "checkpoints", stepDir(5))); err == nil {
+	if _, err := os.Stat(filepath.Join(cfg.Run.OutputDir, "checkpoints", checkpoint.StepDir(5))); err == nil {
 		t.Fatal("a refused resume trained")
 	}
 	res, err := Run(context.Background(), cfg, Options{Log: quietLog(), Resume: "auto", AllowRecipeChange: true})

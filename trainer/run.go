@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -14,12 +13,16 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/mose-llm/mose/checkpoint"
 	"github.com/mose-llm/mose/data"
 	"github.com/mose-llm/mose/gating"
+	"github.com/mose-llm/mose/infer"
 	"github.com/mose-llm/mose/internal/fsutil"
 	"github.com/mose-llm/mose/internal/torch"
+	"github.com/mose-llm/mose/memest"
 	"github.com/mose-llm/mose/metrics"
 	"github.com/mose-llm/mose/recipes"
+	"github.com/mose-llm/mose/stack"
 )
 
 // Options are a run's settings that are not part of the recipe.
@@ -43,7 +46,7 @@ type Options struct {
 	// Group.World() ranks, each training on its slice of every global batch
 	// of World × train.batch_size samples (see docs/distributed.md). Rank 0
 	// writes the run's files. Nil: a single process.
-	Group Collective
+	Group stack.Collective
 }
 
 // Result is what a run did.
@@ -58,18 +61,18 @@ type Result struct {
 
 // run is the state of a training run on the tensor thread.
 type run struct {
-	c      *components
+	c      *stack.Stack
 	opt    Options
 	log    logrus.FieldLogger
 	optim  *AdamW
 	sched  Schedule
-	st     State
+	st     checkpoint.State
 	recipe []byte
 	out    string // run.output_dir
 	perEp  int    // sampler batches per epoch
 	mlog   *metricsLog
-	lastCk string // the last checkpoint written or resumed from
-	lastSt State  // its state, as written
+	lastCk string           // the last checkpoint written or resumed from
+	lastSt checkpoint.State // its state, as written
 }
 
 // Run trains cfg's adapters. It prepares missing demo files (model.create,
@@ -87,16 +90,16 @@ func Run(ctx context.Context, cfg *recipes.Config, opt Options) (*Result, error)
 		world, lead = g.World(), g.Rank() == 0
 	}
 	if w := cfg.Run.WorldSize; w != 0 && w != world {
-		return nil, fmt.Errorf("%w: run.world_size is %d but this run has %d processes (set it to 0 to take the launch's)", ErrRecipe, w, world)
+		return nil, fmt.Errorf("%w: run.world_size is %d but this run has %d processes (set it to 0 to take the launch's)", recipes.ErrRecipe, w, world)
 	}
 	cfg.Run.WorldSize = world // recorded in the saved recipe
 	if lead {
-		if created, err := ensureModel(cfg.Model.Path, cfg.Model.Create, cfg.Model.CreateSeed); err != nil {
+		if created, err := stack.EnsureModel(cfg.Model.Path, cfg.Model.Create, cfg.Model.CreateSeed); err != nil {
 			return nil, err
 		} else if created {
 			log.WithField("dir", cfg.Model.Path).Info("created random model (model.create)")
 		}
-		if created, err := ensureData(cfg.Data.Train, cfg.Data.Synth, cfg.Data.SynthSamples, cfg.Data.SynthSeed); err != nil {
+		if created, err := stack.EnsureData(cfg.Data.Train, cfg.Data.Synth, cfg.Data.SynthSamples, cfg.Data.SynthSeed); err != nil {
 			return nil, err
 		} else if created {
 			log.WithField("dir", filepath.Dir(cfg.Data.Train)).Info("generated synthetic data (data.synth)")
@@ -107,7 +110,7 @@ func Run(ctx context.Context, cfg *recipes.Config, opt Options) (*Result, error)
 			return nil, fmt.Errorf("data-parallel: waiting for rank 0 to prepare the model and data: %w", err)
 		}
 	}
-	if err := Preflight(cfg, PreflightTrain); err != nil { // before anything is written to run.output_dir
+	if err := memest.Preflight(cfg, memest.PreflightTrain); err != nil { // before anything is written to run.output_dir
 		return nil, err
 	}
 	recipe, err := cfg.YAML()
@@ -116,21 +119,21 @@ func Run(ctx context.Context, cfg *recipes.Config, opt Options) (*Result, error)
 	}
 	// The run lock: taken now if its file exists, else once the run has
 	// been validated and is about to write (so refused runs write nothing).
-	var lock *runLock
+	var lock *checkpoint.RunLock
 	if lead {
-		if lock, err = lockRun(cfg.Run.OutputDir, false); err != nil {
+		if lock, err = checkpoint.Lock(cfg.Run.OutputDir, false); err != nil {
 			return nil, err
 		}
 	}
 	defer func() { lock.Close() }()
 	ckRoot := filepath.Join(cfg.Run.OutputDir, "checkpoints")
-	resume, err := findResume(ckRoot, opt.Resume)
+	resume, err := checkpoint.Find(ckRoot, opt.Resume)
 	if err != nil {
 		return nil, err
 	}
 	if resume == "" && opt.Resume == "" {
-		if steps, _ := checkpoints(ckRoot); len(steps) > 0 {
-			return nil, fmt.Errorf("%w: %s already holds checkpoints; resume with --resume auto, or choose another run.output_dir", ErrRecipe, ckRoot)
+		if steps, _ := checkpoint.List(ckRoot); len(steps) > 0 {
+			return nil, fmt.Errorf("%w: %s already holds checkpoints; resume with --resume auto, or choose another run.output_dir", recipes.ErrRecipe, ckRoot)
 		}
 	}
 	if resume != "" {
@@ -150,21 +153,21 @@ func Run(ctx context.Context, cfg *recipes.Config, opt Options) (*Result, error)
 // checkRecipe refuses to resume when the recipe changed in a way that breaks
 // exactness.
 func checkRecipe(ck string, cfg *recipes.Config, allow bool, log logrus.FieldLogger) error {
-	path := filepath.Join(ck, recipeFile)
+	path := filepath.Join(ck, checkpoint.RecipeFile)
 	b, err := fsutil.ReadRegularLimit(path, fsutil.MaxConfigSize)
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrResume, err)
+		return fmt.Errorf("%w: %v", checkpoint.ErrResume, err)
 	}
 	old, err := recipes.Parse(b, path) // no MOSE_* env: compare what was saved
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrResume, err)
+		return fmt.Errorf("%w: %v", checkpoint.ErrResume, err)
 	}
 	if old.Run.WorldSize == 0 { // saved before data parallelism: one process
 		old.Run.WorldSize = 1
 	}
 	if diff := recipes.ExactnessDiff(old, cfg); len(diff) > 0 && !allow {
 		return fmt.Errorf("%w: the recipe changed since %s in keys that break exact resume: %v (pass --allow-recipe-change to resume anyway)",
-			ErrResume, ck, diff)
+			checkpoint.ErrResume, ck, diff)
 	}
 	if old.Run.Threads != cfg.Run.Threads {
 		log.WithFields(logrus.Fields{"was": old.Run.Threads, "now": cfg.Run.Threads}).
@@ -174,26 +177,26 @@ func checkRecipe(ck string, cfg *recipes.Config, allow bool, log logrus.FieldLog
 }
 
 // train is Run on the tensor thread: build, restore, lock, loop, close.
-func train(ctx context.Context, cfg *recipes.Config, opt Options, log logrus.FieldLogger, resume string, recipe []byte, lock **runLock) (*Result, error) {
+func train(ctx context.Context, cfg *recipes.Config, opt Options, log logrus.FieldLogger, resume string, recipe []byte, lock **checkpoint.RunLock) (*Result, error) {
 	if cfg.Run.Threads > 0 {
 		if err := torch.SetThreads(cfg.Run.Threads); err != nil {
 			return nil, err
 		}
 	}
-	c, err := buildComponents(cfg, allData)
+	c, err := stack.Build(cfg, stack.AllData)
 	if err != nil {
 		return nil, err
 	}
-	defer c.close()
-	c.group = opt.Group
+	defer c.Close()
+	c.Group = opt.Group
 	t := cfg.Train
-	optim, err := NewAdamW(c.params, t.Betas[0], t.Betas[1], t.Eps, t.WeightDecay)
+	optim, err := NewAdamW(c.Params, t.Betas[0], t.Betas[1], t.Eps, t.WeightDecay)
 	if err != nil {
 		return nil, err
 	}
 	defer optim.Close()
 	r := &run{c: c, opt: opt, log: log, optim: optim, recipe: recipe, out: cfg.Run.OutputDir}
-	r.st = State{RNG: RNGState{Seed: cfg.Run.Seed, Scheme: rngScheme}, ModalityWeights: [2]float64{1, 1},
+	r.st = checkpoint.State{RNG: checkpoint.RNGState{Seed: cfg.Run.Seed, Scheme: checkpoint.RNGScheme}, ModalityWeights: [2]float64{1, 1},
 		Sampler: data.SamplerState{Seed: uint64(cfg.Run.Seed)}, Lineage: newLineage()}
 	if resume != "" {
 		if err := r.restore(resume); err != nil {
@@ -202,7 +205,7 @@ func train(ctx context.Context, cfg *recipes.Config, opt Options, log logrus.Fie
 	}
 	loaderCtx, stopLoader := context.WithCancel(context.Background()) // not ctx: the current step finishes
 	defer stopLoader()
-	loader, smp, err := c.newTrainLoader(loaderCtx, r.st.Sampler)
+	loader, smp, err := c.NewTrainLoader(loaderCtx, r.st.Sampler)
 	if err != nil {
 		return nil, err
 	}
@@ -211,7 +214,7 @@ func train(ctx context.Context, cfg *recipes.Config, opt Options, log logrus.Fie
 	if resume != "" && !opt.AllowRecipeChange {
 		if got, want := r.st.Sampler.Epoch*r.perEp+r.st.Sampler.Cursor, r.st.Step*t.GradAccum; got != want {
 			return nil, fmt.Errorf("%w: %s: sampler at batch %d (epoch %d, cursor %d of %d) after %d steps of %d micro-batches, want batch %d",
-				ErrCheckpoint, filepath.Join(resume, stateFile), got, r.st.Sampler.Epoch, r.st.Sampler.Cursor, r.perEp, r.st.Step, t.GradAccum, want)
+				checkpoint.ErrCheckpoint, filepath.Join(resume, checkpoint.StateFile), got, r.st.Sampler.Epoch, r.st.Sampler.Cursor, r.perEp, r.st.Step, t.GradAccum, want)
 		}
 	}
 	total := t.MaxSteps
@@ -219,8 +222,8 @@ func train(ctx context.Context, cfg *recipes.Config, opt Options, log logrus.Fie
 		total = t.Epochs * ((r.perEp + t.GradAccum - 1) / t.GradAccum)
 	}
 	r.sched = Schedule{Kind: t.Schedule, LR: t.LR, MinLR: t.MinLR, Warmup: t.WarmupSteps, Total: total}
-	if c.group != nil {
-		if err := defineGrads(c.params); err != nil {
+	if c.Group != nil {
+		if err := defineGrads(c.Params); err != nil {
 			return nil, err
 		}
 		if err := r.checkInSync(); err != nil {
@@ -234,18 +237,18 @@ func train(ctx context.Context, cfg *recipes.Config, opt Options, log logrus.Fie
 	}
 	// Everything is validated: take the run lock (if not yet held), then write.
 	if *lock == nil {
-		if *lock, err = lockRun(r.out, true); err != nil {
+		if *lock, err = checkpoint.Lock(r.out, true); err != nil {
 			return nil, err
 		}
 	}
 	ckRoot := filepath.Join(r.out, "checkpoints")
-	cleanStale(r.out, ckRoot, cfg.Model.Path, log)
+	checkpoint.CleanStale(r.out, ckRoot, cfg.Model.Path, log)
 	if resume != "" {
-		if _, err := abandonNewer(ckRoot, r.st.Step, log); err != nil {
+		if _, err := checkpoint.AbandonNewer(ckRoot, r.st.Step, log); err != nil {
 			return nil, err
 		}
 		if filepath.Clean(filepath.Dir(resume)) == filepath.Clean(ckRoot) {
-			if err := writeLatest(ckRoot, filepath.Base(resume)); err != nil {
+			if err := checkpoint.WriteLatest(ckRoot, filepath.Base(resume)); err != nil {
 				return nil, err
 			}
 		}
@@ -259,7 +262,7 @@ func train(ctx context.Context, cfg *recipes.Config, opt Options, log logrus.Fie
 	if r.mlog.tb, err = openTensorBoard(r.out, cfg.Run.TensorBoard, r.st.Step); err != nil {
 		return nil, err
 	}
-	if err := fsutil.WriteBytes(filepath.Join(r.out, recipeFile), recipe); err != nil { // the resolved recipe
+	if err := fsutil.WriteBytes(filepath.Join(r.out, checkpoint.RecipeFile), recipe); err != nil { // the resolved recipe
 		return nil, err
 	}
 	r.logStart(total)
@@ -271,13 +274,13 @@ func train(ctx context.Context, cfg *recipes.Config, opt Options, log logrus.Fie
 // checkpoint's state; a signal during an evaluation ends the run with the
 // state saved (ErrInterrupted).
 func (r *run) loop(ctx context.Context, loader *data.Loader, total int, resume string) (*Result, error) {
-	c, t, log := r.c, r.c.cfg.Train, r.log
+	c, t, log := r.c, r.c.Cfg.Train, r.log
 	res := &Result{OutputDir: r.out}
 	var evalReport *metrics.Report
 	startStep, startSkipped := r.st.Step, r.st.SkippedSteps
 	lastSave := r.st.Step
 	r.lastCk = resume
-	due := func(step int) bool { return t.EvalEvery > 0 && step%t.EvalEvery == 0 && c.eval != nil && step < total }
+	due := func(step int) bool { return t.EvalEvery > 0 && step%t.EvalEvery == 0 && c.Eval != nil && step < total }
 	// The evaluation of the resumed step, if its checkpoint was written but
 	// the evaluation was not counted (a kill or signal during it).
 	pendingEval := resume != "" && due(r.st.Step) && r.st.LastEval < r.st.Step
@@ -285,11 +288,11 @@ func (r *run) loop(ctx context.Context, loader *data.Loader, total int, resume s
 	// evaluations: a signal is agreed on at the next step (r.step), and an
 	// evaluation, which runs collectives, is never cut short.
 	evalCtx := ctx
-	if c.group != nil {
+	if c.Group != nil {
 		evalCtx = context.WithoutCancel(ctx)
 	}
 	for r.st.Step < total || pendingEval {
-		if c.group == nil && ctx.Err() != nil {
+		if c.Group == nil && ctx.Err() != nil {
 			res.Interrupted = true
 			break
 		}
@@ -347,7 +350,7 @@ func (r *run) loop(ctx context.Context, loader *data.Loader, total int, resume s
 		}
 	}
 	res.Steps, res.Skipped, res.Checkpoint = r.st.Step, r.st.SkippedSteps, r.lastCk
-	if !res.Interrupted && c.eval != nil && r.st.LastEval != r.st.Step {
+	if !res.Interrupted && c.Eval != nil && r.st.LastEval != r.st.Step {
 		rep, err := r.evaluate(evalCtx)
 		releaseMemory()
 		switch {
@@ -362,7 +365,7 @@ func (r *run) loop(ctx context.Context, loader *data.Loader, total int, resume s
 				return nil, err
 			}
 		}
-	} else if !res.Interrupted && c.eval != nil && evalReport == nil {
+	} else if !res.Interrupted && c.Eval != nil && evalReport == nil {
 		log.WithField("step", r.st.Step).Info("the final evaluation was already done (eval.json); not repeating it")
 	}
 	signalled, err := r.signalled(ctx)
@@ -377,7 +380,7 @@ func (r *run) loop(ctx context.Context, loader *data.Loader, total int, resume s
 	}
 	res.Eval = evalReport
 	if evalReport != nil && r.lead() {
-		if err := writeEval(r.out, evalReport); err != nil {
+		if err := infer.WriteEval(r.out, evalReport); err != nil {
 			return nil, err
 		}
 	}
@@ -390,7 +393,7 @@ func (r *run) loop(ctx context.Context, loader *data.Loader, total int, resume s
 		return res, fmt.Errorf("%w: %d of the %d steps of this run were skipped: it did not make progress (the last good state is saved in %s)",
 			ErrNonFinite, skipped, done, r.lastCk)
 	}
-	if c.group == nil && ctx.Err() != nil {
+	if c.Group == nil && ctx.Err() != nil {
 		return res, ErrInterrupted
 	}
 	return res, nil
@@ -403,7 +406,7 @@ func (r *run) signalled(ctx context.Context) (bool, error) {
 	if ctx.Err() != nil {
 		stop = 1
 	}
-	g, err := r.c.agree([]float64{stop})
+	g, err := r.c.Agree([]float64{stop})
 	if err != nil {
 		return false, err
 	}
@@ -432,7 +435,7 @@ func newLineage() string {
 // parallelism the ranks first agree on the step's counts and on whether any
 // of them was signalled (ctx): then none takes the step (stopped).
 func (r *run) step(ctx context.Context, loader *data.Loader) (stopped bool, err error) {
-	c, t := r.c, r.c.cfg.Train
+	c, t := r.c, r.c.Cfg.Train
 	start := time.Now()
 	batches := make([]*data.Batch, t.GradAccum)
 	var st stepStats
@@ -444,17 +447,17 @@ func (r *run) step(ctx context.Context, loader *data.Loader) (stopped bool, err 
 		batches[i] = b
 		st.answerTokens += b.AnswerTokens
 		st.tokens += b.B*b.T - b.PadTokens
-		v, n := tokenCounts(b)
+		v, n := stack.TokenCounts(b)
 		st.visual += v
 		st.nonVisual += n
 	}
-	if c.group != nil {
+	if c.Group != nil {
 		stop := 0.0
 		if ctx.Err() != nil {
 			stop = 1
 		}
 		t0 := time.Now()
-		g, err := c.agree([]float64{float64(st.answerTokens), float64(st.tokens), float64(st.visual), float64(st.nonVisual), stop})
+		g, err := c.Agree([]float64{float64(st.answerTokens), float64(st.tokens), float64(st.visual), float64(st.nonVisual), stop})
 		if err != nil {
 			return false, err
 		}
@@ -475,7 +478,7 @@ func (r *run) step(ctx context.Context, loader *data.Loader) (stopped bool, err 
 	fb.comm += st.comm
 	st = fb
 	if st.finite {
-		if err := clipGrads(c.params, st.gradNorm, t.MaxGradNorm); err != nil {
+		if err := clipGrads(c.Params, st.gradNorm, t.MaxGradNorm); err != nil {
 			return false, err
 		}
 		applied, err := r.optim.Update(lr)
@@ -494,7 +497,7 @@ func (r *run) step(ctx context.Context, loader *data.Loader) (stopped bool, err 
 		r.st.SkippedSteps++
 		r.log.WithFields(logrus.Fields{"step": step, "in_a_row": r.st.NonFiniteInARow}).Warn("non-finite loss, gradients or weights: step skipped")
 	}
-	if err := zeroGrads(c.params); err != nil {
+	if err := zeroGrads(c.Params); err != nil {
 		return false, err
 	}
 	last := batches[len(batches)-1].State
@@ -515,16 +518,16 @@ func (r *run) step(ctx context.Context, loader *data.Loader) (stopped bool, err 
 // updateWeights moves the dynamic modality weights for the next step.
 func (r *run) updateWeights(st stepStats) error {
 	c := r.c
-	c.weights.Update(gating.Observation{VisualTokens: st.visual, NonVisualTokens: st.nonVisual,
+	c.Weights.Update(gating.Observation{VisualTokens: st.visual, NonVisualTokens: st.nonVisual,
 		VisualNorm: st.visualNorm, AudioNorm: st.audioNorm})
-	r.st.ModalityWeights = [2]float64{c.weights.Visual, c.weights.NonVisual}
-	return c.set.SetModalityWeights(c.weights.Visual, c.weights.NonVisual)
+	r.st.ModalityWeights = [2]float64{c.Weights.Visual, c.Weights.NonVisual}
+	return c.Set.SetModalityWeights(c.Weights.Visual, c.Weights.NonVisual)
 }
 
 // track updates the best metric and reports whether to stop early.
 func (r *run) track(rep *metrics.Report) bool {
 	r.st.LastEval = r.st.Step
-	key := r.c.cfg.Train.KeepBestBy
+	key := r.c.Cfg.Train.KeepBestBy
 	if key == "" {
 		return false
 	}
@@ -541,7 +544,7 @@ func (r *run) track(rep *metrics.Report) bool {
 		return false
 	}
 	r.st.EvalsNoImprove++
-	es := r.c.cfg.Train.EarlyStopping
+	es := r.c.Cfg.Train.EarlyStopping
 	return es > 0 && r.st.EvalsNoImprove >= es
 }
 
@@ -550,13 +553,4 @@ func abs(x float64) float64 {
 		return -x
 	}
 	return x
-}
-
-// writeEval writes eval.json into the run directory, atomically.
-func writeEval(dir string, rep *metrics.Report) error {
-	b, err := json.MarshalIndent(rep, "", "  ")
-	if err != nil {
-		return err
-	}
-	return fsutil.WriteBytes(filepath.Join(dir, "eval.json"), b)
 }

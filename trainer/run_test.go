@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mose-llm/mose/checkpoint"
 	"github.com/mose-llm/mose/internal/safetensors"
 	"github.com/mose-llm/mose/internal/torch"
 	"github.com/mose-llm/mose/plots"
@@ -20,7 +21,7 @@ import (
 // adapterValues reads every tensor of a checkpoint's adapter file.
 func adapterValues(t *testing.T, ck string) map[string][]float32 {
 	t.Helper()
-	f, err := safetensors.Open(filepath.Join(ck, adapterFile))
+	f, err := safetensors.Open(filepath.Join(ck, checkpoint.AdapterFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +98,7 @@ func TestExactResume(t *testing.T) {
 			if !errors.Is(err, ErrInterrupted) {
 				t.Fatalf("interrupted run: %v", err)
 			}
-			if _, err := os.Stat(filepath.Join(split.Run.OutputDir, "checkpoints", stepDir(5))); err != nil {
+			if _, err := os.Stat(filepath.Join(split.Run.OutputDir, "checkpoints", checkpoint.StepDir(5))); err != nil {
 				t.Fatalf("no checkpoint at the interruption: %v", err)
 			}
 			res, err = Run(context.Background(), split, Options{Log: quietLog(), Resume: "auto"})
@@ -141,8 +142,8 @@ func TestNonFiniteGuard(t *testing.T) {
 	if !errors.Is(err, ErrNonFinite) {
 		t.Fatalf("want ErrNonFinite, got %v", err)
 	}
-	ck := filepath.Join(cfg.Run.OutputDir, "checkpoints", stepDir(7))
-	st, err := readState(ck)
+	ck := filepath.Join(cfg.Run.OutputDir, "checkpoints", checkpoint.StepDir(7))
+	st, err := checkpoint.Read(ck)
 	if err != nil {
 		t.Fatalf("no checkpoint after the abort: %v", err)
 	}

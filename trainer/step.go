@@ -4,9 +4,11 @@ import (
 	"math"
 	"time"
 
+	"github.com/mose-llm/mose/checkpoint"
 	"github.com/mose-llm/mose/data"
 	"github.com/mose-llm/mose/gating"
 	"github.com/mose-llm/mose/internal/torch"
+	"github.com/mose-llm/mose/stack"
 )
 
 // stepStats are the host-side numbers of one optimizer step.
@@ -20,12 +22,6 @@ type stepStats struct {
 	answerTokens          int
 	visual, nonVisual     int // token counts, for the modality weights
 	router                []gating.GroupStats
-}
-
-// seedFor is the libtorch seed of a micro-batch: a pure function of the run
-// seed and the position, so a resumed run draws the same dropout masks.
-func seedFor(seed int64, step, micro int) int64 {
-	return seed*1000003 + int64(step)*131 + int64(micro)
 }
 
 // forwardBackward runs the micro-batches of one optimizer step, accumulating
@@ -50,7 +46,7 @@ func (r *run) forwardBackward(batches []*data.Batch, step int, wantRouter bool, 
 		err  error
 	)
 	for i, b := range batches {
-		if c.cfg.Train.ActivationCheckpointing { // recompute.go
+		if c.Cfg.Train.ActivationCheckpointing { // recompute.go
 			parts, err := r.checkpointedMicro(s, b, step, i, answerTokens, accum, wantRouter && i == len(batches)-1, &st)
 			if err != nil {
 				return st, err
@@ -64,9 +60,9 @@ func (r *run) forwardBackward(batches []*data.Batch, step int, wantRouter bool, 
 		}
 		lossParts = append(lossParts, parts...)
 	}
-	if c.group == nil {
-		if c.weights.NeedsNorms() {
-			if st.visualNorm, st.audioNorm, err = c.set.Norms(s); err != nil {
+	if c.Group == nil {
+		if c.Weights.NeedsNorms() {
+			if st.visualNorm, st.audioNorm, err = c.Set.Norms(s); err != nil {
 				return st, err
 			}
 		}
@@ -76,18 +72,18 @@ func (r *run) forwardBackward(batches []*data.Batch, step int, wantRouter bool, 
 		}
 	} else {
 		// One all-reduce for the gradients, the loss shares and the norm sums.
-		norms := c.set.NormSums(s)
+		norms := c.Set.NormSums(s)
 		if norms == nil {
-			norms = s.Zeros([]int64{4}, torch.Float32, c.dev)
+			norms = s.Zeros([]int64{4}, torch.Float32, c.Dev)
 		}
 		t0 := time.Now()
-		if vals, err = c.reduceGrads(s, s.Cat([]*torch.Tensor{s.Stack(lossParts, 0), norms}, 0)); err != nil {
+		if vals, err = reduceGrads(c, s, s.Cat([]*torch.Tensor{s.Stack(lossParts, 0), norms}, 0)); err != nil {
 			return st, err
 		}
 		st.comm += time.Since(t0)
 		n := len(vals) - 4
-		if c.weights.NeedsNorms() {
-			if st.visualNorm, st.audioNorm, err = c.set.NormMeans(vals[n:]); err != nil {
+		if c.Weights.NeedsNorms() {
+			if st.visualNorm, st.audioNorm, err = c.Set.NormMeans(vals[n:]); err != nil {
 				return st, err
 			}
 		}
@@ -100,7 +96,7 @@ func (r *run) forwardBackward(batches []*data.Batch, step int, wantRouter bool, 
 		st.balance += vals[i+2] / accum
 		st.z += vals[i+3] / accum
 	}
-	if st.gradNorm, err = gradNorm(c.params); err != nil {
+	if st.gradNorm, err = gradNorm(c.Params); err != nil {
 		return st, err
 	}
 	st.finite = st.finite && !math.IsNaN(st.gradNorm) && !math.IsInf(st.gradNorm, 0)
@@ -120,22 +116,22 @@ func (r *run) plainMicro(s *torch.Scope, b *data.Batch, step, micro, answerToken
 	}
 	ms := s.Child()
 	defer ms.Close()
-	c.tracker.Reset()
-	bt := toTensors(ms, b, c.dev)
-	h := c.model.ForwardEach(ms, bt.in, true, layerSeeder(seed))     // (B,T,D)
-	logits := c.model.Logits(ms, h, bt.pos)                          // (N,V)
-	ce := ms.CrossEntropy(logits, bt.targets, -100, torch.ReduceSum) // ()
-	c.set.KeepNorms(s)                                               // read by forwardBackward after the last micro-batch
-	if c.group != nil {
-		sums := c.tracker.Sums(ms) // (R,W)
-		if err := c.reduceSums(ms, sums, &st.comm); err != nil {
+	c.Tracker.Reset()
+	bt := stack.Tensors(ms, b, c.Dev)
+	h := c.Model.ForwardEach(ms, bt.In, true, checkpoint.LayerSeeder(seed)) // (B,T,D)
+	logits := c.Model.Logits(ms, h, bt.Pos)                                 // (N,V)
+	ce := ms.CrossEntropy(logits, bt.Targets, -100, torch.ReduceSum)        // ()
+	c.Set.KeepNorms(s)                                                      // read by forwardBackward after the last micro-batch
+	if c.Group != nil {
+		sums := c.Tracker.Sums(ms) // (R,W)
+		if err := c.ReduceSums(ms, sums, &st.comm); err != nil {
 			return nil, err
 		}
-		c.tracker.SetGlobal(sums, 0)
+		c.Tracker.SetGlobal(sums, 0)
 	}
-	lb, z := c.tracker.Losses(ms, c.dev)
+	lb, z := c.Tracker.Losses(ms, c.Dev)
 	emotion := ms.DivScalar(ce, float64(answerTokens))
-	aux := ms.DivScalar(ms.Add(ms.MulScalar(lb, c.cfg.Loss.LoadBalance), ms.MulScalar(z, c.cfg.Loss.ZLoss)), accum)
+	aux := ms.DivScalar(ms.Add(ms.MulScalar(lb, c.Cfg.Loss.LoadBalance), ms.MulScalar(z, c.Cfg.Loss.ZLoss)), accum)
 	loss := ms.Add(emotion, aux)
 	if r.opt.NonFiniteAt != nil && r.opt.NonFiniteAt(step) {
 		loss = ms.MulScalar(loss, math.NaN()) // test-only fault injection
@@ -147,7 +143,7 @@ func (r *run) plainMicro(s *torch.Scope, b *data.Batch, step, micro, answerToken
 		return nil, err
 	}
 	if wantRouter {
-		router, err := c.tracker.Snapshot(ms)
+		router, err := c.Tracker.Snapshot(ms)
 		if err != nil {
 			return nil, err
 		}
@@ -160,6 +156,6 @@ func (r *run) plainMicro(s *torch.Scope, b *data.Batch, step, micro, answerToken
 	for _, t := range parts {
 		s.Own(t)
 	}
-	c.tracker.Reset() // its tensors were ms's
+	c.Tracker.Reset() // its tensors were ms's
 	return parts, nil
 }

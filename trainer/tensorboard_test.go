@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mose-llm/mose/checkpoint"
 	"github.com/mose-llm/mose/internal/tfevents"
 	"github.com/mose-llm/mose/plots"
 )
@@ -129,7 +130,7 @@ func TestTensorBoardResume(t *testing.T) {
 		t.Fatalf("interrupted run: %v", err)
 	}
 	out := split.Run.OutputDir
-	if err := os.RemoveAll(filepath.Join(out, "checkpoints", stepDir(7))); err != nil {
+	if err := os.RemoveAll(filepath.Join(out, "checkpoints", checkpoint.StepDir(7))); err != nil {
 		t.Fatal(err)
 	}
 	_, files := tbScalars(t, out)

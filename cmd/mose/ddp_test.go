@@ -230,7 +230,7 @@ func waitSteps(t *testing.T, out string, n int, within time.Duration) {
 }
 
 // TestDDPFaults: exact resume under data parallelism after SIGTERM to one
-// rank (every rank stops at the same step, one checkpoint, exit 143 on
+// Rank (every rank stops at the same step, one checkpoint, exit 143 on
 // every rank) and after SIGKILL of one rank (the others stop within a
 // bounded time, the launcher names the lost rank); then a busy port and a
 // rendezvous that never completes give clear errors.

@@ -8,8 +8,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mose-llm/mose/export"
 	"github.com/mose-llm/mose/internal/safetensors"
-	"github.com/mose-llm/mose/trainer"
 )
 
 func init() { subcommands = append(subcommands, newDumpLogitsCmd) }
@@ -31,7 +31,7 @@ modality input. scripts/check_peft_export.py compares PEFT on an export with it.
 			if checkpoint == "" || out == "" {
 				return badInput(errors.New("dump-logits: --checkpoint and --out are required"))
 			}
-			ts, err := trainer.CheckpointLogits(checkpoint, manifest, index)
+			ts, err := export.DumpLogits(checkpoint, manifest, index)
 			if err != nil {
 				return err
 			}

@@ -14,10 +14,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mose-llm/mose/checkpoint"
 	"github.com/mose-llm/mose/data/synth"
 	"github.com/mose-llm/mose/internal/safetensors"
 	"github.com/mose-llm/mose/plots"
-	"github.com/mose-llm/mose/trainer"
+	"github.com/mose-llm/mose/stack"
 )
 
 // e2e holds what the end-to-end tests share: a mose binary built once, a
@@ -39,7 +40,7 @@ func TestMain(m *testing.M) {
 		os.Stderr.Write(out)
 	}
 	e2e.model = filepath.Join(dir, "model")
-	if _, err := trainer.InitModelDir(e2e.model, trainer.InitModel{Preset: "tiny", Seed: 5}); err != nil {
+	if _, err := stack.InitModelDir(e2e.model, stack.InitModel{Preset: "tiny", Seed: 5}); err != nil {
 		panic(err)
 	}
 	p, _ := synth.LookupPreset("tiny")
@@ -194,7 +195,7 @@ func completeCheckpoints(t *testing.T, root string) []string {
 			continue
 		}
 		dir := filepath.Join(root, e.Name())
-		var st trainer.State
+		var st checkpoint.State
 		b, err := os.ReadFile(filepath.Join(dir, "trainer_state.json"))
 		if err != nil || json.Unmarshal(b, &st) != nil {
 			t.Fatalf("%s is not complete: %v", dir, err)

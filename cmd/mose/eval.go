@@ -3,9 +3,8 @@ package main
 import (
 	"errors"
 
+	"github.com/mose-llm/mose/infer"
 	"github.com/spf13/cobra"
-
-	"github.com/mose-llm/mose/trainer"
 )
 
 func init() { subcommands = append(subcommands, newEvalCmd) }
@@ -35,7 +34,7 @@ conflict gap acc(audio-aligned) − acc(video-aligned), and writes eval.json
 		if err != nil {
 			return err
 		}
-		rep, err := trainer.Evaluate(cmd.Context(), cfg, checkpoint, out)
+		rep, err := infer.Evaluate(cmd.Context(), cfg, checkpoint, out)
 		if err != nil {
 			return err
 		}

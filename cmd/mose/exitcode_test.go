@@ -13,7 +13,7 @@ import (
 	"github.com/mose-llm/mose/internal/safetensors"
 	"github.com/mose-llm/mose/internal/strictjson"
 	"github.com/mose-llm/mose/model"
-	"github.com/mose-llm/mose/trainer"
+	"github.com/mose-llm/mose/recipes"
 )
 
 // The exit code follows the cause, not the call site: a bad sample met by
@@ -34,9 +34,9 @@ func TestExitCodeByCause(t *testing.T) {
 		{"fifo", &fs.PathError{Op: "open", Path: "p", Err: fsutil.ErrNotRegular}, 2},
 		{"mkdir under a file", &fs.PathError{Op: "mkdir", Path: "f/run", Err: syscall.ENOTDIR}, 2},
 		{"rename denied", &os.LinkError{Op: "rename", Old: "a", New: "b", Err: syscall.EACCES}, 2},
-		{"recipe", fmt.Errorf("%w: x", trainer.ErrRecipe), 2},
+		{"recipe", fmt.Errorf("%w: x", recipes.ErrRecipe), 2},
 		{"disk full", fmt.Errorf("checkpoint: %w", &fs.PathError{Op: "write", Path: "x", Err: syscall.ENOSPC}), 1},
-		{"disk full while exporting (inside a recipe wrap)", fmt.Errorf("%w: %w", trainer.ErrRecipe, &fs.PathError{Op: "write", Path: "x", Err: syscall.ENOSPC}), 1},
+		{"disk full while exporting (inside a recipe wrap)", fmt.Errorf("%w: %w", recipes.ErrRecipe, &fs.PathError{Op: "write", Path: "x", Err: syscall.ENOSPC}), 1},
 		{"out of memory", fmt.Errorf("alloc: %w", syscall.ENOMEM), 1},
 		{"libtorch", errors.New("torch: CUDA error: an illegal memory access"), 1},
 	}

@@ -3,16 +3,15 @@ package main
 import (
 	"fmt"
 
+	"github.com/mose-llm/mose/export"
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
-
-	"github.com/mose-llm/mose/trainer"
 )
 
 func init() { subcommands = append(subcommands, newExportCmd) }
 
 func newExportCmd() *cobra.Command {
-	var opt trainer.ExportOptions
+	var opt export.Options
 	cmd := &cobra.Command{
 		Use:   "export --checkpoint PATH --format peft|merged --out DIR",
 		Short: "Export a checkpoint as a PEFT adapter or a merged model",
@@ -36,7 +35,7 @@ Nothing is left behind on error; an existing --out needs --force.`,
 				return badInput(fmt.Errorf("export: --checkpoint is required"))
 			}
 			opt.Log = logrus.StandardLogger()
-			res, err := trainer.Export(cmd.Context(), opt)
+			res, err := export.Export(cmd.Context(), opt)
 			if err != nil {
 				return err
 			}

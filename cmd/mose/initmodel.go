@@ -10,7 +10,7 @@ import (
 
 	"github.com/mose-llm/mose/data/synth"
 	"github.com/mose-llm/mose/internal/safetensors"
-	"github.com/mose-llm/mose/trainer"
+	"github.com/mose-llm/mose/stack"
 )
 
 func init() { subcommands = append(subcommands, newInitModelCmd) }
@@ -18,7 +18,7 @@ func init() { subcommands = append(subcommands, newInitModelCmd) }
 func newInitModelCmd() *cobra.Command {
 	var (
 		out, dtype string
-		o          trainer.InitModel
+		o          stack.InitModel
 		force      bool
 		shardMB    int
 		size       string
@@ -40,7 +40,7 @@ synthetic vocabulary) on the small preset's inputs, for throughput benchmarks;
 			if out == "" {
 				return badInput(errors.New("init-model: --out is required"))
 			}
-			if _, ok := trainer.ModelPresets[o.Preset]; !ok {
+			if _, ok := stack.ModelPresets[o.Preset]; !ok {
 				return badInput(fmt.Errorf("init-model: unknown --preset %q (want tiny or small)", o.Preset))
 			}
 			o.DType = map[string]safetensors.DType{"float32": safetensors.F32, "bfloat16": safetensors.BF16}[dtype]
@@ -62,7 +62,7 @@ synthetic vocabulary) on the small preset's inputs, for throughput benchmarks;
 				return badInput(err)
 			}
 			o.ShardBytes = int64(shardMB) << 20
-			cfg, err := trainer.InitModelDir(out, o)
+			cfg, err := stack.InitModelDir(out, o)
 			if err != nil {
 				return fmt.Errorf("init-model: %w", err)
 			}
@@ -93,13 +93,13 @@ synthetic vocabulary) on the small preset's inputs, for throughput benchmarks;
 
 // modelSizes are named decoder shapes for `init-model --size`, applied on top
 // of a preset (whose modality inputs and vocabulary stay).
-var modelSizes = map[string]trainer.InitModel{
+var modelSizes = map[string]stack.InitModel{
 	// LLaMA-3.2-1B's decoder shape: with the synthetic vocabulary, about 1.0B parameters.
 	"1b": {Hidden: 2048, Layers: 16, Intermediate: 8192, Heads: 32, KVHeads: 8},
 }
 
 // applySize fills the sizes of o that its flags left at 0 from the named size.
-func applySize(o *trainer.InitModel, size string) error {
+func applySize(o *stack.InitModel, size string) error {
 	if size == "" {
 		return nil
 	}

@@ -87,9 +87,10 @@ func badInput(err error) error {
 }
 
 // exitCode maps err to the exit status by its cause, wherever it was
-// raised: 2 for bad input (the user's files, flags or recipe: usageError,
-// trainer.ErrRecipe / ErrResume, and every package's inputerr sentinel, such
-// as a bad manifest line or feature file met mid-training), 1 for faults of
+// raised: 2 for bad input (the user's files, flags or recipe: usageError and
+// every package's inputerr sentinel, such as recipes.ErrRecipe,
+// checkpoint.ErrResume or a bad manifest line or feature file met
+// mid-training), 1 for faults of
 // the machine (disk full, out of memory, I/O errors; these win even inside
 // a bad-input wrap) and anything else.
 func exitCode(err error) int {
@@ -113,9 +114,7 @@ func exitCode(err error) int {
 		return 2
 	}
 	var u usageError
-	if errors.As(err, &u) || errors.Is(err, trainer.ErrRecipe) || errors.Is(err, trainer.ErrResume) ||
-		errors.Is(err, trainer.ErrCheckpoint) || errors.Is(err, trainer.ErrBusy) ||
-		strings.HasPrefix(err.Error(), "unknown command") {
+	if errors.As(err, &u) || strings.HasPrefix(err.Error(), "unknown command") {
 		return 2
 	}
 	return 1

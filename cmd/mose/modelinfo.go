@@ -10,10 +10,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mose-llm/mose/data/tokenizer"
+	"github.com/mose-llm/mose/export"
 	"github.com/mose-llm/mose/internal/safetensors"
 	"github.com/mose-llm/mose/internal/torch"
 	"github.com/mose-llm/mose/model"
-	"github.com/mose-llm/mose/trainer"
 )
 
 func init() { subcommands = append(subcommands, newModelInfoCmd) }
@@ -94,7 +94,7 @@ with transformers).`,
 // loadModel loads dir, with a PEFT adapter on top when adapter is set.
 func loadModel(dir, adapter string, opt model.Options) (*model.Model, func(), error) {
 	if adapter != "" {
-		return trainer.OpenPEFT(dir, adapter, opt)
+		return export.OpenPEFT(dir, adapter, opt)
 	}
 	m, err := model.Load(dir, opt)
 	if err != nil {

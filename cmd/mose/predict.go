@@ -12,13 +12,13 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mose-llm/mose/data"
-	"github.com/mose-llm/mose/trainer"
+	"github.com/mose-llm/mose/infer"
 )
 
 func init() { subcommands = append(subcommands, newPredictCmd) }
 
 func newPredictCmd() *cobra.Command {
-	var opt trainer.PredictOptions
+	var opt infer.PredictOptions
 	var feats []string
 	var id, label, subtitle string
 	cmd := &cobra.Command{
@@ -85,7 +85,7 @@ The recipe defaults to the checkpoint's own recipe.yaml; an export needs --recip
 		if err != nil {
 			return err
 		}
-		preds, err := trainer.Predict(cmd.Context(), cfg, opt)
+		preds, err := infer.Predict(cmd.Context(), cfg, opt)
 		if err != nil {
 			return err
 		}
@@ -96,7 +96,7 @@ The recipe defaults to the checkpoint's own recipe.yaml; an export needs --recip
 
 // printPredictions writes, per sample, the labels by score, the best label
 // and the generated answer.
-func printPredictions(w io.Writer, preds []trainer.SamplePrediction) error {
+func printPredictions(w io.Writer, preds []infer.SamplePrediction) error {
 	for _, p := range preds {
 		head := p.ID
 		if p.Gold != "" {
@@ -104,7 +104,7 @@ func printPredictions(w io.Writer, preds []trainer.SamplePrediction) error {
 		}
 		fmt.Fprintln(w, head)
 		sc := slices.Clone(p.Scores)
-		slices.SortStableFunc(sc, func(a, b trainer.LabelScore) int {
+		slices.SortStableFunc(sc, func(a, b infer.LabelScore) int {
 			switch {
 			case a.LogLikelihood > b.LogLikelihood:
 				return -1

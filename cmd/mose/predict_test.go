@@ -10,22 +10,22 @@ import (
 	"testing"
 
 	"github.com/mose-llm/mose/data"
-	"github.com/mose-llm/mose/trainer"
+	"github.com/mose-llm/mose/infer"
 )
 
 // readPredictions reads a predict --out file.
-func readPredictions(t *testing.T, path string) []trainer.SamplePrediction {
+func readPredictions(t *testing.T, path string) []infer.SamplePrediction {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	var out []trainer.SamplePrediction
+	var out []infer.SamplePrediction
 	sc := bufio.NewScanner(f)
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
-		var p trainer.SamplePrediction
+		var p infer.SamplePrediction
 		if err := json.Unmarshal(sc.Bytes(), &p); err != nil {
 			t.Fatalf("%s: %v", path, err)
 		}

@@ -3,9 +3,8 @@ package main
 import (
 	"fmt"
 
+	"github.com/mose-llm/mose/memest"
 	"github.com/spf13/cobra"
-
-	"github.com/mose-llm/mose/trainer"
 )
 
 func init() { subcommands = append(subcommands, newValidateCmd) }
@@ -44,9 +43,9 @@ data.max_len tokens): for a model too large to load where validate runs.`,
 		if err != nil {
 			return err
 		}
-		validate := trainer.Validate
+		validate := memest.Validate
 		if *memoryOnly {
-			validate = trainer.EstimateMemoryFromConfig
+			validate = memest.FromConfig
 		}
 		sum, err := validate(cfg)
 		if err != nil {

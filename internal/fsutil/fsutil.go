@@ -4,6 +4,7 @@ package fsutil
 
 import (
 	"bufio"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -123,4 +124,14 @@ func ReplaceDir(tmp, final string, replace bool) error {
 		return err
 	}
 	return os.RemoveAll(old)
+}
+
+// WriteJSON writes v as indented JSON with a final newline to path,
+// atomically (WriteBytes).
+func WriteJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return WriteBytes(path, append(b, '\n'))
 }

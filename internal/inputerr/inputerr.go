@@ -89,3 +89,20 @@ func Classify(err error) Class {
 	}
 	return Other
 }
+
+// The classes of bad input that the message a user sees starts with, beside
+// recipes.ErrRecipe ("bad recipe") and checkpoint.ErrCheckpoint ("invalid
+// checkpoint"): the error names the kind of file or value at fault.
+var (
+	// ErrManifest: a manifest (JSONL) or one of its samples.
+	ErrManifest = New("bad manifest")
+	// ErrFeatures: a feature file a manifest names (.npy).
+	ErrFeatures = New("bad features")
+	// ErrModel: a model directory (config.json, weights, tokenizer).
+	ErrModel = New("bad model")
+	// ErrAdapter: adapter weights or their config (a checkpoint's
+	// adapter.safetensors, an export, a PEFT adapter).
+	ErrAdapter = New("bad adapter")
+	// ErrFlag: a command-line flag's value.
+	ErrFlag = New("bad flag")
+)
