@@ -55,8 +55,11 @@ func (set *Set) Norms(s *torch.Scope) (visual, audio float64, err error) {
 	return set.NormMeans(v)
 }
 
+// NormSumsLen is the length of NormSums' vector.
+const NormSumsLen = 4
+
 // NormSums returns the measurement of Norms as sums, to be added over
-// data-parallel ranks before NormMeans: a (4) float32 tensor in s of the
+// data-parallel ranks before NormMeans: a (NormSumsLen) float32 tensor in s of the
 // norm sums on visual and audio tokens and their token counts (nil when
 // nothing was recorded), and starts a new measurement.
 func (set *Set) NormSums(s *torch.Scope) *torch.Tensor {
@@ -72,7 +75,7 @@ func (set *Set) NormSums(s *torch.Scope) *torch.Tensor {
 
 // NormMeans turns NormSums' values into Norms' means.
 func (set *Set) NormMeans(v []float64) (visual, audio float64, err error) {
-	if len(v) != 4 {
+	if len(v) != NormSumsLen {
 		return 0, 0, fmt.Errorf("experts: norm readback has %d values", len(v))
 	}
 	per := float64(len(set.Mixtures))

@@ -145,10 +145,21 @@ type GroupStats struct {
 	Tokens  float64   `json:"tokens"`           // member tokens per instance
 }
 
-// Snapshot reads the pass's telemetry back to the host, one device-to-host
-// copy for all gates. It returns one entry per group name (averaged over
-// instances that saw tokens), and one per (target, group) if PerTarget.
+// Snapshot reads the router telemetry of the pass recorded since Reset: one
+// entry per group, averaged over the (target, group) instances that routed
+// tokens (Merge), then one per (target, group) if PerTarget.
 func (t *Tracker) Snapshot(s *torch.Scope) ([]GroupStats, error) {
+	entries, err := t.Instances(s)
+	if err != nil || entries == nil {
+		return nil, err
+	}
+	return Merge(entries, t.PerTarget), nil
+}
+
+// Instances reads the telemetry of every (target, group) instance recorded
+// since Reset, in forward order: what Snapshot merges. Activation
+// checkpointing reads one decoder layer's at a time and merges them all.
+func (t *Tracker) Instances(s *torch.Scope) ([]GroupStats, error) {
 	if len(t.stats) == 0 {
 		return nil, nil
 	}
@@ -200,5 +211,5 @@ func (t *Tracker) Snapshot(s *torch.Scope) ([]GroupStats, error) {
 				Load: append([]float64(nil), row[5:5+k]...), Prob: append([]float64(nil), row[5+int(kmax):5+int(kmax)+k]...)})
 		}
 	}
-	return Merge(entries, t.PerTarget), nil
+	return entries, nil
 }

@@ -3,11 +3,11 @@ package trainer
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/mose-llm/mose/checkpoint"
-	"github.com/mose-llm/mose/data"
 	"github.com/mose-llm/mose/gating"
 	"github.com/mose-llm/mose/internal/torch"
 	"github.com/mose-llm/mose/model"
@@ -38,17 +38,14 @@ import (
 //   - the contribution-weight norms are taken from the no-grad pass, in
 //     forward order (the recompute does not record them again).
 
-// checkpointedMicro runs micro-batch `micro` of optimizer step `step` with
-// activation checkpointing, accumulating its gradients. answerTokens are the
-// step's answer tokens, accum its number of micro-batches (the loss
-// normalisation of forwardBackward). It returns, detached in s, the
-// micro-batch's total loss, emotion loss, load-balancing loss and z-loss (the
-// four numbers forwardBackward's non-checkpointed path records); it sets
-// st.router to the pass's router telemetry when wantRouter, and adds the
-// time spent in collectives to st.comm.
-func (r *run) checkpointedMicro(s *torch.Scope, b *data.Batch, step, micro, answerTokens int, accum float64, wantRouter bool, st *stepStats) ([]*torch.Tensor, error) {
-	c := r.c
-	base := r.seed(step, micro)
+// checkpointedMicro runs micro-batch mb with activation checkpointing,
+// accumulating its gradients. It returns, detached in s, the micro-batch's
+// lossParts (as plainMicro does); it sets st.router to the pass's router
+// telemetry when mb.wantRouter, and adds the time spent in collectives to
+// st.comm.
+func (r *run) checkpointedMicro(s *torch.Scope, mb micro, st *stepStats) ([]*torch.Tensor, error) {
+	c, b, accum, wantRouter := r.c, mb.b, mb.accum, mb.wantRouter
+	base := r.seed(mb.step, mb.index)
 	if err := torch.ManualSeed(base); err != nil {
 		return nil, err
 	}
@@ -124,9 +121,9 @@ func (r *run) checkpointedMicro(s *torch.Scope, b *data.Batch, step, micro, answ
 	h := p.Norm(hs, xL)                                              // (B,T,D)
 	logits := c.Model.Logits(hs, h, bt.Pos)                          // (N,V)
 	ce := hs.CrossEntropy(logits, bt.Targets, -100, torch.ReduceSum) // ()
-	emotion := hs.DivScalar(ce, float64(answerTokens))
+	emotion := hs.DivScalar(ce, float64(mb.answerTokens))
 	head := emotion
-	if r.opt.NonFiniteAt != nil && r.opt.NonFiniteAt(step) {
+	if r.opt.NonFiniteAt != nil && r.opt.NonFiniteAt(mb.step) {
 		head = hs.MulScalar(head, math.NaN()) // test-only fault injection
 	}
 	if err := hs.Err(); err != nil {
@@ -203,7 +200,7 @@ func (r *run) checkpointedMicro(s *torch.Scope, b *data.Batch, step, micro, answ
 		return nil, err
 	}
 	if wantRouter {
-		st.router = mergeSnapshots(snaps, c.Tracker.PerTarget)
+		st.router = gating.Merge(slices.Concat(snaps...), c.Tracker.PerTarget)
 	}
 	return parts, nil
 }
@@ -244,7 +241,7 @@ func (r *run) recomputeLayer(ls *torch.Scope, p *model.Pass, i int, x, g *torch.
 		}
 		lb, z = ls.Detach(lb), ls.Detach(z)
 		if snap != nil && ls.Err() == nil {
-			if *snap, err = r.layerSnapshot(ls); err != nil {
+			if *snap, err = c.Tracker.Instances(ls); err != nil {
 				return nil, nil, nil, err
 			}
 		}

@@ -15,7 +15,6 @@ import (
 
 	"github.com/mose-llm/mose/checkpoint"
 	"github.com/mose-llm/mose/data"
-	"github.com/mose-llm/mose/gating"
 	"github.com/mose-llm/mose/infer"
 	"github.com/mose-llm/mose/internal/fsutil"
 	"github.com/mose-llm/mose/internal/torch"
@@ -144,7 +143,7 @@ func Run(ctx context.Context, cfg *recipes.Config, opt Options) (*Result, error)
 	var res *Result
 	err = torch.Run(func() error {
 		var err error
-		res, err = train(ctx, cfg, opt, log, resume, recipe, &lock)
+		res, lock, err = train(ctx, cfg, opt, log, resume, recipe, lock)
 		return err
 	})
 	return res, err
@@ -176,23 +175,27 @@ func checkRecipe(ck string, cfg *recipes.Config, allow bool, log logrus.FieldLog
 	return nil
 }
 
-// train is Run on the tensor thread: build, restore, lock, loop, close.
-func train(ctx context.Context, cfg *recipes.Config, opt Options, log logrus.FieldLogger, resume string, recipe []byte, lock **checkpoint.RunLock) (*Result, error) {
+// train is Run on the tensor thread: build, restore, take the run lock
+// (held: already taken by Run, or nil), open the run directory, loop. It
+// returns the lock it holds, for Run to release.
+func train(ctx context.Context, cfg *recipes.Config, opt Options, log logrus.FieldLogger, resume string, recipe []byte,
+	held *checkpoint.RunLock) (res *Result, lock *checkpoint.RunLock, err error) {
+	lock = held
 	if cfg.Run.Threads > 0 {
 		if err := torch.SetThreads(cfg.Run.Threads); err != nil {
-			return nil, err
+			return nil, lock, err
 		}
 	}
 	c, err := stack.Build(cfg, stack.AllData)
 	if err != nil {
-		return nil, err
+		return nil, lock, err
 	}
 	defer c.Close()
 	c.Group = opt.Group
 	t := cfg.Train
 	optim, err := NewAdamW(c.Params, t.Betas[0], t.Betas[1], t.Eps, t.WeightDecay)
 	if err != nil {
-		return nil, err
+		return nil, lock, err
 	}
 	defer optim.Close()
 	r := &run{c: c, opt: opt, log: log, optim: optim, recipe: recipe, out: cfg.Run.OutputDir}
@@ -200,20 +203,57 @@ func train(ctx context.Context, cfg *recipes.Config, opt Options, log logrus.Fie
 		Sampler: data.SamplerState{Seed: uint64(cfg.Run.Seed)}, Lineage: newLineage()}
 	if resume != "" {
 		if err := r.restore(resume); err != nil {
-			return nil, err
+			return nil, lock, err
 		}
 	}
 	loaderCtx, stopLoader := context.WithCancel(context.Background()) // not ctx: the current step finishes
 	defer stopLoader()
-	loader, smp, err := c.NewTrainLoader(loaderCtx, r.st.Sampler)
+	loader, total, err := r.startLoader(loaderCtx, resume)
 	if err != nil {
-		return nil, err
+		return nil, lock, err
 	}
 	defer loader.Close()
+	if c.Group != nil {
+		if err := defineGrads(c.Params); err != nil {
+			return nil, lock, err
+		}
+		if err := r.checkInSync(); err != nil {
+			return nil, lock, err
+		}
+	}
+	if r.lead() {
+		// Everything is validated: take the run lock (if not yet held), then write.
+		if lock == nil {
+			if lock, err = checkpoint.Lock(r.out, true); err != nil {
+				return nil, nil, err
+			}
+		}
+		if err := r.openRunDir(resume); err != nil {
+			return nil, lock, err
+		}
+		defer r.mlog.Close()
+	} else {
+		r.mlog = &metricsLog{acc: intervalOf(r.st.Interval)} // rank 0 writes the files
+	}
+	r.logStart(total)
+	res, err = r.loop(ctx, loader, total, resume)
+	return res, lock, err
+}
+
+// startLoader starts the training data at the state's sampler position, sets
+// the LR schedule and returns the run's total steps. A resumed sampler must
+// sit where step × grad_accum batches put it.
+func (r *run) startLoader(ctx context.Context, resume string) (*data.Loader, int, error) {
+	t := r.c.Cfg.Train
+	loader, smp, err := r.c.NewTrainLoader(ctx, r.st.Sampler)
+	if err != nil {
+		return nil, 0, err
+	}
 	r.perEp = smp.BatchesPerEpoch()
-	if resume != "" && !opt.AllowRecipeChange {
+	if resume != "" && !r.opt.AllowRecipeChange {
 		if got, want := r.st.Sampler.Epoch*r.perEp+r.st.Sampler.Cursor, r.st.Step*t.GradAccum; got != want {
-			return nil, fmt.Errorf("%w: %s: sampler at batch %d (epoch %d, cursor %d of %d) after %d steps of %d micro-batches, want batch %d",
+			loader.Close()
+			return nil, 0, fmt.Errorf("%w: %s: sampler at batch %d (epoch %d, cursor %d of %d) after %d steps of %d micro-batches, want batch %d",
 				checkpoint.ErrCheckpoint, filepath.Join(resume, checkpoint.StateFile), got, r.st.Sampler.Epoch, r.st.Sampler.Cursor, r.perEp, r.st.Step, t.GradAccum, want)
 		}
 	}
@@ -222,51 +262,42 @@ func train(ctx context.Context, cfg *recipes.Config, opt Options, log logrus.Fie
 		total = t.Epochs * ((r.perEp + t.GradAccum - 1) / t.GradAccum)
 	}
 	r.sched = Schedule{Kind: t.Schedule, LR: t.LR, MinLR: t.MinLR, Warmup: t.WarmupSteps, Total: total}
-	if c.Group != nil {
-		if err := defineGrads(c.Params); err != nil {
-			return nil, err
-		}
-		if err := r.checkInSync(); err != nil {
-			return nil, err
-		}
-	}
-	if !r.lead() {
-		r.mlog = &metricsLog{acc: intervalOf(r.st.Interval)} // rank 0 writes the files
-		r.logStart(total)
-		return r.loop(ctx, loader, total, resume)
-	}
-	// Everything is validated: take the run lock (if not yet held), then write.
-	if *lock == nil {
-		if *lock, err = checkpoint.Lock(r.out, true); err != nil {
-			return nil, err
-		}
-	}
+	return loader, total, nil
+}
+
+// openRunDir prepares the run directory for writing (rank 0, holding the
+// lock): removes a killed run's temporary files, moves an abandoned branch's
+// checkpoints aside on a resume from an older one, opens metrics.jsonl (cut
+// back to the resumed step) and TensorBoard, and writes the resolved recipe.
+// Close r.mlog when it returns nil.
+func (r *run) openRunDir(resume string) error {
+	cfg, log := r.c.Cfg, r.log
 	ckRoot := filepath.Join(r.out, "checkpoints")
 	checkpoint.CleanStale(r.out, ckRoot, cfg.Model.Path, log)
 	if resume != "" {
 		if _, err := checkpoint.AbandonNewer(ckRoot, r.st.Step, log); err != nil {
-			return nil, err
+			return err
 		}
 		if filepath.Clean(filepath.Dir(resume)) == filepath.Clean(ckRoot) {
 			if err := checkpoint.WriteLatest(ckRoot, filepath.Base(resume)); err != nil {
-				return nil, err
+				return err
 			}
 		}
 		log.WithFields(logrus.Fields{"checkpoint": resume, "step": r.st.Step}).Info("resumed")
 	}
+	var err error
 	if r.mlog, err = openMetricsLog(filepath.Join(r.out, "metrics.jsonl"), r.st.Step, r.st.LastEval); err != nil {
-		return nil, err
+		return err
 	}
-	defer r.mlog.Close()
 	r.mlog.acc = intervalOf(r.st.Interval)
-	if r.mlog.tb, err = openTensorBoard(r.out, cfg.Run.TensorBoard, r.st.Step); err != nil {
-		return nil, err
+	if r.mlog.tb, err = openTensorBoard(r.out, cfg.Run.TensorBoard, r.st.Step); err == nil {
+		err = fsutil.WriteBytes(filepath.Join(r.out, checkpoint.RecipeFile), r.recipe) // the resolved recipe
 	}
-	if err := fsutil.WriteBytes(filepath.Join(r.out, checkpoint.RecipeFile), recipe); err != nil { // the resolved recipe
-		return nil, err
+	if err != nil {
+		r.mlog.Close()
+		return err
 	}
-	r.logStart(total)
-	return r.loop(ctx, loader, total, resume)
+	return nil
 }
 
 // loop trains from the current state to total steps. A checkpoint due at a
@@ -276,7 +307,7 @@ func train(ctx context.Context, cfg *recipes.Config, opt Options, log logrus.Fie
 func (r *run) loop(ctx context.Context, loader *data.Loader, total int, resume string) (*Result, error) {
 	c, t, log := r.c, r.c.Cfg.Train, r.log
 	res := &Result{OutputDir: r.out}
-	var evalReport *metrics.Report
+	var report *metrics.Report // the last evaluation
 	startStep, startSkipped := r.st.Step, r.st.SkippedSteps
 	lastSave := r.st.Step
 	r.lastCk = resume
@@ -303,13 +334,7 @@ func (r *run) loop(ctx context.Context, loader *data.Loader, total int, resume s
 				break
 			}
 			if err != nil {
-				if errors.Is(err, ErrNonFinite) {
-					if _, serr := r.save(); serr != nil {
-						return nil, errors.Join(err, serr)
-					}
-					log.WithField("checkpoint", r.lastCk).Error("aborting: too many non-finite steps in a row; the last good state is saved")
-				}
-				return nil, err
+				return nil, r.abort(err)
 			}
 			if r.opt.OnStep != nil {
 				r.opt.OnStep(r.st.Step)
@@ -322,25 +347,21 @@ func (r *run) loop(ctx context.Context, loader *data.Loader, total int, resume s
 			}
 		}
 		pendingEval = false
-		if due(r.st.Step) {
-			rep, err := r.evaluate(evalCtx)
-			releaseMemory()
-			if err != nil && ctx.Err() != nil {
-				res.Interrupted = true
-				break
-			}
-			if err != nil {
-				return nil, err
-			}
-			evalReport = rep
-			stop := r.track(evalReport)
-			if err := r.saveState(); err != nil {
-				return nil, err
-			}
-			if stop {
-				log.WithField("step", r.st.Step).Info("early stopping")
-				break
-			}
+		if !due(r.st.Step) {
+			continue
+		}
+		rep, stop, cut, err := r.evalAndTrack(ctx, evalCtx, false)
+		if err != nil {
+			return nil, err
+		}
+		if cut {
+			res.Interrupted = true
+			break
+		}
+		report = rep
+		if stop {
+			log.WithField("step", r.st.Step).Info("early stopping")
+			break
 		}
 	}
 	r.endProgress()
@@ -350,25 +371,20 @@ func (r *run) loop(ctx context.Context, loader *data.Loader, total int, resume s
 		}
 	}
 	res.Steps, res.Skipped, res.Checkpoint = r.st.Step, r.st.SkippedSteps, r.lastCk
+	written := false // eval.json
 	if !res.Interrupted && c.Eval != nil && r.st.LastEval != r.st.Step {
-		rep, err := r.evaluate(evalCtx)
-		releaseMemory()
-		switch {
-		case err != nil && ctx.Err() != nil:
-			res.Interrupted = true
-		case err != nil:
+		rep, _, cut, err := r.evalAndTrack(ctx, evalCtx, true)
+		if err != nil {
 			return nil, err
-		default:
-			evalReport = rep
-			r.track(evalReport)
-			if err := r.saveState(); err != nil {
-				return nil, err
-			}
 		}
-	} else if !res.Interrupted && c.Eval != nil && evalReport == nil {
+		res.Interrupted = cut
+		if !cut {
+			report, written = rep, true
+		}
+	} else if !res.Interrupted && c.Eval != nil && report == nil {
 		log.WithField("step", r.st.Step).Info("the final evaluation was already done (eval.json); not repeating it")
 	}
-	signalled, err := r.signalled(ctx)
+	_, signalled, err := r.agreeStop(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -378,14 +394,14 @@ func (r *run) loop(ctx context.Context, loader *data.Loader, total int, resume s
 		res.Interrupted = true
 		return res, ErrInterrupted
 	}
-	res.Eval = evalReport
-	if evalReport != nil && r.lead() {
-		if err := infer.WriteEval(r.out, evalReport); err != nil {
+	res.Eval = report
+	if report != nil && r.lead() && !written {
+		if err := infer.WriteEval(r.out, report); err != nil {
 			return nil, err
 		}
 	}
 	if r.lead() {
-		if err := r.plot(evalReport); err != nil {
+		if err := r.plot(report); err != nil {
 			log.WithError(err).Warn("could not write plots")
 		}
 	}
@@ -399,18 +415,59 @@ func (r *run) loop(ctx context.Context, loader *data.Loader, total int, resume s
 	return res, nil
 }
 
-// signalled reports whether ctx is cancelled, on any rank under data
-// parallelism (then every rank must call it at the same point).
-func (r *run) signalled(ctx context.Context) (bool, error) {
-	stop := 0.0
-	if ctx.Err() != nil {
-		stop = 1
+// abort ends the run on a step's error: after too many non-finite steps in
+// a row, with the last good state saved.
+func (r *run) abort(err error) error {
+	if !errors.Is(err, ErrNonFinite) {
+		return err
 	}
-	g, err := r.c.Agree([]float64{stop})
+	if _, serr := r.save(); serr != nil {
+		return errors.Join(err, serr)
+	}
+	r.log.WithField("checkpoint", r.lastCk).Error("aborting: too many non-finite steps in a row; the last good state is saved")
+	return err
+}
+
+// evalAndTrack evaluates at the current step and records the result in the
+// best-metric bookkeeping and the last checkpoint's state. The final
+// evaluation (final) writes eval.json first, so that a checkpoint never
+// says an evaluation is done whose file is missing. stop: early stopping
+// is due; cut: a signal cut the evaluation short (nothing recorded).
+func (r *run) evalAndTrack(ctx, evalCtx context.Context, final bool) (rep *metrics.Report, stop, cut bool, err error) {
+	rep, err = r.evaluate(evalCtx)
+	releaseMemory()
+	if err != nil && ctx.Err() != nil {
+		return nil, false, true, nil
+	}
 	if err != nil {
-		return false, err
+		return nil, false, false, err
 	}
-	return g[0] > 0, nil
+	stop = r.track(rep)
+	if final && r.lead() {
+		if err := infer.WriteEval(r.out, rep); err != nil {
+			return nil, false, false, err
+		}
+	}
+	if err := r.saveState(); err != nil {
+		return nil, false, false, err
+	}
+	return rep, stop, false, nil
+}
+
+// agreeStop all-reduces counts with this rank's stop flag (ctx is
+// cancelled: a signal) appended, and returns the ranks' sums of counts and
+// whether any rank was signalled. Under data parallelism every rank must
+// call it at the same point; a single process gets its own counts back.
+func (r *run) agreeStop(ctx context.Context, counts ...float64) (sums []float64, stop bool, err error) {
+	flag := 0.0
+	if ctx.Err() != nil {
+		flag = 1
+	}
+	g, err := r.c.Agree(append(counts, flag))
+	if err != nil {
+		return nil, false, err
+	}
+	return g[:len(counts)], g[len(counts)] > 0, nil
 }
 
 // releaseMemory returns an evaluation's freed working set to the OS: the
@@ -428,100 +485,6 @@ func newLineage() string {
 		return fmt.Sprintf("t%x", time.Now().UnixNano())
 	}
 	return hex.EncodeToString(b[:])
-}
-
-// step runs one optimizer step: fetch the micro-batches, forward and
-// backward, then clip and update, or skip a non-finite step. Under data
-// parallelism the ranks first agree on the step's counts and on whether any
-// of them was signalled (ctx): then none takes the step (stopped).
-func (r *run) step(ctx context.Context, loader *data.Loader) (stopped bool, err error) {
-	c, t := r.c, r.c.Cfg.Train
-	start := time.Now()
-	batches := make([]*data.Batch, t.GradAccum)
-	var st stepStats
-	for i := range batches {
-		b, err := loader.Next()
-		if err != nil {
-			return false, fmt.Errorf("data: %w", err)
-		}
-		batches[i] = b
-		st.answerTokens += b.AnswerTokens
-		st.tokens += b.B*b.T - b.PadTokens
-		v, n := stack.TokenCounts(b)
-		st.visual += v
-		st.nonVisual += n
-	}
-	if c.Group != nil {
-		stop := 0.0
-		if ctx.Err() != nil {
-			stop = 1
-		}
-		t0 := time.Now()
-		g, err := c.Agree([]float64{float64(st.answerTokens), float64(st.tokens), float64(st.visual), float64(st.nonVisual), stop})
-		if err != nil {
-			return false, err
-		}
-		st.comm = time.Since(t0)
-		if g[4] > 0 {
-			return true, nil
-		}
-		st.answerTokens, st.tokens, st.visual, st.nonVisual = int(g[0]), int(g[1]), int(g[2]), int(g[3])
-	}
-	step := r.st.Step
-	lr := r.sched.At(step)
-	logNow := t.LogEvery > 0 && (step+1)%t.LogEvery == 0
-	fb, err := r.forwardBackward(batches, step, logNow, st.answerTokens)
-	if err != nil {
-		return false, err
-	}
-	fb.answerTokens, fb.tokens, fb.visual, fb.nonVisual = st.answerTokens, st.tokens, st.visual, st.nonVisual
-	fb.comm += st.comm
-	st = fb
-	if st.finite {
-		if err := clipGrads(c.Params, st.gradNorm, t.MaxGradNorm); err != nil {
-			return false, err
-		}
-		applied, err := r.optim.Update(lr)
-		if err != nil {
-			return false, err
-		}
-		if !applied {
-			st.finite = false
-			r.log.WithField("step", step).Warn("the update would make weights non-finite: not applied")
-		}
-	}
-	if st.finite {
-		r.st.NonFiniteInARow = 0
-	} else {
-		r.st.NonFiniteInARow++
-		r.st.SkippedSteps++
-		r.log.WithFields(logrus.Fields{"step": step, "in_a_row": r.st.NonFiniteInARow}).Warn("non-finite loss, gradients or weights: step skipped")
-	}
-	if err := zeroGrads(c.Params); err != nil {
-		return false, err
-	}
-	last := batches[len(batches)-1].State
-	r.st.Step++
-	r.st.Sampler, r.st.Epoch, r.st.LR = last, last.Epoch, lr
-	r.st.OptimizerSteps = r.optim.Step
-	r.st.TokensSeen += int64(st.tokens)
-	if err := r.updateWeights(st); err != nil {
-		return false, err
-	}
-	r.record(st, lr, time.Since(start), logNow)
-	if !st.finite && r.st.NonFiniteInARow >= t.MaxNonFinite {
-		return false, fmt.Errorf("%w: %d steps in a row (last at step %d)", ErrNonFinite, r.st.NonFiniteInARow, step)
-	}
-	return false, nil
-}
-
-// updateWeights moves the dynamic modality weights for the next step.
-func (r *run) updateWeights(st stepStats) error {
-	c := r.c
-	c.Weights.Update(gating.Observation{VisualTokens: st.visual, NonVisualTokens: st.nonVisual,
-		VisualNorm: st.visualNorm, AudioNorm: st.audioNorm})
-	r.st.ModalityWeights = [2]float64{c.Weights.Visual, c.Weights.NonVisual}
-	return c.Set.SetModalityWeights(c.Weights.Visual, c.Weights.NonVisual)
 }
 
 // track updates the best metric and reports whether to stop early.

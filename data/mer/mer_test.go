@@ -136,8 +136,8 @@ func TestImportBadInput(t *testing.T) {
 		mention []string
 	}{
 		{"unknown label", func(t *testing.T, l *layout, o *Options) {
-			write(t, l.ann, clips[0].line+"\nsample_00000023 35 furious -1\n")
-		}, data.ErrUnknownLabel, []string{"train.txt:2", `sample "sample_00000023"`, "furious"}},
+			write(t, l.ann, clips[0].line+"\nsample_00000023 35 bored -1\n")
+		}, data.ErrUnknownLabel, []string{"train.txt:2", `sample "sample_00000023"`, "bored"}},
 		{"malformed annotation", func(t *testing.T, l *layout, o *Options) {
 			write(t, l.ann, clips[0].line+"\nsample_00000023 angry\n")
 		}, data.ErrMalformed, []string{"train.txt:2"}},
