@@ -17,8 +17,6 @@ import (
 	"github.com/mose-llm/mose/model"
 )
 
-func init() { subcommands = append(subcommands, newAttachCmd) }
-
 // The default prompt is Emotion-LLaMA's; <s> and </s> become the base
 // tokenizer's own BOS and EOS tokens, and each placeholder part appears only
 // when an input uses it.

@@ -12,8 +12,6 @@ import (
 	"github.com/mose-llm/mose/internal/safetensors"
 )
 
-func init() { subcommands = append(subcommands, newDumpLogitsCmd) }
-
 func newDumpLogitsCmd() *cobra.Command {
 	var checkpoint, manifest, out string
 	var index int

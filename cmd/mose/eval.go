@@ -7,8 +7,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { subcommands = append(subcommands, newEvalCmd) }
-
 func newEvalCmd() *cobra.Command {
 	var checkpoint, out string
 	var confusion bool

@@ -8,8 +8,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { subcommands = append(subcommands, newExportCmd) }
-
 func newExportCmd() *cobra.Command {
 	var opt export.Options
 	cmd := &cobra.Command{

@@ -10,8 +10,6 @@ import (
 	"github.com/mose-llm/mose/data/mer"
 )
 
-func init() { subcommands = append(subcommands, newImportMERCmd) }
-
 func newImportMERCmd() *cobra.Command {
 	var (
 		opt   mer.Options

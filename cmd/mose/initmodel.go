@@ -13,8 +13,6 @@ import (
 	"github.com/mose-llm/mose/stack"
 )
 
-func init() { subcommands = append(subcommands, newInitModelCmd) }
-
 func newInitModelCmd() *cobra.Command {
 	var (
 		out, dtype string

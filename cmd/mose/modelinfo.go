@@ -16,8 +16,6 @@ import (
 	"github.com/mose-llm/mose/model"
 )
 
-func init() { subcommands = append(subcommands, newModelInfoCmd) }
-
 func newModelInfoCmd() *cobra.Command {
 	var dir, dtype, device, text, logitsOut, adapter string
 	cmd := &cobra.Command{

@@ -15,8 +15,6 @@ import (
 	"github.com/mose-llm/mose/infer"
 )
 
-func init() { subcommands = append(subcommands, newPredictCmd) }
-
 func newPredictCmd() *cobra.Command {
 	var opt infer.PredictOptions
 	var feats []string

@@ -29,17 +29,30 @@ PEFT-compatible or merged adapters.`,
 		},
 	}
 	root.PersistentFlags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	root.CompletionOptions.DisableDefaultCmd = true
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return badInput(err) })
-	root.AddCommand(newVersionCmd())
-	for _, add := range subcommands {
+	for _, add := range commands {
 		root.AddCommand(add())
 	}
 	return root
 }
 
-// subcommands is filled by init functions of the command files, so that each
-// command lives in its own file.
-var subcommands []func() *cobra.Command
+// commands are mose's commands, one file each, in the order of the help.
+var commands = []func() *cobra.Command{
+	newTrainCmd,        // train.go (and launch.go, ddp.go: --nproc and torchrun)
+	newValidateCmd,     // validate.go
+	newEvalCmd,         // eval.go
+	newExportCmd,       // export.go
+	newPredictCmd,      // predict.go
+	newAttachCmd,       // attach.go
+	newInitModelCmd,    // initmodel.go
+	newModelInfoCmd,    // modelinfo.go
+	newSynthDataCmd,    // synthdata.go
+	newImportMERCmd,    // importmer.go
+	newValidateDataCmd, // validatedata.go
+	newDumpLogitsCmd,   // dumplogits.go
+	newVersionCmd,      // root.go
+}
 
 func newVersionCmd() *cobra.Command {
 	return &cobra.Command{

@@ -10,8 +10,6 @@ import (
 	"github.com/mose-llm/mose/data/synth"
 )
 
-func init() { subcommands = append(subcommands, newSynthDataCmd) }
-
 func newSynthDataCmd() *cobra.Command {
 	var (
 		out, preset string

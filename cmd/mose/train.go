@@ -11,8 +11,6 @@ import (
 	"github.com/mose-llm/mose/trainer"
 )
 
-func init() { subcommands = append(subcommands, newTrainCmd) }
-
 func newTrainCmd() *cobra.Command {
 	var opt trainer.Options
 	var noProgress bool

@@ -7,8 +7,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { subcommands = append(subcommands, newValidateCmd) }
-
 func newValidateCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "validate --recipe F",

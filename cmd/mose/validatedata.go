@@ -14,8 +14,6 @@ import (
 	"github.com/mose-llm/mose/data/tokenizer"
 )
 
-func init() { subcommands = append(subcommands, newValidateDataCmd) }
-
 // loadTokenizer opens a tokenizer.json for validate-data's token lengths
 // (a variable so that tests can substitute one).
 var loadTokenizer = func(path string) (data.Tokenizer, error) {
