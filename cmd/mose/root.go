@@ -29,7 +29,6 @@ PEFT-compatible or merged adapters.`,
 		},
 	}
 	root.PersistentFlags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
-	root.CompletionOptions.DisableDefaultCmd = true
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return badInput(err) })
 	for _, add := range commands {
 		root.AddCommand(add())
@@ -37,7 +36,7 @@ PEFT-compatible or merged adapters.`,
 	return root
 }
 
-// commands are mose's commands, one file each, in the order of the help.
+// commands are mose's commands, one file each (cobra adds help and completion).
 var commands = []func() *cobra.Command{
 	newTrainCmd,        // train.go (and launch.go, ddp.go: --nproc and torchrun)
 	newValidateCmd,     // validate.go
