@@ -70,56 +70,78 @@ func Attach(base, out string, opt AttachOptions) (Config, error) {
 	if err != nil {
 		return Config{}, err
 	}
-	cfgPath := filepath.Join(base, "config.json")
-	raw, err := os.ReadFile(cfgPath)
-	if err != nil {
-		return Config{}, fmt.Errorf("%w: %v", ErrConfig, err)
-	}
-	var keys map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &keys); err != nil {
-		return Config{}, fmt.Errorf("%w: %s: %v", ErrConfig, cfgPath, err)
-	}
-	if _, ok := keys["mose"]; ok {
-		return Config{}, fmt.Errorf("%w: %s already has a \"mose\" section: attach to a plain HF model dir", ErrConfig, cfgPath)
-	}
-	if _, err := os.Stat(filepath.Join(base, AttachRecord)); err == nil {
-		return Config{}, fmt.Errorf("%w: %s is itself an attached dir", ErrConfig, base)
-	}
-	baseCfg, err := ParseConfig(raw)
-	if err != nil {
-		return Config{}, fmt.Errorf("%s: %w", cfgPath, err)
-	}
-	keys["mose"] = opt.Mose
-	newRaw, err := json.MarshalIndent(keys, "", "  ")
+	raw, newRaw, cfg, baseCfg, err := attachConfig(base, opt)
 	if err != nil {
 		return Config{}, err
 	}
-	cfg, err := ParseConfig(newRaw)
+	weightMap, links, err := baseFiles(base, baseCfg)
 	if err != nil {
-		return Config{}, fmt.Errorf("the mose section: %w", err)
+		return Config{}, err
+	}
+	proj := newProjectors(cfg, opt.Seed, weightMap)
+	if entries, err := os.ReadDir(out); err == nil && len(entries) > 0 {
+		return Config{}, fmt.Errorf("%w: %s exists and is not empty", ErrConfig, out)
+	}
+	rec := attachRecord{FormatVersion: 1, Base: base, Seed: opt.Seed, Projectors: AttachedProjectors, Links: map[string]attachLink{}}
+	sum := sha256.Sum256(raw)
+	rec.BaseConfigSHA256 = hex.EncodeToString(sum[:])
+	return cfg, writeAttached(out, rec, links, proj, weightMap, newRaw)
+}
+
+// attachConfig reads base's config.json (raw) and returns it with opt's
+// "mose" section added (newRaw), parsed (cfg), and the base's own config.
+func attachConfig(base string, opt AttachOptions) (raw, newRaw []byte, cfg, baseCfg Config, err error) {
+	cfgPath := filepath.Join(base, "config.json")
+	if raw, err = os.ReadFile(cfgPath); err != nil {
+		return nil, nil, cfg, baseCfg, fmt.Errorf("%w: %v", ErrConfig, err)
+	}
+	var keys map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &keys); err != nil {
+		return nil, nil, cfg, baseCfg, fmt.Errorf("%w: %s: %v", ErrConfig, cfgPath, err)
+	}
+	if _, ok := keys["mose"]; ok {
+		return nil, nil, cfg, baseCfg, fmt.Errorf("%w: %s already has a \"mose\" section: attach to a plain HF model dir", ErrConfig, cfgPath)
+	}
+	if _, err := os.Stat(filepath.Join(base, AttachRecord)); err == nil {
+		return nil, nil, cfg, baseCfg, fmt.Errorf("%w: %s is itself an attached dir", ErrConfig, base)
+	}
+	if baseCfg, err = ParseConfig(raw); err != nil {
+		return nil, nil, cfg, baseCfg, fmt.Errorf("%s: %w", cfgPath, err)
+	}
+	keys["mose"] = opt.Mose
+	if newRaw, err = json.MarshalIndent(keys, "", "  "); err != nil {
+		return nil, nil, cfg, baseCfg, err
+	}
+	if cfg, err = ParseConfig(newRaw); err != nil {
+		return nil, nil, cfg, baseCfg, fmt.Errorf("the mose section: %w", err)
 	}
 	if len(cfg.Projectors) == 0 {
-		return Config{}, fmt.Errorf("%w: mose.inputs: no modality inputs to attach", ErrConfig)
+		return nil, nil, cfg, baseCfg, fmt.Errorf("%w: mose.inputs: no modality inputs to attach", ErrConfig)
 	}
+	return raw, newRaw, cfg, baseCfg, nil
+}
 
-	// The base weights: complete for its config, and no projectors yet.
+// baseFiles checks the base's weights (complete for its config, no
+// projectors yet) and returns the weight map of the attached dir (tensor
+// -> file) and the links to make into the base (name -> target): its weight
+// files, its tokenizer and the rest.
+func baseFiles(base string, baseCfg Config) (weightMap, links map[string]string, err error) {
 	ck, err := safetensors.OpenDir(base)
 	if err != nil {
-		return Config{}, fmt.Errorf("base model %s: %w", base, err)
+		return nil, nil, fmt.Errorf("base model %s: %w", base, err)
 	}
 	names := ck.Names()
 	err = checkTensors(baseCfg, ck)
 	ck.Close()
 	if err != nil {
-		return Config{}, fmt.Errorf("base model %s: %w", base, err)
+		return nil, nil, fmt.Errorf("base model %s: %w", base, err)
 	}
 	for _, n := range names {
 		if strings.HasPrefix(n, "projectors.") {
-			return Config{}, fmt.Errorf("%w: base model %s already holds %s", ErrWeights, base, n)
+			return nil, nil, fmt.Errorf("%w: base model %s already holds %s", ErrWeights, base, n)
 		}
 	}
-	weightMap := map[string]string{}
-	links := map[string]string{} // link name -> target
+	weightMap, links = map[string]string{}, map[string]string{}
 	if _, err := os.Stat(filepath.Join(base, safetensors.SingleFileName(safetensors.DefaultPrefix))); err == nil {
 		links[AttachedBaseWeights] = filepath.Join(base, safetensors.SingleFileName(safetensors.DefaultPrefix))
 		for _, n := range names {
@@ -128,17 +150,17 @@ func Attach(base, out string, opt AttachOptions) (Config, error) {
 	} else {
 		b, err := os.ReadFile(filepath.Join(base, safetensors.IndexFileName(safetensors.DefaultPrefix)))
 		if err != nil {
-			return Config{}, err
+			return nil, nil, err
 		}
 		var idx struct {
 			WeightMap map[string]string `json:"weight_map"`
 		}
 		if err := json.Unmarshal(b, &idx); err != nil {
-			return Config{}, fmt.Errorf("%w: %s: %v", ErrWeights, safetensors.IndexFileName(safetensors.DefaultPrefix), err)
+			return nil, nil, fmt.Errorf("%w: %s: %v", ErrWeights, safetensors.IndexFileName(safetensors.DefaultPrefix), err)
 		}
 		for n, shard := range idx.WeightMap {
 			if shard == AttachedProjectors || strings.ContainsAny(shard, `/\`) {
-				return Config{}, fmt.Errorf("%w: base index maps %s to %q, which attach cannot link", ErrWeights, n, shard)
+				return nil, nil, fmt.Errorf("%w: base index maps %s to %q, which attach cannot link", ErrWeights, n, shard)
 			}
 			weightMap[n] = shard
 			links[shard] = filepath.Join(base, shard)
@@ -146,7 +168,7 @@ func Attach(base, out string, opt AttachOptions) (Config, error) {
 	}
 	entries, err := os.ReadDir(base)
 	if err != nil {
-		return Config{}, err
+		return nil, nil, err
 	}
 	for _, e := range entries { // tokenizer and the rest: linked too
 		n := e.Name()
@@ -156,12 +178,16 @@ func Attach(base, out string, opt AttachOptions) (Config, error) {
 		}
 		links[n] = filepath.Join(base, n)
 	}
+	return weightMap, links, nil
+}
 
-	// The projectors.
+// newProjectors initialises cfg's projectors as nn.Linear does
+// (uniform in ±1/√fan_in, seeded per projector) and maps them in weightMap.
+func newProjectors(cfg Config, seed uint64, weightMap map[string]string) []safetensors.Tensor {
 	var proj []safetensors.Tensor
 	D := int64(cfg.HiddenSize)
 	for i, pc := range cfg.Projectors {
-		rng := rand.New(rand.NewPCG(opt.Seed, uint64(i)+0x70726f6a))
+		rng := rand.New(rand.NewPCG(seed, uint64(i)+0x70726f6a))
 		for _, t := range pc.tensors(D) {
 			fanIn := t.Shape[len(t.Shape)-1]
 			if len(t.Shape) == 1 { // a bias: the fan-in of its weight
@@ -180,56 +206,53 @@ func Attach(base, out string, opt AttachOptions) (Config, error) {
 			weightMap[t.Name] = AttachedProjectors
 		}
 	}
+	return proj
+}
 
-	if entries, err := os.ReadDir(out); err == nil && len(entries) > 0 {
-		return Config{}, fmt.Errorf("%w: %s exists and is not empty", ErrConfig, out)
-	}
+// writeAttached writes the attached dir out through a temporary dir
+// renamed at the end: the links, the projectors, the index, config.json
+// (newRaw) and the attach record.
+func writeAttached(out string, rec attachRecord, links map[string]string, proj []safetensors.Tensor, weightMap map[string]string, newRaw []byte) error {
 	tmp := filepath.Clean(out) + fmt.Sprintf(".tmp-%d", os.Getpid())
 	os.RemoveAll(tmp)
 	defer os.RemoveAll(tmp)
 	if err := os.MkdirAll(tmp, 0o755); err != nil {
-		return Config{}, err
+		return err
 	}
-	rec := attachRecord{FormatVersion: 1, Base: base, Seed: opt.Seed, Projectors: AttachedProjectors, Links: map[string]attachLink{}}
-	sum := sha256.Sum256(raw)
-	rec.BaseConfigSHA256 = hex.EncodeToString(sum[:])
 	for name, target := range links {
 		st, err := os.Stat(target)
 		if err != nil {
-			return Config{}, err
+			return err
 		}
 		if err := os.Symlink(target, filepath.Join(tmp, name)); err != nil {
-			return Config{}, err
+			return err
 		}
 		rec.Links[name] = attachLink{Target: target, Size: st.Size()}
 	}
 	if err := safetensors.WriteFile(filepath.Join(tmp, AttachedProjectors), proj, map[string]string{"format": "pt", "mose": "attach"}); err != nil {
-		return Config{}, err
+		return err
 	}
 	idx, err := json.MarshalIndent(map[string]any{"metadata": map[string]any{"mose": "attach"}, "weight_map": weightMap}, "", "  ")
 	if err != nil {
-		return Config{}, err
+		return err
 	}
 	recB, err := json.MarshalIndent(rec, "", "  ")
 	if err != nil {
-		return Config{}, err
+		return err
 	}
 	for _, f := range []struct {
 		name string
 		b    []byte
 	}{{safetensors.IndexFileName(safetensors.DefaultPrefix), idx}, {"config.json", newRaw}, {AttachRecord, recB}} {
 		if err := os.WriteFile(filepath.Join(tmp, f.name), append(f.b, '\n'), 0o644); err != nil {
-			return Config{}, err
+			return err
 		}
 	}
 	if err := os.MkdirAll(filepath.Dir(filepath.Clean(out)), 0o755); err != nil {
-		return Config{}, err
+		return err
 	}
 	os.Remove(out) // an empty dir
-	if err := os.Rename(tmp, out); err != nil {
-		return Config{}, err
-	}
-	return cfg, nil
+	return os.Rename(tmp, out)
 }
 
 // biasFanIn is the fan-in of the weight a projector bias belongs to.

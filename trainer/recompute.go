@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/mose-llm/mose/checkpoint"
 	"github.com/mose-llm/mose/gating"
@@ -44,140 +45,31 @@ import (
 // telemetry when mb.wantRouter, and adds the time spent in collectives to
 // st.comm.
 func (r *run) checkpointedMicro(s *torch.Scope, mb micro, st *stepStats) ([]*torch.Tensor, error) {
-	c, b, accum, wantRouter := r.c, mb.b, mb.accum, mb.wantRouter
+	c := r.c
 	base := r.seed(mb.step, mb.index)
 	if err := torch.ManualSeed(base); err != nil {
 		return nil, err
 	}
 	ms := s.Child() // the micro-batch's tensors: freed when it is done
 	defer ms.Close()
-	bt := stack.Tensors(ms, b, c.Dev)
+	bt := stack.Tensors(ms, mb.b, c.Dev)
 	p := c.Model.Begin(ms, bt.In, true)
 	x0 := c.Model.Embed(ms, bt.In) // (B,T,D); its graph reaches trained projectors
 	if err := ms.Err(); err != nil {
 		return nil, err
 	}
-	L := p.Layers()
-	plan := r.planLayers(L, x0.RequiresGrad())
-
-	// 1. The forward under no-grad: each layer in a scope of its own, keeping
-	// its output (the next layer's input), its rows of router sums, and the
-	// norm measurement.
-	inputs := make([]*torch.Tensor, L+1) // inputs[i]: layer i's input; inputs[L]: the last output
-	inputs[0] = ms.Detach(x0)
-	rowOff := make([]int, L) // first router-sums row of each layer
-	var (
-		sumParts []*torch.Tensor
-		rows     int
-	)
-	err := torch.NoGrad(func() error {
-		for i := range L {
-			ls := ms.Child()
-			if err := torch.ManualSeed(checkpoint.SeedForLayer(base, i)); err != nil {
-				ls.Close()
-				return err
-			}
-			c.Tracker.Reset()
-			y := p.Layer(ls, i, inputs[i]) // (B,T,D)
-			rowOff[i] = rows
-			if plan[i].gated && ls.Err() == nil {
-				part := c.Tracker.Sums(ms) // (R_i, W)
-				if err := ms.Err(); err != nil {
-					ls.Close()
-					return err
-				}
-				rows += int(part.Size(0))
-				sumParts = append(sumParts, part)
-			}
-			c.Set.KeepNorms(s) // read by forwardBackward after the last micro-batch
-			c.Tracker.Reset()
-			inputs[i+1] = ms.Own(y)
-			err := ls.Err()
-			ls.Close()
-			if err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	cp := &ckPass{r: r, s: s, ms: ms, p: p, mb: mb, base: base, plan: r.planLayers(p.Layers(), x0.RequiresGrad())}
+	if err := cp.forward(x0, &st.comm); err != nil { // 1. no-grad forward, keeping each layer's input
+		return nil, err
+	}
+	emotion, g, poisoned, err := cp.head(bt) // 2. the head's backward
 	if err != nil {
 		return nil, err
 	}
-	var sums *torch.Tensor // (R, W) the whole pass's router sums (all ranks')
-	if len(sumParts) > 0 {
-		sums = ms.Contiguous(ms.Cat(sumParts, 0))
-		if err := c.ReduceSums(ms, sums, &st.comm); err != nil {
-			return nil, err
-		}
-	}
-
-	// 2. The head: final norm, logits at the answer positions, cross-entropy.
-	hs := ms.Child()
-	xL := hs.Detach(inputs[L])
-	if err := setLeaf(xL, plan.needsGrad(L)); err != nil {
-		hs.Close()
+	lbs, zs, g, err := cp.backward(g) // 3. each layer recomputed and backpropagated, last first
+	if err != nil {
 		return nil, err
 	}
-	h := p.Norm(hs, xL)                                              // (B,T,D)
-	logits := c.Model.Logits(hs, h, bt.Pos)                          // (N,V)
-	ce := hs.CrossEntropy(logits, bt.Targets, -100, torch.ReduceSum) // ()
-	emotion := hs.DivScalar(ce, float64(mb.answerTokens))
-	head := emotion
-	if r.opt.NonFiniteAt != nil && r.opt.NonFiniteAt(mb.step) {
-		head = hs.MulScalar(head, math.NaN()) // test-only fault injection
-	}
-	if err := hs.Err(); err != nil {
-		hs.Close()
-		return nil, err
-	}
-	emotionOut := s.Detach(emotion)
-	var g *torch.Tensor // gradient of the current layer's output, owned by ms
-	if head.RequiresGrad() {
-		if err := head.Backward(); err != nil {
-			hs.Close()
-			return nil, err
-		}
-		g = ms.Own(hs.Grad(xL))
-	}
-	hs.Close()
-	inputs[L].Free()
-
-	// 3. From the last layer down: recompute with grad, backpropagate.
-	resume := c.Set.PauseNorms()
-	defer resume()
-	lbs := make([]*torch.Tensor, 0, L)
-	zs := make([]*torch.Tensor, 0, L)
-	var snaps [][]gating.GroupStats // per layer, when wantRouter
-	if wantRouter {
-		snaps = make([][]gating.GroupStats, L)
-	}
-	for i := L - 1; i >= 0; i-- {
-		if !plan[i].params && !plan.needsGrad(i) {
-			break // nothing trainable at or below this layer
-		}
-		ls := ms.Child()
-		var snap *[]gating.GroupStats
-		if wantRouter {
-			snap = &snaps[i]
-		}
-		gIn, lb, z, err := r.recomputeLayer(ls, p, i, inputs[i], g, plan, sums, rowOff[i], accum, base, snap)
-		if err == nil && gIn != nil {
-			gIn = ms.Own(gIn)
-		}
-		if err == nil && lb != nil {
-			lbs, zs = append(lbs, ms.Own(lb)), append(zs, ms.Own(z))
-		}
-		ls.Close()
-		if err != nil {
-			return nil, err
-		}
-		if g != nil {
-			g.Free()
-		}
-		g = gIn
-		inputs[i].Free() // layer i's input is no longer needed
-	}
-
 	// 4. The embedding's graph (trained projectors) gets the first layer's input gradient.
 	if x0.RequiresGrad() && g != nil {
 		if err := torch.BackwardWith([]*torch.Tensor{x0}, []*torch.Tensor{g}); err != nil {
@@ -190,19 +82,161 @@ func (r *run) checkpointedMicro(s *torch.Scope, mb micro, st *stepStats) ([]*tor
 	for j := len(lbs) - 1; j >= 0; j-- { // forward order
 		lb, z = ms.Add(lb, lbs[j]), ms.Add(z, zs[j])
 	}
-	aux := ms.DivScalar(ms.Add(ms.MulScalar(lb, c.Cfg.Loss.LoadBalance), ms.MulScalar(z, c.Cfg.Loss.ZLoss)), accum)
-	loss := ms.Add(emotionOut, aux)
-	if head != emotion {
+	aux := ms.DivScalar(ms.Add(ms.MulScalar(lb, c.Cfg.Loss.LoadBalance), ms.MulScalar(z, c.Cfg.Loss.ZLoss)), mb.accum)
+	loss := ms.Add(emotion, aux)
+	if poisoned {
 		loss = ms.MulScalar(loss, math.NaN())
 	}
-	parts := []*torch.Tensor{s.Detach(loss), emotionOut, s.Detach(lb), s.Detach(z)}
+	parts := []*torch.Tensor{s.Detach(loss), emotion, s.Detach(lb), s.Detach(z)}
 	if err := ms.Err(); err != nil {
 		return nil, err
 	}
-	if wantRouter {
-		st.router = gating.Merge(slices.Concat(snaps...), c.Tracker.PerTarget)
+	if mb.wantRouter {
+		st.router = gating.Merge(slices.Concat(cp.snaps...), c.Tracker.PerTarget)
 	}
 	return parts, nil
+}
+
+// ckPass is one micro-batch's activation-checkpointed pass.
+type ckPass struct {
+	r      *run
+	s, ms  *torch.Scope // the step's scope (the results), the micro-batch's
+	p      *model.Pass
+	mb     micro
+	base   int64 // the micro-batch's seed
+	plan   layerPlan
+	inputs []*torch.Tensor       // inputs[i]: layer i's input; inputs[L]: the last layer's output
+	rowOff []int                 // first router-sums row of each layer
+	sums   *torch.Tensor         // (R, W) the whole pass's router sums (all ranks'), nil without gates
+	snaps  [][]gating.GroupStats // per layer router telemetry, when mb.wantRouter
+}
+
+// forward runs the decoder under no-grad from x0 (B,T,D): each layer in a
+// scope of its own, keeping its output (the next layer's input), its rows of
+// router sums, and the norm measurement; then it sums the router sums over
+// the ranks (adding the time to comm).
+func (cp *ckPass) forward(x0 *torch.Tensor, comm *time.Duration) error {
+	c, ms, L := cp.r.c, cp.ms, cp.p.Layers()
+	cp.inputs = make([]*torch.Tensor, L+1)
+	cp.inputs[0] = ms.Detach(x0)
+	cp.rowOff = make([]int, L)
+	var (
+		sumParts []*torch.Tensor
+		rows     int
+	)
+	err := torch.NoGrad(func() error {
+		for i := range L {
+			ls := ms.Child()
+			if err := torch.ManualSeed(checkpoint.SeedForLayer(cp.base, i)); err != nil {
+				ls.Close()
+				return err
+			}
+			c.Tracker.Reset()
+			y := cp.p.Layer(ls, i, cp.inputs[i]) // (B,T,D)
+			cp.rowOff[i] = rows
+			if cp.plan[i].gated && ls.Err() == nil {
+				part := c.Tracker.Sums(ms) // (R_i, W)
+				if err := ms.Err(); err != nil {
+					ls.Close()
+					return err
+				}
+				rows += int(part.Size(0))
+				sumParts = append(sumParts, part)
+			}
+			c.Set.KeepNorms(cp.s) // read by forwardBackward after the last micro-batch
+			c.Tracker.Reset()
+			cp.inputs[i+1] = ms.Own(y)
+			err := ls.Err()
+			ls.Close()
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil || len(sumParts) == 0 {
+		return err
+	}
+	cp.sums = ms.Contiguous(ms.Cat(sumParts, 0))
+	return c.ReduceSums(ms, cp.sums, comm)
+}
+
+// head runs the final norm, the logits at the answer positions and the
+// cross-entropy from the last layer's output, and backpropagates it. It
+// returns the emotion loss (detached, in cp.s), the gradient of the last
+// layer's output (in cp.ms; nil when nothing trainable is below), and
+// whether the loss was poisoned by fault injection (tests).
+func (cp *ckPass) head(bt stack.BatchTensors) (emotion, g *torch.Tensor, poisoned bool, err error) {
+	c, ms, L := cp.r.c, cp.ms, cp.p.Layers()
+	hs := ms.Child()
+	defer hs.Close()
+	xL := hs.Detach(cp.inputs[L])
+	if err := setLeaf(xL, cp.plan.needsGrad(L)); err != nil {
+		return nil, nil, false, err
+	}
+	h := cp.p.Norm(hs, xL)                                           // (B,T,D)
+	logits := c.Model.Logits(hs, h, bt.Pos)                          // (N,V)
+	ce := hs.CrossEntropy(logits, bt.Targets, -100, torch.ReduceSum) // ()
+	em := hs.DivScalar(ce, float64(cp.mb.answerTokens))
+	root := em
+	if nf := cp.r.opt.NonFiniteAt; nf != nil && nf(cp.mb.step) {
+		root, poisoned = hs.MulScalar(root, math.NaN()), true // test-only fault injection
+	}
+	if err := hs.Err(); err != nil {
+		return nil, nil, false, err
+	}
+	emotion = cp.s.Detach(em)
+	if root.RequiresGrad() {
+		if err := root.Backward(); err != nil {
+			return nil, nil, false, err
+		}
+		g = ms.Own(hs.Grad(xL))
+	}
+	cp.inputs[L].Free()
+	return emotion, g, poisoned, nil
+}
+
+// backward recomputes each decoder layer with grad from its saved input,
+// from the last one down, and backpropagates the gradient g of its output;
+// it stops below the lowest layer with something trainable at or under it.
+// It returns the layers' load-balancing and z-loss shares (last layer
+// first) and the gradient of the first recomputed layer's input, all in
+// cp.ms, and fills cp.snaps when the step wants router telemetry.
+func (cp *ckPass) backward(g *torch.Tensor) (lbs, zs []*torch.Tensor, gIn *torch.Tensor, err error) {
+	c, ms, L := cp.r.c, cp.ms, cp.p.Layers()
+	resume := c.Set.PauseNorms()
+	defer resume()
+	lbs, zs = make([]*torch.Tensor, 0, L), make([]*torch.Tensor, 0, L)
+	if cp.mb.wantRouter {
+		cp.snaps = make([][]gating.GroupStats, L)
+	}
+	for i := L - 1; i >= 0; i-- {
+		if !cp.plan[i].params && !cp.plan.needsGrad(i) {
+			break // nothing trainable at or below this layer
+		}
+		ls := ms.Child()
+		var snap *[]gating.GroupStats
+		if cp.mb.wantRouter {
+			snap = &cp.snaps[i]
+		}
+		gi, lb, z, err := cp.r.recomputeLayer(ls, cp.p, i, cp.inputs[i], g, cp.plan, cp.sums, cp.rowOff[i], cp.mb.accum, cp.base, snap)
+		if err == nil && gi != nil {
+			gi = ms.Own(gi)
+		}
+		if err == nil && lb != nil {
+			lbs, zs = append(lbs, ms.Own(lb)), append(zs, ms.Own(z))
+		}
+		ls.Close()
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		if g != nil {
+			g.Free()
+		}
+		g = gi
+		cp.inputs[i].Free() // layer i's input is no longer needed
+	}
+	return lbs, zs, g, nil
 }
 
 // recomputeLayer recomputes decoder layer i with grad in ls from its saved
