@@ -194,12 +194,15 @@ func BenchmarkGenerate(b *testing.B) {
 		if err != nil {
 			return err
 		}
-		opt := decodeOptionsOf(c)
-		opt.eos = -1
+		opt, err := decodeOptionsOf(c)
+		if err != nil {
+			return err
+		}
+		opt.ends = nil
 		var cached, uncached [][]int32
 		var tc, tu, tb time.Duration
 		err = torch.NoGrad(func() error {
-			if _, err := decode(c, bt, decodeOptions{maxNew: 2, eos: -1}, 1); err != nil { // warm-up
+			if _, err := decode(c, bt, decodeOptions{maxNew: 2}, 1); err != nil { // warm-up
 				return err
 			}
 			start := time.Now()
@@ -208,7 +211,7 @@ func BenchmarkGenerate(b *testing.B) {
 			}
 			tc = time.Since(start)
 			start = time.Now()
-			if uncached, err = greedy(c, bt, opt.maxNew, opt.eos); err != nil {
+			if uncached, err = greedy(c, bt, opt.maxNew, opt.ends); err != nil {
 				return err
 			}
 			tu = time.Since(start)

@@ -25,8 +25,11 @@ func TestCacheEvalMemoryFlat(t *testing.T) {
 			return err
 		}
 		defer off()
-		opt := decodeOptionsOf(c)
-		opt.eos = -1
+		opt, err := decodeOptionsOf(c)
+		if err != nil {
+			return err
+		}
+		opt.ends = nil
 		for _, what := range []string{"score", "generate"} {
 			var live []int64
 			for range 3 {

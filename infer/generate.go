@@ -2,10 +2,13 @@ package infer
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sort"
 
 	"github.com/mose-llm/mose/data"
+	"github.com/mose-llm/mose/internal/inputerr"
 	"github.com/mose-llm/mose/internal/torch"
 	"github.com/mose-llm/mose/metrics"
 	"github.com/mose-llm/mose/modality"
@@ -18,9 +21,12 @@ import (
 func generateEval(ctx context.Context, c *stack.Stack) (*metrics.Report, error) {
 	var preds []metrics.Prediction
 	var idx []int
-	opt := decodeOptionsOf(c)
+	opt, err := decodeOptionsOf(c)
+	if err != nil {
+		return nil, err
+	}
 	batch := uint64(0)
-	err := ForEachBatch(ctx, c, c.Eval, data.ModePrompt, func(b *data.Batch) error {
+	err = ForEachBatch(ctx, c, c.Eval, data.ModePrompt, func(b *data.Batch) error {
 		batch++
 		answers, err := decode(c, b, opt, batch)
 		if err != nil {
@@ -46,24 +52,33 @@ func generateEval(ctx context.Context, c *stack.Stack) (*metrics.Report, error) 
 // decodeOptions say how answers are generated.
 type decodeOptions struct {
 	maxNew      int
-	eos         int64 // -1: none
+	ends        []int64 // end-of-generation ids (model.EndTokens; none: up to maxNew)
 	pad         int64
 	temperature float64 // 0: greedy
 	topP        float64
 	seed        uint64
 }
 
-func decodeOptionsOf(c *stack.Stack) decodeOptions {
-	eos, ok := c.Tok.EOS()
-	opt := decodeOptions{maxNew: c.Cfg.Eval.MaxNewTokens, eos: -1, temperature: c.Cfg.Eval.Temperature,
+// decodeOptionsOf reads the generation settings of c's recipe and the
+// model's end-of-generation ids: its config's (model.EndTokens), else its
+// tokenizer's EOS.
+func decodeOptionsOf(c *stack.Stack) (decodeOptions, error) {
+	opt := decodeOptions{maxNew: c.Cfg.Eval.MaxNewTokens, temperature: c.Cfg.Eval.Temperature,
 		topP: c.Cfg.Eval.TopP, seed: uint64(c.Cfg.Run.Seed)}
-	if ok {
-		opt.eos = int64(eos)
+	ends, err := model.EndTokens(c.Cfg.Model.Path, c.Model.Config.VocabSize)
+	if err != nil {
+		return opt, fmt.Errorf("%w: model.path %s: %w", inputerr.ErrModel, c.Cfg.Model.Path, err)
 	}
+	if ends == nil {
+		if eos, ok := c.Tok.EOS(); ok {
+			ends = []int64{int64(eos)}
+		}
+	}
+	opt.ends = ends
 	if pad, ok := c.Tok.Pad(); ok {
 		opt.pad = int64(pad)
 	}
-	return opt
+	return opt, nil
 }
 
 // decode extends every prompt of a prompt-mode batch by up to opt.maxNew
@@ -102,7 +117,7 @@ func decode(c *stack.Stack, b *data.Batch, opt decodeOptions, batch uint64) ([][
 			if done[r] {
 				continue
 			}
-			if tok[r] == opt.eos {
+			if slices.Contains(opt.ends, tok[r]) {
 				done[r] = true
 				continue
 			}
@@ -185,7 +200,7 @@ func sampleTopP(probs []float64, topP float64, rng *rand.Rand) int {
 // greedy extends every prompt of a prompt-mode batch by up to n tokens
 // without a cache: every new token reruns the whole sequence. It is the
 // reference decode is tested and benchmarked against.
-func greedy(c *stack.Stack, b *data.Batch, n int, eos int64) ([][]int32, error) {
+func greedy(c *stack.Stack, b *data.Batch, n int, ends []int64) ([][]int32, error) {
 	B, T := b.B, b.T
 	W := T + n // room for the answers, right-padded
 	ids := make([]int64, B*W)
@@ -240,7 +255,7 @@ func greedy(c *stack.Stack, b *data.Batch, n int, eos int64) ([][]int32, error) 
 			if done[r] {
 				continue
 			}
-			if tok[r] == eos || lengths[r] >= W {
+			if slices.Contains(ends, tok[r]) || lengths[r] >= W {
 				done[r] = true
 				continue
 			}

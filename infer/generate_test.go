@@ -46,16 +46,19 @@ func TestGenerateCachedMatchesUncached(t *testing.T) {
 				return err
 			}
 			defer off()
-			opt := decodeOptionsOf(c)
+			opt, err := decodeOptionsOf(c)
+			if err != nil {
+				return err
+			}
 			// The briefly trained fixture answers EOS at once: without EOS every
 			// row runs the full max_new_tokens, so the comparison covers 12
 			// tokens of each answer (TestGenerateMode covers EOS).
-			opt.eos = -1
+			opt.ends = nil
 			tokens, batches := 0, uint64(0)
 			var greedyAll, sampledAll, sampledAgain [][]int32
 			err = ForEachBatch(t.Context(), c, c.Eval, data.ModePrompt, func(b *data.Batch) error {
 				batches++
-				want, err := greedy(c, b, opt.maxNew, opt.eos)
+				want, err := greedy(c, b, opt.maxNew, opt.ends)
 				if err != nil {
 					return err
 				}

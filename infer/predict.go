@@ -184,9 +184,12 @@ func inputNames(spec data.Spec) string {
 // predictAll scores (and generates for) every sample of ds.
 func predictAll(ctx context.Context, c *stack.Stack, ds *data.Dataset, known, generate bool) ([]SamplePrediction, error) {
 	out := make([]SamplePrediction, ds.Len())
-	opt := decodeOptionsOf(c)
+	opt, err := decodeOptionsOf(c)
+	if err != nil {
+		return nil, err
+	}
 	batch := uint64(0)
-	err := ForEachBatch(ctx, c, ds, data.ModePrompt, func(b *data.Batch) error {
+	err = ForEachBatch(ctx, c, ds, data.ModePrompt, func(b *data.Batch) error {
 		batch++
 		s := torch.NewScope()
 		scores, err := ScoreCached(s, c, ds.Encoder(), b)

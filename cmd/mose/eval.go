@@ -11,13 +11,14 @@ func newEvalCmd() *cobra.Command {
 	var checkpoint, out string
 	var confusion bool
 	cmd := &cobra.Command{
-		Use:   "eval --recipe F --checkpoint PATH",
+		Use:   "eval --checkpoint PATH [--recipe F]",
 		Short: "Evaluate a checkpoint on the recipe's eval set",
 		Long: `eval loads the recipe's model with the adapters of a checkpoint and ranks every
 label of every eval sample by the log-likelihood of its answer (score mode).
 It prints accuracy (WAR), UAR, weighted and macro F1 per subset and the
 conflict gap acc(audio-aligned) − acc(video-aligned), and writes eval.json
-(into the checkpoint directory unless --out).`,
+(into the checkpoint directory unless --out). The recipe defaults to the
+checkpoint's own recipe.yaml; an export needs --recipe.`,
 		Args: cobra.NoArgs,
 	}
 	rf := addRecipeFlags(cmd)
@@ -28,7 +29,7 @@ conflict gap acc(audio-aligned) − acc(video-aligned), and writes eval.json
 		if checkpoint == "" {
 			return badInput(errors.New("eval: --checkpoint is required"))
 		}
-		cfg, err := rf.load()
+		cfg, err := rf.loadFor("eval", checkpoint)
 		if err != nil {
 			return err
 		}

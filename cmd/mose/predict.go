@@ -4,8 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 
@@ -72,14 +70,7 @@ The recipe defaults to the checkpoint's own recipe.yaml; an export needs --recip
 			}
 			opt.Sample = &s
 		}
-		if rf.recipe == "" {
-			own := filepath.Join(opt.Checkpoint, "recipe.yaml")
-			if _, err := os.Stat(own); err != nil {
-				return badInput(fmt.Errorf("predict: --recipe is required (%s has no recipe.yaml)", opt.Checkpoint))
-			}
-			rf.recipe = own
-		}
-		cfg, err := rf.load()
+		cfg, err := rf.loadFor("predict", opt.Checkpoint)
 		if err != nil {
 			return err
 		}

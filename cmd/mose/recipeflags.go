@@ -1,6 +1,9 @@
 package main
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -35,4 +38,19 @@ func (f *recipeFlags) load() (*recipes.Config, error) {
 		return nil, badInput(err)
 	}
 	return cfg, nil
+}
+
+// loadFor is load for a command that runs on a checkpoint (eval, predict):
+// without --recipe it takes the checkpoint's own recipe.yaml (the resolved
+// recipe it was trained with; --set and MOSE_* still apply). An export dir
+// has none and needs --recipe.
+func (f *recipeFlags) loadFor(command, checkpoint string) (*recipes.Config, error) {
+	if f.recipe == "" {
+		own := filepath.Join(checkpoint, "recipe.yaml")
+		if _, err := os.Stat(own); err != nil {
+			return nil, badInput(fmt.Errorf("%s: --recipe is required (%s has no recipe.yaml: an export, or not a checkpoint)", command, checkpoint))
+		}
+		f.recipe = own
+	}
+	return f.load()
 }
