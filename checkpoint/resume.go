@@ -38,10 +38,39 @@ func Find(root, resume string) (string, error) {
 		}
 		return "", fmt.Errorf("%w: --resume auto: the newest checkpoint %s fails validation: %w; %s", ErrResume, newest, err, hint)
 	}
+	if hint := notACheckpoint(resume); hint != "" {
+		return "", fmt.Errorf("%w: --resume %s: %s", ErrResume, resume, hint)
+	}
 	if _, err := Read(resume); err != nil {
 		return "", fmt.Errorf("%w: --resume %s: %w", ErrResume, resume, err)
 	}
 	return resume, nil
+}
+
+// notACheckpoint says what --resume PATH names when it is not a checkpoint
+// directory: nothing at all (a typo of auto?), a run directory or a
+// checkpoints folder (which checkpoint to give instead); "" when PATH may
+// be a checkpoint (it is then validated).
+func notACheckpoint(path string) string {
+	info, err := os.Stat(path)
+	if err != nil {
+		return "no such checkpoint directory (--resume auto resumes the newest checkpoint of run.output_dir; a path must be a checkpoints/step-NNNNNNN directory)"
+	}
+	if !info.IsDir() {
+		return "not a directory: a checkpoint is a checkpoints/step-NNNNNNN directory"
+	}
+	if _, err := os.Stat(filepath.Join(path, StateFile)); err == nil {
+		return ""
+	}
+	for _, root := range []string{filepath.Join(path, "checkpoints"), path} {
+		steps, err := List(root)
+		if err != nil || len(steps) == 0 {
+			continue
+		}
+		newest := filepath.Join(root, StepDir(steps[len(steps)-1]))
+		return fmt.Sprintf("a run directory or checkpoints folder, not a checkpoint: give one of its checkpoints (the newest is %s), or --resume auto with this run.output_dir", newest)
+	}
+	return ""
 }
 
 // AbandonNewer moves the checkpoints under root newer than step (the branch

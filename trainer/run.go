@@ -130,6 +130,9 @@ func Run(ctx context.Context, cfg *recipes.Config, opt Options) (*Result, error)
 	if err != nil {
 		return nil, err
 	}
+	if resume == "" && opt.Resume == "auto" {
+		log.WithField("checkpoints", ckRoot).Warn("--resume auto: no checkpoint to resume: starting a new run")
+	}
 	if resume == "" && opt.Resume == "" {
 		if steps, _ := checkpoint.List(ckRoot); len(steps) > 0 {
 			return nil, fmt.Errorf("%w: %s already holds checkpoints; resume with --resume auto, or choose another run.output_dir", recipes.ErrRecipe, ckRoot)
