@@ -141,7 +141,12 @@ func EnsureModel(path, preset string, seed int64) (created bool, err error) {
 }
 
 // EnsureData generates the synthetic dataset into the train manifest's
-// directory when the manifest is missing and data.synth says how.
+// directory when the manifest is missing and data.synth says how. It only
+// ever fills a directory it creates: data.train must be <dir>/train.jsonl
+// with <dir> not there yet; a missing manifest in an existing directory (a
+// typo of one's own data, most likely) is refused, never replaced by
+// synthetic data. Whether the run trains on synthetic data is
+// SynthDir's to say.
 func EnsureData(train, preset string, samples int, seed uint64) (created bool, err error) {
 	if _, err := os.Stat(train); err == nil {
 		return false, nil
@@ -150,6 +155,15 @@ func EnsureData(train, preset string, samples int, seed uint64) (created bool, e
 	}
 	if preset == "" {
 		return false, fmt.Errorf("%w: data.train %s does not exist (set data.synth to generate synthetic data)", recipes.ErrRecipe, train)
+	}
+	dir := filepath.Dir(train)
+	if filepath.Base(train) != "train.jsonl" {
+		return false, fmt.Errorf("%w: data.train %s does not exist; data.synth (%s) would generate train.jsonl, not %s: fix data.train, or unset data.synth (--set data.synth=) to train on your own data",
+			recipes.ErrRecipe, train, preset, filepath.Base(train))
+	}
+	if _, err := os.Stat(dir); err == nil {
+		return false, fmt.Errorf("%w: data.train %s does not exist; data.synth (%s) generates synthetic data only into a directory it creates, and %s exists: fix data.train, or unset data.synth (--set data.synth=) to train on your own data",
+			recipes.ErrRecipe, train, preset, dir)
 	}
 	p, err := synth.LookupPreset(preset)
 	if err != nil {
@@ -160,6 +174,16 @@ func EnsureData(train, preset string, samples int, seed uint64) (created bool, e
 	if samples > 0 {
 		cfg.Train, cfg.Eval = samples, max(samples/4, 3)
 	}
-	_, err = synth.Generate(filepath.Dir(train), cfg, false)
+	_, err = synth.Generate(dir, cfg, false)
 	return err == nil, err
+}
+
+// SynthDir returns the directory of train when it holds a dataset that
+// synth-data (or data.synth) generated (its synth.json), else "".
+func SynthDir(train string) string {
+	dir := filepath.Dir(train)
+	if _, err := os.Stat(filepath.Join(dir, "synth.json")); err == nil {
+		return dir
+	}
+	return ""
 }

@@ -98,10 +98,16 @@ func Run(ctx context.Context, cfg *recipes.Config, opt Options) (*Result, error)
 		} else if created {
 			log.WithField("dir", cfg.Model.Path).Info("created random model (model.create)")
 		}
-		if created, err := stack.EnsureData(cfg.Data.Train, cfg.Data.Synth, cfg.Data.SynthSamples, cfg.Data.SynthSeed); err != nil {
+		created, err := stack.EnsureData(cfg.Data.Train, cfg.Data.Synth, cfg.Data.SynthSamples, cfg.Data.SynthSeed)
+		if err != nil {
 			return nil, err
-		} else if created {
-			log.WithField("dir", filepath.Dir(cfg.Data.Train)).Info("generated synthetic data (data.synth)")
+		}
+		if dir := stack.SynthDir(cfg.Data.Train); dir != "" {
+			verb := "training on"
+			if created {
+				verb = "data.train did not exist: generated and training on"
+			}
+			log.WithFields(logrus.Fields{"dir": dir, "data.synth": cfg.Data.Synth}).Warn(verb + " a SYNTHETIC dataset (random features, see data/README.md), not your data")
 		}
 	}
 	if opt.Group != nil { // the others wait for model.create and data.synth
