@@ -2,7 +2,7 @@
 // ProcessGroupGloo on CPU, ProcessGroupNCCL on CUDA) behind a few C calls.
 //
 // libtorch ships the c10d headers and implementation but not gloo's headers;
-// scripts/setup.sh unpacks Debian's libgloo-dev headers into the cache
+// scripts/setup/setup.sh unpacks Debian's libgloo-dev headers into the cache
 // (declarations only: the implementation is the one inside libtorch_cpu.so).
 // NCCL is compiled in only for CUDA builds that found nccl.h (setup defines
 // MOSE_CUDA in mose_abi.h and links nccl.h into .build/include).
