@@ -66,7 +66,7 @@ func (l *loopMixture) Delta(s *torch.Scope, x, onehot *torch.Tensor, train bool)
 // per row 64 visual, 1 audio, the rest text) through the `small` model on
 // CPU float32, with adapters on q_proj and v_proj at r=16: plain LoRA, MoSE
 // with K = 3/3/1 fused (two matmuls per target), and the same MoSE computed
-// with a loop over groups and experts. scripts/bench_mose.sh prints the ratios.
+// with a loop over groups and experts. scripts/bench/bench_mose.sh prints the ratios.
 func BenchmarkStep(b *testing.B) {
 	dir := os.Getenv("MOSE_BENCH_MODEL")
 	if dir == "" {

@@ -21,7 +21,7 @@ import (
 	"github.com/mose-llm/mose/stack"
 )
 
-// The benchmarks below are run by scripts/bench_eval.sh (one run, side by
+// The benchmarks below are run by scripts/bench/bench_eval.sh (one run, side by
 // side); they print their figures and check that both paths agree. Their
 // inputs live in $MOSE_BENCH_DIR (default: a temporary dir).
 
@@ -174,7 +174,7 @@ func BenchmarkScoreEval(b *testing.B) {
 // they give the same tokens, times the cached decoding of the base model
 // (no adapters, as transformers runs it), and writes the prompts' embeddings
 // and the base model's tokens and time to $MOSE_BENCH_DIR/generate.safetensors for transformers'
-// generate (scripts/bench_eval_hf.py).
+// generate (scripts/bench/bench_eval_hf.py).
 func BenchmarkGenerate(b *testing.B) {
 	dir := benchDir(b)
 	threads := benchEnv("MOSE_BENCH_THREADS", 1)

@@ -10,7 +10,7 @@ import (
 
 // BenchmarkForward times one no-grad forward (logits at every position) of
 // the model in $MOSE_BENCH_MODEL, or of a random `small`-sized model made on
-// the fly, on a (2,256) batch in float32 on the CPU. scripts/bench_forward.sh
+// the fly, on a (2,256) batch in float32 on the CPU. scripts/bench/bench_forward.sh
 // runs it beside transformers on the same dir and prints the ratio.
 func BenchmarkForward(b *testing.B) {
 	dir := os.Getenv("MOSE_BENCH_MODEL")

@@ -11,7 +11,7 @@ import (
 )
 
 // The fixtures under testdata/llama-* come from transformers (see
-// scripts/make_fixtures.py and testdata/README.md).
+// scripts/fixtures/make_fixtures.py and testdata/README.md).
 var parityDirs = []string{"llama-gqa", "llama-tied-rope3", "llama-bias-headdim"}
 
 // readExpected returns input_ids (B,T) and the named logits (B,T,V).

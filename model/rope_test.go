@@ -13,7 +13,7 @@ import (
 )
 
 // The fixtures under testdata/rope and testdata/llama-long-rope come from
-// transformers 4.46.3 (scripts/rope_fixtures.py).
+// transformers 4.46.3 (scripts/fixtures/rope_fixtures.py).
 
 type ropeCase struct {
 	Name      string          `json:"name"`

@@ -11,7 +11,7 @@ import (
 
 // TestSlidingWindowParity: past the window (48 tokens, window 16), mose's
 // logits match transformers 4.46.3 on a Mistral and a Qwen2 model
-// (testdata/window-*, scripts/make_window_fixtures.py), in one forward and
+// (testdata/window-*, scripts/fixtures/make_window_fixtures.py), in one forward and
 // through the KV cache (a 20-token prefill, then one token at a time).
 func TestSlidingWindowParity(t *testing.T) {
 	for _, name := range []string{"window-mistral", "window-qwen2"} {

@@ -23,7 +23,7 @@ func TestEnsureDataOwnsItsPath(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, c := range []struct{ train, want string }{
-		{filepath.Join(mine, "trian.jsonl"), "trian.jsonl"},          // a typo in one's own data dir
+		{filepath.Join(mine, "trian.jsonl"), "trian.jsonl"},           // a typo in one's own data dir
 		{filepath.Join(mine, "typo", "data.jsonl"), "not data.jsonl"}, // synth writes train.jsonl only
 		{filepath.Join(mine, "train.jsonl.bak", "x"), "x"},
 	} {

@@ -158,7 +158,7 @@ func TestTensorBoardResume(t *testing.T) {
 
 	t.Run("EventAccumulator", func(t *testing.T) {
 		py := tensorBoardPython(t)
-		script := filepath.Join("..", "scripts", "check_tensorboard.py")
+		script := filepath.Join("..", "scripts", "checks", "check_tensorboard.py")
 		if b, err := exec.Command(py, script, out).CombinedOutput(); err != nil {
 			t.Fatalf("%s %s: %v\n%s", script, out, err, b)
 		} else {
@@ -216,10 +216,10 @@ func tensorBoardPython(t *testing.T) string {
 	}
 	py := filepath.Join(cache, "venv", "bin", "python")
 	if _, err := os.Stat(py); err != nil {
-		t.Skipf("no fixture venv at %s (run scripts/pyenv.sh): %v", py, err)
+		t.Skipf("no fixture venv at %s (run scripts/setup/pyenv.sh): %v", py, err)
 	}
 	if b, err := exec.Command(py, "-c", "import tensorboard").CombinedOutput(); err != nil {
-		t.Skipf("%s cannot import tensorboard (rerun scripts/pyenv.sh): %s", py, strings.TrimSpace(string(b)))
+		t.Skipf("%s cannot import tensorboard (rerun scripts/setup/pyenv.sh): %s", py, strings.TrimSpace(string(b)))
 	}
 	return py
 }

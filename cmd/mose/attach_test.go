@@ -63,7 +63,7 @@ var attachInputs = []string{"--input", "name=frames,modality=visual,dim=64,token
 // is refused by validate with a pointer to attach; attach writes the mose
 // section and seeded projectors and links (never copies) the base weights;
 // validate, train, export PEFT; PEFT loads the export on the ORIGINAL plain
-// dir and matches the checkpoint (scripts/check_peft_export.py, skipped
+// dir and matches the checkpoint (scripts/checks/check_peft_export.py, skipped
 // without the reference venv).
 func TestAttachEndToEnd(t *testing.T) {
 	if e2e.err != nil {
@@ -148,7 +148,7 @@ func TestAttachEndToEnd(t *testing.T) {
 	}
 
 	py := refPython(t)
-	code, msg = runPython(t, py, "../../scripts/check_peft_export.py", exp, "--checkpoint", cks[len(cks)-1], "--model", plain, "--mose", e2e.bin)
+	code, msg = runPython(t, py, "../../scripts/checks/check_peft_export.py", exp, "--checkpoint", cks[len(cks)-1], "--model", plain, "--mose", e2e.bin)
 	t.Logf("PEFT on the original dir:\n%s", msg)
 	if code != 0 || !strings.Contains(msg, "OK") {
 		t.Fatalf("check_peft_export on the original model dir: exit %d", code)
@@ -243,7 +243,7 @@ func TestAttachSmolLM2(t *testing.T) {
 		t.Fatalf("export: exit %d: %s", code, msg)
 	}
 	py := refPython(t)
-	code, msg := runPython(t, py, "../../scripts/check_peft_export.py", exp, "--checkpoint", ck, "--model", base,
+	code, msg := runPython(t, py, "../../scripts/checks/check_peft_export.py", exp, "--checkpoint", ck, "--model", base,
 		"--mose", e2e.bin, "--manifest", e2e.train)
 	t.Logf("PEFT on the original SmolLM2 dir:\n%s", lastLine(msg))
 	if code != 0 {

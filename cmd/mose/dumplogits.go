@@ -17,13 +17,13 @@ func newDumpLogitsCmd() *cobra.Command {
 	var index int
 	cmd := &cobra.Command{
 		Use:   "dump-logits --checkpoint PATH --out FILE",
-		Short: "Write a training checkpoint's logits on one sample (for scripts/check_peft_export.py)",
+		Short: "Write a training checkpoint's logits on one sample (for scripts/checks/check_peft_export.py)",
 		Long: `dump-logits computes, from a training checkpoint itself (its recipe, model and
 adapter.safetensors, not an export), the logits at every position of one sample
 (--manifest, default the recipe's data.eval or data.train; --index, default 0),
 feature tokens included, and writes them to a safetensors file with the inputs:
 input_ids, modality, logits, and features.<input> / positions.<input> for each
-modality input. scripts/check_peft_export.py compares PEFT on an export with it.`,
+modality input. scripts/checks/check_peft_export.py compares PEFT on an export with it.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if checkpoint == "" || out == "" {

@@ -28,7 +28,7 @@ func newInitModelCmd() *cobra.Command {
 (LlamaConfig keys plus a "mose" section with the preset's modality inputs, prompt
 and labels), model.safetensors (or shards), and a LLaMA-2-style byte-fallback BPE
 tokenizer.json covering the synthetic subtitles and labels. transformers and
-tokenizers load it too (scripts/check_model_dir.py). tiny: d=128, 4 layers;
+tokenizers load it too (scripts/checks/check_model_dir.py). tiny: d=128, 4 layers;
 small: d=512, 8 layers. --size 1b is a LLaMA-3.2-1B-shaped decoder (d=2048,
 16 layers, MLP 8192, 32 heads, 8 KV heads; about 1.0B parameters with the
 synthetic vocabulary) on the small preset's inputs, for throughput benchmarks;

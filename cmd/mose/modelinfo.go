@@ -24,7 +24,7 @@ func newModelInfoCmd() *cobra.Command {
 		Long: `model-info loads a HF-layout model dir the way training does (checking every
 tensor against config.json) and prints a summary. With --text it also runs the
 decoder on the tokenized text and prints the top next-token logits; --logits-out
-writes all logits to a safetensors file (scripts/check_model_dir.py compares them
+writes all logits to a safetensors file (scripts/checks/check_model_dir.py compares them
 with transformers).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

@@ -10,7 +10,7 @@ import (
 	"github.com/mose-llm/mose/internal/safetensors"
 )
 
-// scripts/check_peft_export.py compares PEFT on an export with the training
+// scripts/checks/check_peft_export.py compares PEFT on an export with the training
 // checkpoint's own logits: it passes on a good export and fails on each
 // broken one (flipped use_rslora, doubled lora_alpha, zeroed lora_B, zeroed
 // trained projectors). Skips without the reference venv.
@@ -34,7 +34,7 @@ func TestCheckPEFTExportScript(t *testing.T) {
 		t.Fatalf("export: exit %d: %s", code, msg)
 	}
 	check := func(dir string) (int, string) {
-		return runPython(t, py, "../../scripts/check_peft_export.py", dir, "--checkpoint", ck, "--model", e2e.model, "--mose", e2e.bin)
+		return runPython(t, py, "../../scripts/checks/check_peft_export.py", dir, "--checkpoint", ck, "--model", e2e.model, "--mose", e2e.bin)
 	}
 	code, msg := check(exp)
 	t.Logf("good export:\n%s", msg)

@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-// refPython returns the reference venv's python (scripts/pyenv.sh), or skips
+// refPython returns the reference venv's python (scripts/setup/pyenv.sh), or skips
 // the test when that venv has not been built: Go tests never build it.
 func refPython(t *testing.T) string {
 	t.Helper()
@@ -18,7 +18,7 @@ func refPython(t *testing.T) string {
 	}
 	py := filepath.Join(cache, "venv", "bin", "python")
 	if _, err := os.Stat(filepath.Join(cache, "venv", ".mose-requirements.sha256")); err != nil {
-		t.Skipf("no reference venv (run scripts/pyenv.sh): %v", err)
+		t.Skipf("no reference venv (run scripts/setup/pyenv.sh): %v", err)
 	}
 	if _, err := os.Stat(py); err != nil {
 		t.Skipf("no reference venv python: %v", err)

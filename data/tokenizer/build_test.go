@@ -24,7 +24,7 @@ var tinyWords = []string{
 
 var tinySpecial = []string{"<pad>"}
 
-// TestTinyGolden pins BuildTinySpec's output. scripts/make_fixtures.py runs it with
+// TestTinyGolden pins BuildTinySpec's output. scripts/fixtures/make_fixtures.py runs it with
 // -update, then loads the file with HF tokenizers and records HF's ids in
 // testdata/tiny/cases.json, which TestMatchesHF/tiny compares with this package.
 func TestTinyGolden(t *testing.T) {
@@ -50,7 +50,7 @@ func TestTinyGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(got, want) {
-		t.Fatalf("BuildTinySpec output differs from %s (rerun scripts/make_fixtures.py --only tokenizers)", path)
+		t.Fatalf("BuildTinySpec output differs from %s (rerun scripts/fixtures/make_fixtures.py --only tokenizers)", path)
 	}
 	again, err := BuildTinySpec(TinySpec{Words: tinyWords, Special: tinySpecial})
 	if err != nil || !bytes.Equal(got, again) {

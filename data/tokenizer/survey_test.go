@@ -8,7 +8,7 @@ import (
 	"unicode/utf8"
 )
 
-// The survey fixtures (scripts/tokenizer_survey_fixtures.py) rebuild the pipelines
+// The survey fixtures (scripts/fixtures/tokenizer_survey_fixtures.py) rebuild the pipelines
 // of the families users bring: SmolLM's Digits, Qwen2's NFC, Gemma's Replace, and the
 // character-class pre-tokenizers and BPE word affixes.
 var surveyDirs = []string{"survey-smollm", "survey-qwen2", "survey-gemma", "survey-classes", "survey-words", "survey-nfkc", "survey-o200k", "survey-tekken", "survey-regex"}

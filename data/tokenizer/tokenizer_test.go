@@ -10,7 +10,7 @@ import (
 	"testing"
 )
 
-// casesFile is the JSON written by scripts/make_fixtures.py: HF tokenizers' output for
+// casesFile is the JSON written by scripts/fixtures/make_fixtures.py: HF tokenizers' output for
 // a list of strings.
 type casesFile struct {
 	Note               string       `json:"note"`
@@ -132,7 +132,7 @@ func TestMatchesHF(t *testing.T) {
 }
 
 // TestRealLlama3 checks Meta's LLaMA-3.2 tokenizer.json, which is not committed (9 MB,
-// Meta's licence): scripts/make_fixtures.py puts it in the cache. The test is skipped
+// Meta's licence): scripts/fixtures/make_fixtures.py puts it in the cache. The test is skipped
 // when it is not there.
 func TestRealLlama3(t *testing.T) {
 	c := readCases(t, filepath.Join("testdata", "real-llama3.2.cases.json"))
@@ -150,7 +150,7 @@ func TestRealLlama3(t *testing.T) {
 	}
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		t.Skipf("%s not found (run scripts/make_fixtures.py --only tokenizers to fetch it)", path)
+		t.Skipf("%s not found (run scripts/fixtures/make_fixtures.py --only tokenizers to fetch it)", path)
 	}
 	if err != nil {
 		t.Fatal(err)

@@ -8,9 +8,9 @@
 // error instead of hanging.
 package dist
 
-// The paths below are made by scripts/setup.sh: .build/libtorch links to the
+// The paths below are made by scripts/setup/setup.sh: .build/libtorch links to the
 // libtorch in use, .build/include/mose_abi.h fixes the C++ ABI (and defines
-// MOSE_CUDA on CUDA builds whose CUDA and NCCL headers scripts/setup_nccl.sh
+// MOSE_CUDA on CUDA builds whose CUDA and NCCL headers scripts/setup/setup_nccl.sh
 // found: .build/cuda/include and .build/cuda/nccl), .build/gloo/include holds
 // gloo's headers.
 

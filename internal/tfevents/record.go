@@ -18,7 +18,7 @@
 // with mask(crc) = ((crc >> 15) | (crc << 17)) + 0xa282ead8. The first event
 // of a file carries file_version "brain.Event:2". The Go tests check the
 // framing, the CRCs and the encoding byte for byte against a file written by
-// the Python tensorboard package (testdata/, scripts/make_tensorboard_fixture.py).
+// the Python tensorboard package (testdata/, scripts/fixtures/make_tensorboard_fixture.py).
 package tfevents
 
 import (

@@ -1,6 +1,6 @@
 package torch
 
-// The paths below are made by scripts/setup.sh: .build/libtorch links to the
+// The paths below are made by scripts/setup/setup.sh: .build/libtorch links to the
 // libtorch in use, and .build/include/mose_abi.h fixes the C++ ABI to match it.
 
 /*

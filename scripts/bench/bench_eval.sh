@@ -18,6 +18,6 @@ THREADS=${1:-1}
 export MOSE_BENCH_THREADS=$THREADS OMP_NUM_THREADS=$THREADS
 export MOSE_BENCH_DIR=${MOSE_BENCH_DIR:-$ROOT/.build/bench-eval}
 mkdir -p "$MOSE_BENCH_DIR"
-go test -run '^$' -bench 'ScoreEval|Generate$' -benchtime 1x -timeout 60m ./trainer/ | grep -E '^(BENCH|--- FAIL|FAIL|ok)' || true
+go test -run '^$' -bench 'ScoreEval|Generate$' -benchtime 1x -timeout 60m ./infer/ | grep -E '^(BENCH|--- FAIL|FAIL|ok)' || true
 PY=$(scripts/setup/pyenv.sh)
 "$PY" scripts/bench/bench_eval_hf.py "$MOSE_BENCH_DIR/generate.safetensors" "$THREADS" 2>&1 | grep -E '^BENCH|Error|error' || true

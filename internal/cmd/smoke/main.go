@@ -1,4 +1,4 @@
-// Command smoke is run by scripts/setup.sh to prove that the prepared libtch
+// Command smoke is run by scripts/setup/setup.sh to prove that the prepared libtch
 // links against the chosen libtorch and works: a 2x2 matmul, a sum, a backward,
 // and a read of the gradient. It talks to libtch directly so that it checks the
 // toolchain independently of mose's own tensor layer.
