@@ -32,7 +32,7 @@ demo: build
 test: setup
 	$(GO) vet ./...
 	@scripts/setup/real_model.sh
-	@pkgs=$$($(GO) list ./data/... ./recipes/... ./metrics/... ./plots/... ./internal/safetensors/... ./internal/fsutil/... ./internal/tfevents/... ./internal/strictjson/... ./internal/inputerr/... 2>/dev/null); \
+	@pkgs=$$($(GO) list ./modality/... ./data/... ./recipes/... ./metrics/... ./plots/... ./internal/safetensors/... ./internal/fsutil/... ./internal/tfevents/... ./internal/strictjson/... ./internal/inputerr/... 2>/dev/null); \
 	if [ -n "$$pkgs" ]; then CGO_ENABLED=0 $(GO) test -count=1 $$pkgs; fi
 	$(GO) test -count=1 -timeout 20m ./...
 	@$(MAKE) --no-print-directory test-convert
