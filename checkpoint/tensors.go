@@ -54,15 +54,7 @@ func WithFile(path string, dev torch.Device, fn func(s *torch.Scope, read Reader
 	used := map[string]bool{}
 	read := func(s *torch.Scope, name string) *torch.Tensor {
 		used[name] = true
-		t := rd.Read(s, name, torch.Float32, dev)
-		if s.Err() == nil {
-			if ok, err := s.AllFinite(t); err != nil {
-				s.Fail(err)
-			} else if !ok {
-				s.Fail(fmt.Errorf("tensor %q holds NaN or Inf values", name))
-			}
-		}
-		return t
+		return rd.ReadFinite(s, name, torch.Float32, dev)
 	}
 	if err := fn(s, read); err != nil {
 		return fmt.Errorf("%s: %w", path, err)

@@ -20,6 +20,13 @@ const (
 	ModalityAudio  = modality.AudioName
 )
 
+// Bounds on a modality input's sizes (config.json's "mose" section), checked
+// before any feature buffer is sized from them.
+const (
+	MaxFeatureDim    = 1 << 16 // feature_dim
+	MaxFeatureTokens = 1 << 16 // tokens per sample
+)
+
 // IgnoreIndex marks target positions that carry no loss.
 const IgnoreIndex = -100
 
@@ -105,10 +112,10 @@ func (s Spec) Validate() error {
 			return bad(f+".name", "duplicate input %q", in.Name)
 		case in.Modality != ModalityVisual && in.Modality != ModalityAudio:
 			return bad(f+".modality", "%q, want %q or %q", in.Modality, ModalityVisual, ModalityAudio)
-		case in.Dim <= 0:
-			return bad(f+".feature_dim", "%d, must be > 0", in.Dim)
-		case in.Tokens <= 0:
-			return bad(f+".tokens", "%d, must be > 0", in.Tokens)
+		case in.Dim <= 0 || in.Dim > MaxFeatureDim:
+			return bad(f+".feature_dim", "%d, must be in [1, %d]", in.Dim, MaxFeatureDim)
+		case in.Tokens <= 0 || in.Tokens > MaxFeatureTokens:
+			return bad(f+".tokens", "%d, must be in [1, %d]", in.Tokens, MaxFeatureTokens)
 		case in.Placeholder == "":
 			return bad(f+".placeholder", "missing")
 		}

@@ -76,6 +76,9 @@ func OpenPEFT(modelDir, adapterDir string, opt model.Options) (m *model.Model, c
 		linears[l.Name] = l
 		if lc.targets(l.Name) {
 			r, alpha := lc.rankAlpha(l.Name)
+			if n := max(l.In(), l.Out()); int64(r) > n {
+				return fail(fmt.Errorf("%s: r (or rank_pattern) %d for %s is beyond its larger dimension %d: not a LoRA of this model", cfgPath, r, l.Name, n))
+			}
 			targets = append(targets, experts.Target{Name: l.Name, In: l.In(), Out: l.Out(), Rank: r, Alpha: alpha})
 			if leaf := l.Name[strings.LastIndex(l.Name, ".")+1:]; !slices.Contains(leaves, leaf) {
 				leaves = append(leaves, leaf)
@@ -117,12 +120,17 @@ func (c *peftModel) loadPEFTFile(path string, linears map[string]*model.Linear, 
 	}
 	defer f.Close()
 	rd := ckpt.NewReader(f)
+	// read refuses NaN or Inf values: the adapter would otherwise load and
+	// give non-finite logits.
+	read := func(s *torch.Scope, name string, dt torch.DType) *torch.Tensor {
+		return rd.ReadFinite(s, name, dt, c.Dev)
+	}
 	used := map[string]bool{}
 	s := torch.NewScope()
 	defer s.Close()
 	err = c.Set.Import(s, func(s *torch.Scope, name string) *torch.Tensor {
 		used[stack.PEFTPrefix+name] = true
-		return rd.Read(s, stack.PEFTPrefix+name, torch.Float32, c.Dev)
+		return read(s, stack.PEFTPrefix+name, torch.Float32)
 	})
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
@@ -141,7 +149,7 @@ func (c *peftModel) loadPEFTFile(path string, linears map[string]*model.Linear, 
 		if l == nil || l.Bias == nil || wrapped != (c.Set.Mixture(module) != nil) {
 			return fmt.Errorf("%s: %s is a bias the model has no place for (%s has no bias, or is not where PEFT puts it)", path, name, module)
 		}
-		if err := copyTensor(s, l.Bias, rd.Read(s, name, m.DType, c.Dev), name); err != nil {
+		if err := copyTensor(s, l.Bias, read(s, name, m.DType), name); err != nil {
 			return fmt.Errorf("%s: %w", path, err)
 		}
 		used[name] = true
@@ -151,7 +159,7 @@ func (c *peftModel) loadPEFTFile(path string, linears map[string]*model.Linear, 
 		if !slices.Contains(f.Names(), name) {
 			return fmt.Errorf("%s: modules_to_save lists %s but the file has no %s", path, module, name)
 		}
-		t := rd.Read(c.owned, name, m.DType, c.Dev)
+		t := read(c.owned, name, m.DType)
 		if err := c.owned.Err(); err != nil {
 			return fmt.Errorf("%s: %w", path, err)
 		}

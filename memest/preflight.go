@@ -99,9 +99,13 @@ func Preflight(cfg *recipes.Config, kind Kind) error {
 			return fmt.Errorf("%w: %s %s: samples reach %d tokens (feature slots included), beyond the model's max_position_embeddings %d: "+
 				"lower data.max_len to at most %d", recipes.ErrRecipe, s.key, s.path, n, mc.MaxPositionEmbeddings, mc.MaxPositionEmbeddings)
 		}
-		if s.key == "data.train" && ds.Len() < cfg.Train.BatchSize {
-			return fmt.Errorf("%w: train.batch_size %d: data.train %s has only %d samples (batches are full, the rest of an epoch is dropped)",
-				recipes.ErrRecipe, cfg.Train.BatchSize, s.path, ds.Len())
+		if world := max(cfg.Run.WorldSize, 1); s.key == "data.train" && ds.Len() < cfg.Train.BatchSize*world {
+			if world == 1 {
+				return fmt.Errorf("%w: train.batch_size %d: data.train %s has only %d samples (batches are full, the rest of an epoch is dropped)",
+					recipes.ErrRecipe, cfg.Train.BatchSize, s.path, ds.Len())
+			}
+			return fmt.Errorf("%w: train.batch_size %d × %d processes (--nproc, or the launcher's WORLD_SIZE) is a global batch of %d, but data.train %s has only %d samples: lower train.batch_size or the process count",
+				recipes.ErrRecipe, cfg.Train.BatchSize, world, cfg.Train.BatchSize*world, s.path, ds.Len())
 		}
 	}
 	ck, err := safetensors.OpenDir(cfg.Model.Path)

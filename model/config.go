@@ -55,6 +55,22 @@ type Config struct {
 	Projectors []ProjectorConfig `json:"-"`
 }
 
+// Bounds on the sizes a config.json may give, checked before anything is
+// allocated from them: each is far beyond any released model, so that a
+// damaged or hostile config is refused by name instead of exhausting memory
+// or overflowing a size computation.
+const (
+	MaxHidden       = 1 << 16 // hidden_size
+	MaxIntermediate = 1 << 20 // intermediate_size
+	MaxLayers       = 1024    // num_hidden_layers
+	MaxHeads        = 1024    // num_attention_heads, num_key_value_heads
+	MaxHeadDim      = 1 << 12 // head_dim
+	MaxVocab        = 1 << 22 // vocab_size
+	MaxPositions    = 1 << 24 // max_position_embeddings
+	MaxFeatureDim   = 1 << 16 // a modality input's feature_dim
+	MaxInputs       = 64      // modality inputs
+)
+
 // RopeScaling is config.json's rope_scaling block. Supported types: "default",
 // "linear" and "llama3".
 type RopeScaling struct {
@@ -167,12 +183,22 @@ func (c Config) Validate() error {
 	for _, f := range []struct {
 		name string
 		v    int
-	}{{"hidden_size", c.HiddenSize}, {"intermediate_size", c.IntermediateSize},
-		{"num_hidden_layers", c.NumLayers}, {"num_attention_heads", c.NumHeads},
-		{"num_key_value_heads", c.NumKVHeads}, {"head_dim", c.HeadDim}, {"vocab_size", c.VocabSize}} {
+		max  int
+	}{{"hidden_size", c.HiddenSize, MaxHidden}, {"intermediate_size", c.IntermediateSize, MaxIntermediate},
+		{"num_hidden_layers", c.NumLayers, MaxLayers}, {"num_attention_heads", c.NumHeads, MaxHeads},
+		{"num_key_value_heads", c.NumKVHeads, MaxHeads}, {"head_dim", c.HeadDim, MaxHeadDim}, {"vocab_size", c.VocabSize, MaxVocab}} {
 		if f.v <= 0 {
 			return bad(f.name, "%d, must be > 0", f.v)
 		}
+		if f.v > f.max {
+			return bad(f.name, "%d is beyond mose's bound %d (no model has that many; a damaged or hostile config?)", f.v, f.max)
+		}
+	}
+	if c.MaxPositionEmbeddings < 0 || c.MaxPositionEmbeddings > MaxPositions {
+		return bad("max_position_embeddings", "%d is outside [0, %d]", c.MaxPositionEmbeddings, MaxPositions)
+	}
+	if len(c.Projectors) > MaxInputs {
+		return bad("mose.inputs", "%d inputs, beyond mose's bound %d", len(c.Projectors), MaxInputs)
 	}
 	if c.NumHeads%c.NumKVHeads != 0 {
 		return bad("num_key_value_heads", "%d does not divide num_attention_heads %d", c.NumKVHeads, c.NumHeads)
@@ -223,8 +249,8 @@ func (c Config) Validate() error {
 		if p.Name == "" {
 			return bad(f+".name", "missing")
 		}
-		if p.Dim <= 0 {
-			return bad(f+".feature_dim", "%d, must be > 0", p.Dim)
+		if p.Dim <= 0 || p.Dim > MaxFeatureDim {
+			return bad(f+".feature_dim", "%d, must be in [1, %d]", p.Dim, MaxFeatureDim)
 		}
 		if p.Kind != ProjectorLinear && p.Kind != ProjectorMLP2 {
 			return bad(f+".projector", "%q is not supported (want linear or mlp2)", p.Kind)

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -12,6 +14,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/mose-llm/mose/internal/dist"
+	"github.com/mose-llm/mose/memest"
 	"github.com/mose-llm/mose/recipes"
 )
 
@@ -51,6 +54,30 @@ func launchTrain(ctx context.Context, nproc int) error {
 		return nil
 	}
 	return exitWith{code: code, err: err}
+}
+
+// checkLaunch refuses a --nproc launch before any worker starts: more
+// processes than this machine can run on the CPU (4 per core), a recipe whose
+// run.world_size says otherwise, or (when the model and data exist already;
+// model.create and data.synth are rank 0's to make) a recipe that fails the
+// preflight checks at this world size, such as a global batch larger than
+// the training set.
+func checkLaunch(cfg *recipes.Config, nproc int) error {
+	if dev := cfg.Run.Device; (dev == "cpu" || dev == "") && nproc > 4*runtime.NumCPU() {
+		return badInput(fmt.Errorf("--nproc %d: this machine has %d CPU cores; on run.device cpu mose runs at most 4 processes per core", nproc, runtime.NumCPU()))
+	}
+	if w := cfg.Run.WorldSize; w != 0 && w != nproc {
+		return badInput(fmt.Errorf("--nproc %d, but run.world_size is %d (set it to 0 to take the launch's)", nproc, w))
+	}
+	if _, err := os.Stat(filepath.Join(cfg.Model.Path, "config.json")); err != nil {
+		return nil
+	}
+	if _, err := os.Stat(cfg.Data.Train); err != nil {
+		return nil
+	}
+	c := *cfg
+	c.Run.WorldSize = nproc
+	return memest.Preflight(&c, memest.PreflightTrain)
 }
 
 // withoutFlag drops flag (as "--flag V" or "--flag=V") from args.

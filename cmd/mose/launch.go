@@ -72,7 +72,10 @@ func launch(ctx context.Context, sp launchSpec) (int, error) {
 			"MASTER_ADDR="+sp.addr, "MASTER_PORT="+strconv.Itoa(sp.port))
 		// Own process group: a terminal's Ctrl-C reaches the workers once,
 		// through the launcher, not twice (a second signal means "quit now").
-		c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		// Pdeathsig: a launcher that dies (kill -9 included) takes its
+		// workers with it; they get SIGTERM, finish their step, checkpoint
+		// and exit, instead of training on unwatched.
+		c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 		cmds[r] = c
 	}
 	exits := make(chan workerExit, sp.nproc)

@@ -3,6 +3,9 @@ package main
 import (
 	"context"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -86,5 +89,53 @@ func TestLaunch(t *testing.T) {
 				t.Errorf("took %s (max %s)", took, c.maxTime)
 			}
 		})
+	}
+}
+
+// TestLaunchHelper is the launcher process of TestLauncherKilled (it runs
+// only when that test starts it).
+func TestLaunchHelper(t *testing.T) {
+	pids := os.Getenv("MOSE_TEST_LAUNCH_PIDS")
+	if pids == "" {
+		t.Skip("run by TestLauncherKilled")
+	}
+	script := `trap 'exit 143' TERM; echo $$ >> ` + pids + `; sleep 60 & wait`
+	launch(context.Background(), launchSpec{argv: []string{"/bin/sh", "-c", script}, nproc: 2, grace: time.Second,
+		stdout: os.Stdout, stderr: os.Stderr, signal: func() os.Signal { return nil }})
+}
+
+// Killing the launcher (kill -9) ends its workers within 5 s.
+func TestLauncherKilled(t *testing.T) {
+	pids := filepath.Join(t.TempDir(), "pids")
+	cmd := exec.Command(os.Args[0], "-test.run=^TestLaunchHelper$")
+	cmd.Env = append(os.Environ(), "MOSE_TEST_LAUNCH_PIDS="+pids)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var workers []int
+	for deadline := time.Now().Add(20 * time.Second); len(workers) < 2; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatalf("the workers did not start: %v", workers)
+		}
+		b, _ := os.ReadFile(pids)
+		workers = workers[:0]
+		for _, f := range strings.Fields(string(b)) {
+			if p, err := strconv.Atoi(f); err == nil {
+				workers = append(workers, p)
+			}
+		}
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	start := time.Now()
+	for _, p := range workers {
+		for syscall.Kill(p, 0) == nil { // alive (or a zombie of the dead launcher, reaped by init)
+			if time.Since(start) > 5*time.Second {
+				syscall.Kill(p, syscall.SIGKILL)
+				t.Fatalf("worker %d still runs 5 s after its launcher was killed", p)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
 	}
 }

@@ -50,6 +50,9 @@ collective, so a lost rank stops the others.`,
 			return badInput(fmt.Errorf("--nproc %d: want 1..1024 (or 0)", nproc))
 		}
 		if nproc > 0 {
+			if err := checkLaunch(cfg, nproc); err != nil {
+				return err
+			}
 			return launchTrain(cmd.Context(), nproc)
 		}
 		opt.Version = version

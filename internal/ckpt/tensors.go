@@ -1,5 +1,5 @@
 // Package ckpt moves tensors between libtorch and safetensors files, and
-// (with the trainer) lays out checkpoint directories.
+// refuses non-finite values where they must not be (ReadFinite).
 package ckpt
 
 import (
@@ -89,6 +89,21 @@ func (r *Reader) Read(s *torch.Scope, name string, dt torch.DType, dev torch.Dev
 		return nil
 	}
 	return s.Own(tmp.Keep(t))
+}
+
+// ReadFinite is Read that fails s (naming the tensor) when the tensor holds
+// NaN or Inf values: adapters and checkpoints are refused rather than
+// loaded into non-finite results.
+func (r *Reader) ReadFinite(s *torch.Scope, name string, dt torch.DType, dev torch.Device) *torch.Tensor {
+	t := r.Read(s, name, dt, dev)
+	if s.Err() == nil {
+		if ok, err := s.AllFinite(t); err != nil {
+			s.Fail(err)
+		} else if !ok {
+			s.Fail(fmt.Errorf("tensor %q holds NaN or Inf values", name))
+		}
+	}
+	return t
 }
 
 // Release drops the reader's buffer.
