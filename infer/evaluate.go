@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/mose-llm/mose/checkpoint"
 	"github.com/mose-llm/mose/internal/torch"
 	"github.com/mose-llm/mose/memest"
 	"github.com/mose-llm/mose/metrics"
@@ -49,6 +50,10 @@ func Evaluate(ctx context.Context, cfg *recipes.Config, dir, out string) (*metri
 		defer c.Close()
 		if rep, err = EvalSet(ctx, c, out); err != nil {
 			return err
+		}
+		rep.Checkpoint = dir
+		if st, err := checkpoint.Decode(dir); err == nil { // validated whole by stack.Load; an export has none
+			rep.Step = st.Step
 		}
 		return WriteEval(out, rep)
 	})

@@ -87,6 +87,11 @@ type Report struct {
 	ConflictGap *float64 `json:"conflict_gap"`
 	// InvalidLabels counts samples dropped because their true label is out of range.
 	InvalidLabels int `json:"invalid_labels"`
+	// Step is the optimizer step of the adapters evaluated, and Checkpoint
+	// their checkpoint or export directory (set by whoever evaluates; empty
+	// when unknown).
+	Step       int    `json:"step,omitempty"`
+	Checkpoint string `json:"checkpoint,omitempty"`
 }
 
 // Compute returns the metrics of preds, whose Label and Pred index labels.

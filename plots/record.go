@@ -103,6 +103,25 @@ type RouterStats struct {
 	Tokens float64 `json:"tokens,omitempty"`
 }
 
+// MarshalJSON writes a training line with every field, and an evaluation
+// line (IsEval) with its own fields only: kind, step, epoch, modality
+// weights, eval and time, so that no zero loss, learning rate or gradient
+// norm appears at an evaluation's step for a plot to draw.
+func (r Record) MarshalJSON() ([]byte, error) {
+	type plain Record
+	if !r.IsEval() {
+		return json.Marshal(plain(r))
+	}
+	return json.Marshal(struct {
+		Kind            string             `json:"kind,omitempty"`
+		Step            int                `json:"step"`
+		Epoch           float64            `json:"epoch"`
+		ModalityWeights *ModalityWeights   `json:"modality_weights,omitempty"`
+		Eval            map[string]float64 `json:"eval,omitempty"`
+		Time            string             `json:"time,omitempty"`
+	}{r.Kind, r.Step, r.Epoch, r.ModalityWeights, r.Eval, r.Time})
+}
+
 // IsEval reports whether r is an evaluation-only record: Kind is KindEval, or
 // Kind is empty and r carries eval metrics but no training values (EmotionLoss,
 // TotalLoss and LR all 0), as written by a trainer that does not set Kind.

@@ -19,6 +19,10 @@ func (r *run) evaluate(ctx context.Context) (*metrics.Report, error) {
 	if err != nil {
 		return nil, fmt.Errorf("eval: %w", err)
 	}
+	rep.Step = r.st.Step
+	if r.lastCk != "" && r.lastSt.Step == r.st.Step { // the adapters evaluated are that checkpoint's
+		rep.Checkpoint = r.lastCk
+	}
 	r.writeEvalRecord(rep)
 	f := logrus.Fields{"step": r.st.Step}
 	for _, k := range []string{"all.accuracy", "all.uar", "all.weighted_f1", "video-aligned.accuracy", "audio-aligned.accuracy", "consistent.accuracy", "all.conflict_gap"} {

@@ -2,6 +2,7 @@ package trainer
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -159,6 +160,15 @@ func TestSaveBeforeEval(t *testing.T) {
 	}
 	if ev := evalLines(t, cfg.Run.OutputDir); ev[4] != 1 || ev[8] != 1 || len(ev) != 2 {
 		t.Errorf("eval lines by step: %v, want one at 4 and one at 8", ev)
+	}
+	// eval.json says which step and checkpoint it evaluated.
+	var ej struct {
+		Step       int    `json:"step"`
+		Checkpoint string `json:"checkpoint"`
+	}
+	if b, err := os.ReadFile(filepath.Join(cfg.Run.OutputDir, "eval.json")); err != nil || json.Unmarshal(b, &ej) != nil ||
+		ej.Step != 8 || filepath.Base(ej.Checkpoint) != checkpoint.StepDir(8) {
+		t.Errorf("eval.json: step %d checkpoint %q (%v), want step 8 and its checkpoint", ej.Step, ej.Checkpoint, err)
 	}
 	// Resuming from the final checkpoint repeats nothing.
 	before, _ := os.ReadFile(filepath.Join(cfg.Run.OutputDir, "metrics.jsonl"))
