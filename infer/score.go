@@ -80,8 +80,9 @@ func ForEachBatch(ctx context.Context, c *stack.Stack, ds *data.Dataset, mode da
 	loader := data.NewLoader(lctx, ds, smp, data.LoaderOptions{Mode: mode, Workers: c.Cfg.Data.Workers, Epochs: 1,
 		Shard: c.Rank(), Shards: c.World()})
 	defer loader.Close()
+	report, _ := ctx.Value(progressKey{}).(func(done, total int))
 	return torch.NoGrad(func() error {
-		for {
+		for done := 1; ; done++ {
 			b, err := loader.Next()
 			if errors.Is(err, io.EOF) {
 				return nil
@@ -92,8 +93,21 @@ func ForEachBatch(ctx context.Context, c *stack.Stack, ds *data.Dataset, mode da
 			if err := fn(b); err != nil {
 				return err
 			}
+			if report != nil {
+				report(done, smp.BatchesPerEpoch())
+			}
 		}
 	})
+}
+
+// progressKey is the context key of WithProgress.
+type progressKey struct{}
+
+// WithProgress returns ctx carrying report, which the passes over a dataset
+// run with it (evaluation, prediction, calibration) call after each batch
+// with the batches done and their total: a progress bar's hook.
+func WithProgress(ctx context.Context, report func(done, total int)) context.Context {
+	return context.WithValue(ctx, progressKey{}, report)
 }
 
 // scoreEval ranks every label of every eval sample by the log-likelihood of

@@ -3,6 +3,7 @@ package trainer
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/mose-llm/mose/infer"
 	"github.com/mose-llm/mose/metrics"
@@ -14,6 +15,9 @@ func (r *run) evaluate(ctx context.Context) (*metrics.Report, error) {
 	arOut := r.out
 	if !r.lead() {
 		arOut = "" // rank 0 writes attention_stats.json (of its shard)
+	}
+	if report := r.evalProgress(time.Now()); report != nil {
+		ctx = infer.WithProgress(ctx, report)
 	}
 	rep, err := infer.EvalSet(ctx, r.c, arOut)
 	if err != nil {

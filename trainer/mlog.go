@@ -130,7 +130,7 @@ func (r *run) record(st stepStats, lr float64, dur time.Duration, logNow bool) {
 	} else {
 		a.skipped++
 	}
-	r.progress(st, dur)
+	r.progress(st, lr, dur)
 	if !logNow {
 		return
 	}
@@ -215,24 +215,59 @@ func (r *run) logStart(total int) {
 	}).Info("training")
 }
 
-// progress redraws the one-line progress bar (terminals only).
-func (r *run) progress(st stepStats, dur time.Duration) {
+// Progress shows a run's progress on a terminal as one line, redrawn in
+// place. Its implementation keeps log lines from colliding with it (it
+// clears the line before a log line and redraws it after).
+type Progress interface {
+	Draw(line string) // replace the line
+	Done()            // end it: the next output starts on a line of its own
+}
+
+// etaSmoothing is the weight of the newest step time in the step-time
+// average the ETA is computed from (an exponential moving average: one slow
+// or fast step moves the ETA by a tenth of its difference).
+const etaSmoothing = 0.1
+
+// progress redraws the progress line after a step (terminals only): steps
+// done, the step's loss, learning rate and gradient norm, throughput, and
+// the ETA from the smoothed step time.
+func (r *run) progress(st stepStats, lr float64, dur time.Duration) {
 	if r.opt.Progress == nil {
 		return
 	}
-	total := r.sched.Total
-	done := r.st.Step
-	eta := time.Duration(float64(total-done) * float64(dur))
-	width := 24
-	filled := width * done / max(total, 1)
-	bar := strings.Repeat("█", filled) + strings.Repeat("░", width-filled)
-	fmt.Fprintf(r.opt.Progress, "\r%s %d/%d  loss %.4f  %.0f tok/s  ETA %s   ", bar, done, total, st.emotion,
-		float64(st.tokens)/dur.Seconds(), eta.Round(time.Second))
+	if r.stepTime == 0 {
+		r.stepTime = dur.Seconds()
+	} else {
+		r.stepTime += etaSmoothing * (dur.Seconds() - r.stepTime)
+	}
+	total, done := r.sched.Total, r.st.Step
+	eta := time.Duration(float64(total-done) * r.stepTime * float64(time.Second))
+	r.opt.Progress.Draw(fmt.Sprintf("%s %d/%d  loss %.4f  lr %.2e  gnorm %.3f  %.0f tok/s  ETA %s", bar(done, total), done, total,
+		st.emotion, lr, st.gradNorm, float64(st.tokens)/dur.Seconds(), eta.Round(time.Second)))
+}
+
+// evalProgress redraws the progress line during an evaluation.
+func (r *run) evalProgress(start time.Time) func(done, total int) {
+	if r.opt.Progress == nil {
+		return nil
+	}
+	return func(done, total int) {
+		per := time.Since(start) / time.Duration(max(done, 1))
+		r.opt.Progress.Draw(fmt.Sprintf("%s eval at step %d: batch %d/%d  ETA %s", bar(done, total), r.st.Step, done, total,
+			(per * time.Duration(total-done)).Round(time.Second)))
+	}
+}
+
+// bar is a 24-character progress bar at done of total.
+func bar(done, total int) string {
+	const width = 24
+	filled := min(width*done/max(total, 1), width)
+	return strings.Repeat("█", filled) + strings.Repeat("░", width-filled)
 }
 
 func (r *run) endProgress() {
 	if r.opt.Progress != nil {
-		fmt.Fprintln(r.opt.Progress)
+		r.opt.Progress.Done()
 	}
 }
 

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"path/filepath"
 	"runtime/debug"
 	"time"
@@ -33,7 +32,7 @@ type Options struct {
 	// breaks exact resume.
 	AllowRecipeChange bool
 	Log               logrus.FieldLogger // default: logrus's standard logger
-	Progress          io.Writer          // a terminal to draw a progress bar on, or nil
+	Progress          Progress           // a terminal's progress line, or nil
 	Version           string             // recorded in checkpoints
 	// NonFiniteAt makes the loss of the given steps NaN (fault injection for
 	// tests of the non-finite guard).
@@ -72,6 +71,8 @@ type run struct {
 	mlog   *metricsLog
 	lastCk string           // the last checkpoint written or resumed from
 	lastSt checkpoint.State // its state, as written
+	// stepTime is the smoothed seconds per step of the progress line's ETA.
+	stepTime float64
 }
 
 // Run trains cfg's adapters. It prepares missing demo files (model.create,
@@ -390,6 +391,7 @@ func (r *run) loop(ctx context.Context, loader *data.Loader, total int, resume s
 		if !cut {
 			report, written = rep, true
 		}
+		r.endProgress()
 	} else if !res.Interrupted && c.Eval != nil && report == nil {
 		log.WithField("step", r.st.Step).Info("the final evaluation was already done (eval.json); not repeating it")
 	}

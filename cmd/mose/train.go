@@ -68,7 +68,9 @@ collective, so a lost rank stops the others.`,
 			noProgress = true // rank-prefixed output; rank 0 logs lines
 		}
 		if !noProgress && term.IsTerminal(int(os.Stderr.Fd())) {
-			opt.Progress = os.Stderr
+			bar := &termBar{w: os.Stderr}
+			log.SetOutput(bar) // log lines above the progress line
+			opt.Progress = bar
 		}
 		res, err := trainer.Run(cmd.Context(), cfg, opt)
 		if err != nil {
