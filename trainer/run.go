@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -37,6 +38,9 @@ type Options struct {
 	// NonFiniteAt makes the loss of the given steps NaN (fault injection for
 	// tests of the non-finite guard).
 	NonFiniteAt func(step int) bool
+	// Command is the command line that started the run (os.Args), for the
+	// resume hint an interrupted run prints; nil: a generic hint.
+	Command []string
 	// OnStep is called on the tensor thread after every optimizer step, with
 	// the number of steps done (for tests and monitoring).
 	OnStep func(step int)
@@ -401,7 +405,7 @@ func (r *run) loop(ctx context.Context, loader *data.Loader, total int, resume s
 	}
 	if res.Interrupted || signalled {
 		log.WithFields(logrus.Fields{"step": r.st.Step, "checkpoint": r.lastCk}).
-			Warn("interrupted; resume with: mose train --recipe <recipe> --resume auto")
+			Warn("interrupted; resume with: " + resumeCommand(r.opt.Command))
 		res.Interrupted = true
 		return res, ErrInterrupted
 	}
@@ -527,4 +531,35 @@ func abs(x float64) float64 {
 		return -x
 	}
 	return x
+}
+
+// resumeCommand is the command that resumes an interrupted run: the one that
+// started it, every flag kept, with --resume auto instead of any --resume.
+func resumeCommand(args []string) string {
+	if len(args) == 0 {
+		return "mose train --recipe <recipe> --resume auto (with the --set flags of the interrupted run)"
+	}
+	out := []string{"mose"}
+	for i := 1; i < len(args); i++ {
+		a := args[i]
+		if a == "--resume" {
+			i++ // and its value
+			continue
+		}
+		if strings.HasPrefix(a, "--resume=") {
+			continue
+		}
+		out = append(out, shellQuote(a))
+	}
+	return strings.Join(append(out, "--resume", "auto"), " ")
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./=:,+@%", r))
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

@@ -253,3 +253,26 @@ func TestMemoryFlatWithEvals(t *testing.T) {
 		t.Errorf("live tensors %d before the evaluations, %d after", liveBefore, liveAfter)
 	}
 }
+
+// The resume hint repeats the command that started the run, --set flags
+// included, with --resume auto in place of any --resume.
+func TestResumeCommand(t *testing.T) {
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"/usr/bin/mose", "train", "--recipe", "r.yaml", "--set", "train.lr=1e-3", "--set", "adapters.targets=[q_proj, v_proj]"},
+			"mose train --recipe r.yaml --set train.lr=1e-3 --set 'adapters.targets=[q_proj, v_proj]' --resume auto"},
+		{[]string{"mose", "train", "--recipe=demo-tiny", "--resume", "runs/x/checkpoints/step-0000010", "--set", "run.name=it's"},
+			`mose train --recipe=demo-tiny --set 'run.name=it'\''s' --resume auto`},
+		{[]string{"mose", "train", "--resume=auto", "--recipe", "demo-tiny"}, "mose train --recipe demo-tiny --resume auto"},
+	}
+	for _, c := range cases {
+		if got := resumeCommand(c.args); got != c.want {
+			t.Errorf("resumeCommand(%q) = %s, want %s", c.args, got, c.want)
+		}
+	}
+	if got := resumeCommand(nil); !strings.Contains(got, "--resume auto") {
+		t.Errorf("generic hint %q", got)
+	}
+}

@@ -56,6 +56,7 @@ collective, so a lost rank stops the others.`,
 			return launchTrain(cmd.Context(), nproc)
 		}
 		opt.Version = version
+		opt.Command = os.Args
 		log := logrus.StandardLogger()
 		opt.Log = log
 		group, err := joinGroup(cfg, log)
