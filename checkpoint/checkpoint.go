@@ -39,6 +39,10 @@ type State struct {
 	TokensSeen      int64             `json:"tokens_seen"`
 	Interval        Interval          `json:"log_interval"` // running sums since the last log line
 	Lineage         string            `json:"lineage"`      // id of the run history this checkpoint belongs to
+	// DataFingerprint is the SHA-256 of the data.train manifest the run
+	// trained on (absent in checkpoints of earlier versions): a resume on a
+	// changed manifest (relabelled, resampled) is refused.
+	DataFingerprint string            `json:"data_fingerprint,omitempty"`
 	RecipeHash      string            `json:"recipe_hash"`
 	Version         string            `json:"mose_version"`
 	Time            string            `json:"time"`
@@ -86,6 +90,7 @@ const (
 	StateFile     = "trainer_state.json"
 	RecipeFile    = "recipe.yaml"
 	LatestFile    = "latest"
+	BestFile      = "best" // the best checkpoint's name, as latest names the newest
 	stepPrefix    = "step-"
 	tmpPrefix     = ".tmp-"
 )
@@ -136,6 +141,13 @@ func Write(root string, st State, recipe []byte, fill func(dir string) error) (s
 		return "", st, err
 	}
 	return final, st, WriteLatest(root, StepDir(st.Step))
+}
+
+// WriteBest points `best` (in the checkpoints folder root) at the
+// checkpoint name, atomically: the best checkpoint by train.keep_best_by,
+// which rotation keeps.
+func WriteBest(root, name string) error {
+	return fsutil.WriteBytes(filepath.Join(root, BestFile), []byte(name+"\n"))
 }
 
 // WriteLatest points `latest` at name, atomically.

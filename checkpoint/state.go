@@ -80,7 +80,7 @@ func WriteState(dir string, st State) error {
 func FileSums(dir string) (map[string]string, error) {
 	sums := map[string]string{}
 	for _, name := range checksummed {
-		h, err := sha256File(filepath.Join(dir, name))
+		h, err := SHA256File(filepath.Join(dir, name))
 		if err != nil {
 			return nil, err
 		}
@@ -89,7 +89,8 @@ func FileSums(dir string) (map[string]string, error) {
 	return sums, nil
 }
 
-func sha256File(path string) (string, error) {
+// SHA256File is the hex SHA-256 of a file's content, streamed.
+func SHA256File(path string) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return "", err
@@ -228,6 +229,9 @@ func (st State) check(name string) error {
 	if _, err := time.Parse(time.RFC3339, st.Time); err != nil {
 		return fmt.Errorf("time %q: %v", st.Time, err)
 	}
+	if f := st.DataFingerprint; f != "" && len(f) != 64 {
+		return fmt.Errorf("data_fingerprint %q is not a SHA-256", f)
+	}
 	if len(st.RecipeHash) != 64 {
 		return fmt.Errorf("recipe_hash %q is not a SHA-256", st.RecipeHash)
 	}
@@ -289,7 +293,7 @@ func VerifyFiles(dir string, st State) error {
 		if err := regularFile(path); err != nil {
 			return fmt.Errorf("%w: %v", ErrCheckpoint, err)
 		}
-		h, err := sha256File(path)
+		h, err := SHA256File(path)
 		if err != nil {
 			return fmt.Errorf("%w: %v", ErrCheckpoint, err)
 		}

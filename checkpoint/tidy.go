@@ -20,7 +20,7 @@ import (
 // runFiles are the files train writes atomically into run.output_dir and
 // its checkpoints folder.
 var runFiles = []string{"metrics.jsonl", RecipeFile, "eval.json", "attention_stats.json",
-	"loss.png", "expert_load.png", "confusion.png", LatestFile}
+	"loss.png", "expert_load.png", "confusion.png", LatestFile, BestFile}
 
 // isOwnTmpFile reports whether name is fsutil's temporary name for one of
 // files.

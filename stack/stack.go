@@ -270,7 +270,9 @@ func (c *Stack) NewTrainLoader(ctx context.Context, st data.SamplerState) (*data
 	}
 	if st != (data.SamplerState{}) {
 		if err := smp.Restore(st); err != nil {
-			return nil, nil, fmt.Errorf("%w: sampler: %v", checkpoint.ErrResume, err)
+			return nil, nil, fmt.Errorf("%w: the checkpoint's data position (epoch %d, batch %d) does not exist with %d samples in global batches of train.batch_size %d × %d processes (--nproc / WORLD_SIZE): "+
+				"resume with the data.train, train.batch_size and process count it was written with, or from a checkpoint at an epoch boundary (%v)",
+				checkpoint.ErrResume, st.Epoch, st.Cursor, c.Train.Len(), c.Cfg.Train.BatchSize, c.World(), err)
 		}
 	}
 	if smp.BatchesPerEpoch() == 0 {

@@ -311,3 +311,51 @@ func TestThreadsCloseNotExact(t *testing.T) {
 		t.Errorf("thread counts give far-apart adapters (%.3g): more than reduction order", d)
 	}
 }
+
+// A finished run extends by train.max_steps without --allow-recipe-change;
+// `best` names the best checkpoint; a resume on a relabelled data.train is
+// refused by name.
+func TestResumeExtendRelabel(t *testing.T) {
+	dir := t.TempDir()
+	manifest := filepath.Join(dir, "train.jsonl")
+	b, err := os.ReadFile(fixture.Train)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(manifest, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "run")
+	sets := []string{"data.train=" + manifest, "data.root=" + filepath.Dir(fixture.Train), "run.output_dir=" + out,
+		"train.eval_every=3", "train.save_every=3", "train.keep_best_by=all.accuracy"}
+	cfg := testRecipe(t, append(sets, "train.max_steps=6")...)
+	if _, err := Run(context.Background(), cfg, Options{Log: quietLog()}); err != nil {
+		t.Fatal(err)
+	}
+	root := filepath.Join(out, "checkpoints")
+	best, err := os.ReadFile(filepath.Join(root, checkpoint.BestFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := checkpoint.Decode(filepath.Join(root, strings.TrimSpace(string(best))))
+	if err != nil || st.BestStep != st.Step {
+		t.Errorf("best names %q: state %+v, %v", best, st, err)
+	}
+	cfg = testRecipe(t, append(sets, "train.max_steps=8")...)
+	res, err := Run(context.Background(), cfg, Options{Log: quietLog(), Resume: "auto"})
+	if err != nil || res.Steps != 8 {
+		t.Fatalf("extending the finished run: %v (steps %v)", err, res)
+	}
+	relabelled := strings.Replace(string(b), `"label":"happy"`, `"label":"sad"`, 1)
+	if relabelled == string(b) {
+		t.Fatal("no label to change in the fixture")
+	}
+	if err := os.WriteFile(manifest, []byte(relabelled), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg = testRecipe(t, append(sets, "train.max_steps=10")...)
+	_, err = Run(context.Background(), cfg, Options{Log: quietLog(), Resume: "auto", AllowRecipeChange: false})
+	if !errors.Is(err, checkpoint.ErrResume) || !strings.Contains(err.Error(), "data.train") {
+		t.Errorf("resume on a relabelled data.train: want ErrResume naming data.train, got %v", err)
+	}
+}

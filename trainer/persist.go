@@ -102,6 +102,11 @@ func (r *run) saveState() error {
 		return fmt.Errorf("checkpoint: %w", err)
 	}
 	r.lastSt = st
+	if st.BestKey != "" && st.BestStep == st.Step { // this checkpoint is the new best
+		if err := checkpoint.WriteBest(filepath.Dir(r.lastCk), filepath.Base(r.lastCk)); err != nil {
+			return fmt.Errorf("checkpoint: %w", err)
+		}
+	}
 	return nil
 }
 

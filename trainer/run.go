@@ -178,9 +178,22 @@ func checkRecipe(ck string, cfg *recipes.Config, allow bool, log logrus.FieldLog
 	if old.Run.WorldSize == 0 { // saved before data parallelism: one process
 		old.Run.WorldSize = 1
 	}
-	if diff := recipes.ExactnessDiff(old, cfg); len(diff) > 0 && !allow {
+	diff := recipes.ExactnessDiff(old, cfg)
+	if st, err := checkpoint.Decode(ck); err == nil && len(diff) == 1 && diff[0] == "train.max_steps" &&
+		old.Train.MaxSteps > 0 && st.Step >= old.Train.MaxSteps && cfg.Train.MaxSteps > old.Train.MaxSteps {
+		// A finished run extended: no step of the old schedule is left to
+		// reproduce, so nothing exact is lost.
+		log.WithFields(logrus.Fields{"was": old.Train.MaxSteps, "now": cfg.Train.MaxSteps, "from_step": st.Step}).
+			Warn("extending a finished run: its steps from here on follow the learning-rate schedule of the new train.max_steps")
+		diff = nil
+	}
+	if len(diff) > 0 && !allow {
 		return fmt.Errorf("%w: the recipe changed since %s in keys that break exact resume: %v (pass --allow-recipe-change to resume anyway)",
 			checkpoint.ErrResume, ck, diff)
+	}
+	if len(diff) > 0 {
+		log.WithFields(logrus.Fields{"changed": diff, "checkpoint": ck}).
+			Warn("--allow-recipe-change: resuming with a recipe changed in keys that break exactness: the run is no longer the one an uninterrupted run would give")
 	}
 	if old.Run.Threads != cfg.Run.Threads {
 		log.WithFields(logrus.Fields{"was": old.Run.Threads, "now": cfg.Run.Threads}).
@@ -220,6 +233,9 @@ func train(ctx context.Context, cfg *recipes.Config, opt Options, log logrus.Fie
 			return nil, lock, err
 		}
 	}
+	if err := r.checkData(resume); err != nil {
+		return nil, lock, err
+	}
 	loaderCtx, stopLoader := context.WithCancel(context.Background()) // not ctx: the current step finishes
 	defer stopLoader()
 	loader, total, err := r.startLoader(loaderCtx, resume)
@@ -252,6 +268,27 @@ func train(ctx context.Context, cfg *recipes.Config, opt Options, log logrus.Fie
 	r.logStart(total)
 	res, err = r.loop(ctx, loader, total, resume)
 	return res, lock, err
+}
+
+// checkData fingerprints data.train (the SHA-256 of its manifest) into the
+// state, refusing a resume whose checkpoint trained on another manifest (a
+// relabelled or resampled training set) unless --allow-recipe-change.
+// Feature files are not hashed: their content is checked as it is read.
+func (r *run) checkData(resume string) error {
+	train := r.c.Cfg.Data.Train
+	fp, err := checkpoint.SHA256File(train)
+	if err != nil {
+		return fmt.Errorf("data.train: %w", err)
+	}
+	if old := r.st.DataFingerprint; resume != "" && old != "" && old != fp {
+		if !r.opt.AllowRecipeChange {
+			return fmt.Errorf("%w: data.train %s changed since %s was written (SHA-256 %s, then %s): its samples, labels or order differ; "+
+				"resume with the manifest the run trained on, or pass --allow-recipe-change", checkpoint.ErrResume, train, resume, fp[:12], old[:12])
+		}
+		r.log.WithField("data.train", train).Warn("--allow-recipe-change: data.train changed since the checkpoint; the run is no longer exact")
+	}
+	r.st.DataFingerprint = fp
+	return nil
 }
 
 // startLoader starts the training data at the state's sampler position, sets

@@ -160,6 +160,57 @@ func badInputCases() []badCase {
 			e.editJSON(filepath.Join(e.model, "config.json"), func(m map[string]any) { delete(m["mose"].(map[string]any), "labels") })
 			return train(e)
 		}, []string{"config.json", "labels"}, 0},
+		// absurd sizes: refused by name before anything is sized from them
+		{"config", "absurd num_hidden_layers (memory estimate)", func(e *env) []string {
+			e.ownModel()
+			e.editJSON(filepath.Join(e.model, "config.json"), func(m map[string]any) { m["num_hidden_layers"] = 1e12 })
+			return append(e.validateArgs(), "--memory-only")
+		}, []string{"config.json", "num_hidden_layers", "bound"}, 0},
+		{"config", "absurd num_hidden_layers (train)", func(e *env) []string {
+			e.ownModel()
+			e.editJSON(filepath.Join(e.model, "config.json"), func(m map[string]any) { m["num_hidden_layers"] = 1e12 })
+			return train(e)
+		}, []string{"config.json", "num_hidden_layers"}, 0},
+		{"config", "absurd hidden_size", func(e *env) []string {
+			e.ownModel()
+			e.editJSON(filepath.Join(e.model, "config.json"), func(m map[string]any) { m["hidden_size"] = 1e12; m["head_dim"] = 32.0 })
+			return append(e.validateArgs(), "--memory-only")
+		}, []string{"config.json", "hidden_size"}, 0},
+		{"config", "absurd vocab_size", func(e *env) []string {
+			e.ownModel()
+			e.editJSON(filepath.Join(e.model, "config.json"), func(m map[string]any) { m["vocab_size"] = 2147483647.0 })
+			return train(e)
+		}, []string{"config.json", "vocab_size"}, 0},
+		{"config", "absurd feature_dim", func(e *env) []string {
+			e.ownModel()
+			e.editJSON(filepath.Join(e.model, "config.json"), func(m map[string]any) {
+				m["mose"].(map[string]any)["inputs"].([]any)[0].(map[string]any)["feature_dim"] = 1e12
+			})
+			return train(e)
+		}, []string{"config.json", "feature_dim"}, 0},
+		{"config", "absurd tokens", func(e *env) []string {
+			e.ownModel()
+			e.editJSON(filepath.Join(e.model, "config.json"), func(m map[string]any) {
+				m["mose"].(map[string]any)["inputs"].([]any)[0].(map[string]any)["tokens"] = 2147483647.0
+			})
+			return train(e)
+		}, []string{"config.json", "tokens"}, 0},
+		{"cli", "--nproc 1000", func(e *env) []string {
+			return append(train(e), "--nproc", "1000")
+		}, []string{"--nproc"}, 0},
+		{"cli", "global batch beyond the data (--nproc)", func(e *env) []string {
+			return append(train(e, "train.batch_size=100"), "--nproc", "2") // 200 > the 160 samples
+		}, []string{"train.batch_size", "--nproc"}, 0},
+		{"cli", "attach: absurd input dim", func(e *env) []string {
+			e.ownModel()
+			e.editJSON(filepath.Join(e.model, "config.json"), func(m map[string]any) { delete(m, "mose") })
+			return []string{"attach", "--model", e.model, "--out", e.out(), "--input", "name=x,modality=visual,dim=1000000000000"}
+		}, []string{"dim"}, 0},
+		{"cli", "attach: input dim 2^31-1", func(e *env) []string {
+			e.ownModel()
+			e.editJSON(filepath.Join(e.model, "config.json"), func(m map[string]any) { delete(m, "mose") })
+			return []string{"attach", "--model", e.model, "--out", e.out(), "--input", "name=x,modality=visual,dim=2147483647"}
+		}, []string{"feature_dim"}, 0},
 		{"config", "unknown rope_scaling", func(e *env) []string {
 			e.ownModel()
 			e.editJSON(filepath.Join(e.model, "config.json"), func(m map[string]any) { m["rope_scaling"] = map[string]any{"rope_type": "yarn-x", "factor": 2.0} })

@@ -148,10 +148,12 @@ func TestSignalsInEveryPhase(t *testing.T) {
 	}
 	sets := []string{"train.max_steps=16", "train.eval_every=4", "train.save_every=5", "train.keep_last=2"}
 	straight := filepath.Join(t.TempDir(), "straight")
+	start := time.Now()
 	cmd := startTrain(t, straight, recipeArgs(straight, sets...)...)
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("straight run: %v", err)
 	}
+	took := time.Since(start) // the signals' timing scales with it: fast and loaded machines alike
 	want := adapterOf(t, filepath.Join(straight, "checkpoints", "step-0000016"))
 
 	out := filepath.Join(t.TempDir(), "run")
@@ -173,10 +175,10 @@ func TestSignalsInEveryPhase(t *testing.T) {
 		started := waitOpens(cmd.Process.Pid, out, e2e.model, done)
 		select {
 		case <-done:
-		// A random moment within the first 0.8 s, later each round so that the run ends: each
-		// interrupted round resumes further on, so later rounds hit the last phases (final
-		// evaluation, plots) however fast the machine is.
-		case <-time.After(time.Duration(rng.IntN(800)+100*round) * time.Millisecond):
+		// A random moment within the first quarter of a straight run's time, later each round so
+		// that the run ends: each interrupted round resumes further on, so later rounds hit
+		// the last phases (final evaluation, plots) however fast the machine is.
+		case <-time.After(time.Duration(rng.Float64()*0.25*float64(took)) + time.Duration(round)*took/50):
 			if !started {
 				<-done
 				break
