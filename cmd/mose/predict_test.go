@@ -160,3 +160,44 @@ func TestPredict(t *testing.T) {
 		t.Errorf("a refused predict changed %s", ckOut)
 	}
 }
+
+// A base without a pad token (SmolLM2, LLaMA-3 style) pads with its EOS, in
+// one-sample predict as in training.
+func TestPredictWithoutPadToken(t *testing.T) {
+	if e2e.err != nil {
+		t.Skip("mose did not build")
+	}
+	dir := t.TempDir()
+	model := filepath.Join(dir, "model")
+	if err := os.CopyFS(model, os.DirFS(e2e.model)); err != nil {
+		t.Fatal(err)
+	}
+	tokPath := filepath.Join(model, "tokenizer.json")
+	b, _ := os.ReadFile(tokPath)
+	if !strings.Contains(string(b), `"<pad>"`) {
+		t.Fatal("the fixture tokenizer has no <pad> to remove")
+	}
+	if err := os.WriteFile(tokPath, []byte(strings.ReplaceAll(string(b), `"<pad>"`, `"<unused_pad>"`)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "run")
+	if code, msg := runMose(t, append([]string{"train"}, recipeArgs(out, "model.path="+model, "train.max_steps=2", "train.warmup_steps=1")...)...); code != 0 {
+		t.Fatalf("train: exit %d: %s", code, msg)
+	}
+	samples, err := data.ReadManifest(e2e.eval, data.ManifestOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := samples[0]
+	args := []string{"predict", "--checkpoint", filepath.Join(out, "checkpoints", "step-0000002"), "--subtitle", s.Subtitle,
+		"--out", filepath.Join(dir, "one.jsonl"), "--set", "eval.max_new_tokens=3"}
+	for name, rel := range s.Features {
+		args = append(args, "--feature", name+"="+filepath.Join(filepath.Dir(e2e.eval), rel))
+	}
+	if code, msg := runMose(t, args...); code != 0 {
+		t.Fatalf("predict one sample without a pad token: exit %d: %s", code, msg)
+	}
+	if got := readPredictions(t, filepath.Join(dir, "one.jsonl")); len(got) != 1 || got[0].Answer == nil {
+		t.Fatalf("predictions %+v", got)
+	}
+}
