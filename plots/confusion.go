@@ -16,8 +16,9 @@ import (
 // every cell: rows are the true labels (first label at the top), columns the
 // predicted labels, as metrics.SubsetMetrics.Confusion. matrix must be
 // len(labels)×len(labels) with non-negative counts; an empty label list is an
-// error wrapping ErrNoData.
-func Confusion(labels []string, matrix [][]int, path string) error {
+// error wrapping ErrNoData. The title starts with caption (the run and
+// step; "" for none).
+func Confusion(labels []string, matrix [][]int, caption, path string) error {
 	n := len(labels)
 	if n == 0 {
 		return fmt.Errorf("plots: confusion %s: %w", path, ErrNoData)
@@ -64,7 +65,7 @@ func Confusion(labels []string, matrix [][]int, path string) error {
 	}
 
 	p := plot.New()
-	p.Title.Text = "Confusion matrix"
+	p.Title.Text = captioned(caption, "Confusion matrix")
 	p.X.Label.Text = "predicted"
 	p.Y.Label.Text = "true"
 	p.Add(h, lab)

@@ -25,8 +25,9 @@ var ErrNoData = errors.New("no data to plot")
 // from every record with Eval. When a step repeats (a resume logs again the steps
 // after its checkpoint), the last value wins. Non-finite values are skipped. It
 // returns an error wrapping ErrNoData when records hold neither a training record
-// nor an eval accuracy.
-func Losses(records []Record, path string) error {
+// nor an eval accuracy. Panel titles start with caption (the run and step;
+// "" for none).
+func Losses(records []Record, caption, path string) error {
 	c := collectLosses(records)
 	if c.train == 0 && len(c.evals) == 0 {
 		return fmt.Errorf("plots: losses %s: %w", path, ErrNoData)
@@ -43,7 +44,7 @@ func Losses(records []Record, path string) error {
 			{"Learning rate", "lr", []series{c.lr}},
 		}
 		for _, sp := range specs {
-			p := newPanel(sp.title, "step", sp.y)
+			p := newPanel(captioned(caption, sp.title), "step", sp.y)
 			if err := addLines(p, sp.ss, false); err != nil {
 				return fmt.Errorf("plots: losses %s: %w", path, err)
 			}
@@ -51,7 +52,7 @@ func Losses(records []Record, path string) error {
 		}
 	}
 	if len(c.evals) > 0 {
-		p := newPanel("Eval accuracy", "step", "accuracy")
+		p := newPanel(captioned(caption, "Eval accuracy"), "step", "accuracy")
 		if err := addLines(p, c.evals, true); err != nil {
 			return fmt.Errorf("plots: losses %s: %w", path, err)
 		}

@@ -95,7 +95,7 @@ func TestLosses(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "_"), "losses.png")
-			err := Losses(tc.records, path)
+			err := Losses(tc.records, "run test, step 3", path)
 			if tc.wantErr != nil {
 				if !errors.Is(err, tc.wantErr) {
 					t.Fatalf("Losses = %v, want %v", err, tc.wantErr)
@@ -129,7 +129,7 @@ func TestExpertLoad(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "_")+".png")
-			err := ExpertLoad(tc.records, path)
+			err := ExpertLoad(tc.records, "", path)
 			if tc.wantErr != nil {
 				if !errors.Is(err, tc.wantErr) {
 					t.Fatalf("ExpertLoad = %v, want %v", err, tc.wantErr)
@@ -172,7 +172,7 @@ func TestConfusion(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "_")+".png")
-			err := Confusion(tc.labels, tc.matrix, path)
+			err := Confusion(tc.labels, tc.matrix, "", path)
 			if !tc.ok {
 				if err == nil {
 					t.Fatalf("Confusion succeeded, want an error")
@@ -188,7 +188,7 @@ func TestConfusion(t *testing.T) {
 			checkPNG(t, path)
 		})
 	}
-	if err := Confusion(nil, nil, filepath.Join(dir, "x.png")); !errors.Is(err, ErrNoData) {
+	if err := Confusion(nil, nil, "", filepath.Join(dir, "x.png")); !errors.Is(err, ErrNoData) {
 		t.Errorf("Confusion(nil) = %v, want ErrNoData", err)
 	}
 }
@@ -199,7 +199,7 @@ func TestWriteAtomicReplaces(t *testing.T) {
 	if err := os.WriteFile(path, []byte("old"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := Confusion([]string{"a", "b"}, [][]int{{1, 2}, {3, 4}}, path); err != nil {
+	if err := Confusion([]string{"a", "b"}, [][]int{{1, 2}, {3, 4}}, "", path); err != nil {
 		t.Fatalf("Confusion: %v", err)
 	}
 	checkPNG(t, path)
@@ -208,7 +208,7 @@ func TestWriteAtomicReplaces(t *testing.T) {
 	if err := os.Mkdir(blocked, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := Confusion([]string{"a"}, [][]int{{1}}, blocked); err == nil {
+	if err := Confusion([]string{"a"}, [][]int{{1}}, "", blocked); err == nil {
 		t.Fatalf("Confusion over a directory succeeded")
 	}
 	entries, _ := os.ReadDir(filepath.Dir(blocked))
@@ -259,5 +259,27 @@ func TestCollectLosses(t *testing.T) {
 	got := c.evals[0].sorted()
 	if len(got) != 2 || got[0].X != 2 || got[0].Y != 0.5 || got[1].X != 3 || got[1].Y != 0.7 {
 		t.Errorf("all.accuracy points = %v, want (2, 0.5) (3, 0.7)", got)
+	}
+}
+
+// Titles carry the caption; the load panels' reference is 1/K over the
+// steps the experts' series span.
+func TestCaptionAndUniform(t *testing.T) {
+	if got := captioned("run demo, step 300", "Loss"); got != "run demo, step 300 — Loss" {
+		t.Errorf("captioned = %q", got)
+	}
+	if got := captioned("", "Loss"); got != "Loss" {
+		t.Errorf("captioned without caption = %q", got)
+	}
+	var a, b, c series
+	a.add(10, 0.2)
+	b.add(20, 0.5)
+	c.add(40, 0.3)
+	u := uniformLoad([]series{a, b, c})
+	if u == nil || len(u.xys) != 2 || u.xys[0].X != 10 || u.xys[1].X != 40 || u.xys[0].Y != 1.0/3 || u.xys[1].Y != 1.0/3 {
+		t.Errorf("uniformLoad = %+v, want 1/3 from step 10 to 40", u)
+	}
+	if uniformLoad([]series{{}, {}}) != nil {
+		t.Error("uniformLoad of empty series is not nil")
 	}
 }

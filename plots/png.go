@@ -137,6 +137,15 @@ func (s series) sorted() plotter.XYs {
 
 func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 
+// captioned is a panel title under a plot's caption (the run and step it
+// shows), when there is one.
+func captioned(caption, title string) string {
+	if caption == "" {
+		return title
+	}
+	return caption + " — " + title
+}
+
 // newPanel returns a plot with a title, axis labels and a grid.
 func newPanel(title, xLabel, yLabel string) *plot.Plot {
 	p := plot.New()

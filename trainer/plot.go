@@ -2,6 +2,7 @@ package trainer
 
 import (
 	"errors"
+	"fmt"
 	"path/filepath"
 
 	"github.com/mose-llm/mose/metrics"
@@ -15,16 +16,17 @@ func (r *run) plot(rep *metrics.Report) error {
 	if err != nil {
 		return err
 	}
+	caption := fmt.Sprintf("%s, step %d", r.c.Cfg.Run.Name, r.st.Step)
 	var errs []error
-	if err := plots.Losses(recs, filepath.Join(r.out, "loss.png")); err != nil && !errors.Is(err, plots.ErrNoData) {
+	if err := plots.Losses(recs, caption, filepath.Join(r.out, "loss.png")); err != nil && !errors.Is(err, plots.ErrNoData) {
 		errs = append(errs, err)
 	}
-	if err := plots.ExpertLoad(recs, filepath.Join(r.out, "expert_load.png")); err != nil && !errors.Is(err, plots.ErrNoData) {
+	if err := plots.ExpertLoad(recs, caption, filepath.Join(r.out, "expert_load.png")); err != nil && !errors.Is(err, plots.ErrNoData) {
 		errs = append(errs, err)
 	}
 	if rep != nil {
 		if all := rep.Subsets[metrics.SubsetAll]; all != nil && all.N > 0 {
-			errs = append(errs, plots.Confusion(rep.Labels, all.Confusion, filepath.Join(r.out, "confusion.png")))
+			errs = append(errs, plots.Confusion(rep.Labels, all.Confusion, caption, filepath.Join(r.out, "confusion.png")))
 		}
 	}
 	return errors.Join(errs...)
