@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"path/filepath"
@@ -331,9 +332,26 @@ func PickLabels(b *data.Batch, scores []float64) []metrics.Prediction {
 
 // WriteEval writes eval.json into the run directory, atomically.
 func WriteEval(dir string, rep *metrics.Report) error {
+	if rep == nil {
+		return errors.New("eval.json: no report")
+	}
 	b, err := json.MarshalIndent(rep, "", "  ")
 	if err != nil {
 		return err
 	}
 	return fsutil.WriteBytes(filepath.Join(dir, "eval.json"), b)
+}
+
+// ReadEval reads dir's eval.json (WriteEval's), bounded; an error when it is
+// missing or not a report.
+func ReadEval(dir string) (*metrics.Report, error) {
+	b, err := fsutil.ReadRegularLimit(filepath.Join(dir, "eval.json"), fsutil.MaxConfigSize)
+	if err != nil {
+		return nil, err
+	}
+	var rep metrics.Report
+	if err := json.Unmarshal(b, &rep); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, "eval.json"), err)
+	}
+	return &rep, nil
 }

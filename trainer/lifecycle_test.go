@@ -180,6 +180,17 @@ func TestSaveBeforeEval(t *testing.T) {
 	if string(before) != string(after) || res.Eval != nil {
 		t.Errorf("resuming from the final checkpoint changed metrics.jsonl (%d -> %d bytes) or re-evaluated", len(before), len(after))
 	}
+	// A final evaluation counted as done whose eval.json is gone runs again.
+	if err := os.Remove(filepath.Join(cfg.Run.OutputDir, "eval.json")); err != nil {
+		t.Fatal(err)
+	}
+	res, err = Run(context.Background(), cfg, Options{Log: quietLog(), Resume: "auto"})
+	if err != nil || res.Eval == nil || res.Eval.Step != 8 {
+		t.Fatalf("resume without eval.json: %v, eval %v", err, res)
+	}
+	if _, err := os.Stat(filepath.Join(cfg.Run.OutputDir, "eval.json")); err != nil {
+		t.Errorf("eval.json not written again: %v", err)
+	}
 }
 
 // TestLogIntervalResume: with log_every > 1, a resume between two log lines

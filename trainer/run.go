@@ -422,8 +422,25 @@ func (r *run) loop(ctx context.Context, loader *data.Loader, total int, resume s
 		}
 	}
 	res.Steps, res.Skipped, res.Checkpoint = r.st.Step, r.st.SkippedSteps, r.lastCk
-	written := false // eval.json
-	if !res.Interrupted && c.Eval != nil && r.st.LastEval != r.st.Step {
+	written := false          // eval.json
+	var shown *metrics.Report // a report the run did not make itself: the plots' confusion matrix
+	redo := false             // the final evaluation, counted as done, lacks its eval.json
+	if !res.Interrupted && c.Eval != nil && r.st.LastEval == r.st.Step && report == nil {
+		// Counted as done by the checkpoint: its eval.json must be there and
+		// of this step (a run of an earlier version, or a file removed by
+		// hand, may lack it); otherwise the evaluation runs again.
+		rep, done, err := r.finalReport()
+		if err != nil {
+			return nil, err
+		}
+		if done {
+			shown = rep
+			log.WithField("step", r.st.Step).Info("the final evaluation was already done (eval.json); not repeating it")
+		} else {
+			redo = true
+		}
+	}
+	if !res.Interrupted && c.Eval != nil && (r.st.LastEval != r.st.Step || redo) {
 		rep, _, cut, err := r.evalAndTrack(ctx, evalCtx, true)
 		if err != nil {
 			return nil, err
@@ -433,8 +450,6 @@ func (r *run) loop(ctx context.Context, loader *data.Loader, total int, resume s
 			report, written = rep, true
 		}
 		r.endProgress()
-	} else if !res.Interrupted && c.Eval != nil && report == nil {
-		log.WithField("step", r.st.Step).Info("the final evaluation was already done (eval.json); not repeating it")
 	}
 	_, signalled, err := r.agreeStop(ctx)
 	if err != nil {
@@ -453,6 +468,9 @@ func (r *run) loop(ctx context.Context, loader *data.Loader, total int, resume s
 		}
 	}
 	if r.lead() {
+		if report == nil {
+			report = shown
+		}
 		if err := r.plot(report); err != nil {
 			log.WithError(err).Warn("could not write plots")
 		}
@@ -465,6 +483,24 @@ func (r *run) loop(ctx context.Context, loader *data.Loader, total int, resume s
 		return res, ErrInterrupted
 	}
 	return res, nil
+}
+
+// finalReport reads the run's eval.json when it is the report of the
+// current step. Rank 0 reads it and the ranks agree on whether it is there
+// (done), so that all of them run the evaluation again, or none; rep is nil
+// on the other ranks.
+func (r *run) finalReport() (rep *metrics.Report, done bool, err error) {
+	ok := 0.0
+	if r.lead() {
+		if got, err := infer.ReadEval(r.out); err == nil && got.Step == r.st.Step {
+			rep, ok = got, 1
+		}
+	}
+	g, err := r.c.Agree([]float64{ok})
+	if err != nil {
+		return nil, false, err
+	}
+	return rep, g[0] > 0, nil
 }
 
 // abort ends the run on a step's error: after too many non-finite steps in
