@@ -24,8 +24,8 @@ import (
 // trained runs a short training and returns its final checkpoint.
 func trained(t *testing.T, sets ...string) (*recipes.Config, string) {
 	t.Helper()
-	cfg := testRecipe(t, append([]string{"train.max_steps=6", "train.lr=1e-2"}, sets...)...)
-	res, err := trainer.Run(context.Background(), cfg, trainer.Options{Log: quietLog()})
+	cfg := fixture.Recipe(t, append([]string{"train.max_steps=6", "train.lr=1e-2"}, sets...)...)
+	res, err := trainer.Run(context.Background(), cfg, trainer.Options{Log: testfix.QuietLog()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +50,7 @@ func firstBatch(t *testing.T, c *stack.Stack) *data.Batch {
 func TestMergedLoRAMatchesAdapted(t *testing.T) {
 	cfg, ck := trained(t, "adapters.method=lora", "model.train_projectors=true")
 	out := filepath.Join(t.TempDir(), "merged")
-	if _, err := Export(context.Background(), Options{Checkpoint: ck, Format: FormatMerged, Out: out, Log: quietLog()}); err != nil {
+	if _, err := Export(context.Background(), Options{Checkpoint: ck, Format: FormatMerged, Out: out, Log: testfix.QuietLog()}); err != nil {
 		t.Fatal(err)
 	}
 	err := torch.Run(func() error {
@@ -143,7 +143,7 @@ func peftFixtureCheckpoint(t *testing.T) (*recipes.Config, string) {
 func TestPEFTExportGolden(t *testing.T) {
 	cfg, ck := peftFixtureCheckpoint(t)
 	out := filepath.Join(t.TempDir(), "peft")
-	if _, err := Export(context.Background(), Options{Checkpoint: ck, Format: FormatPEFT, Out: out, Log: quietLog()}); err != nil {
+	if _, err := Export(context.Background(), Options{Checkpoint: ck, Format: FormatPEFT, Out: out, Log: testfix.QuietLog()}); err != nil {
 		t.Fatal(err)
 	}
 	orig, _ := safetensors.Open("../experts/testdata/peft-lora/adapter_model.safetensors")
@@ -218,7 +218,7 @@ func TestPEFTExportGolden(t *testing.T) {
 func TestMoSEExportRoundTrip(t *testing.T) {
 	cfg, ck := trained(t, "adapters.modality_weights=token-balanced", "model.train_projectors=true")
 	out := filepath.Join(t.TempDir(), "peft")
-	if _, err := Export(context.Background(), Options{Checkpoint: ck, Format: FormatPEFT, Out: out, Log: quietLog()}); err != nil {
+	if _, err := Export(context.Background(), Options{Checkpoint: ck, Format: FormatPEFT, Out: out, Log: testfix.QuietLog()}); err != nil {
 		t.Fatal(err)
 	}
 	logits := func(load func(c *stack.Stack) error) []float32 {
@@ -309,7 +309,7 @@ func TestExportBadCases(t *testing.T) {
 			if c.opt.Out == "" {
 				c.opt.Out = filepath.Join(t.TempDir(), "out")
 			}
-			c.opt.Log = quietLog()
+			c.opt.Log = testfix.QuietLog()
 			_, err := Export(context.Background(), c.opt)
 			if inputerr.Classify(err) != inputerr.Input {
 				t.Fatalf("want bad input, got %v", err)

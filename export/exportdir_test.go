@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/mose-llm/mose/internal/inputerr"
+	"github.com/mose-llm/mose/internal/testfix"
 )
 
 // treeHash hashes every path, mode and file content under dir.
@@ -48,7 +49,7 @@ func TestExportForceNeverRemovesOthers(t *testing.T) {
 	cfg, ck := trained(t, "adapters.method=lora")
 	run := cfg.Run.OutputDir
 	prev := filepath.Join(t.TempDir(), "prev")
-	if _, err := Export(context.Background(), Options{Checkpoint: ck, Format: FormatPEFT, Out: prev, Log: quietLog()}); err != nil {
+	if _, err := Export(context.Background(), Options{Checkpoint: ck, Format: FormatPEFT, Out: prev, Log: testfix.QuietLog()}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(filepath.Join(prev, exportStampFile)); err != nil {
@@ -90,7 +91,7 @@ func TestExportForceNeverRemovesOthers(t *testing.T) {
 			for i, w := range watch {
 				before[i] = treeHash(t, w)
 			}
-			_, err := Export(context.Background(), Options{Checkpoint: ck, Format: FormatPEFT, Out: c.out, Force: true, Log: quietLog()})
+			_, err := Export(context.Background(), Options{Checkpoint: ck, Format: FormatPEFT, Out: c.out, Force: true, Log: testfix.QuietLog()})
 			if inputerr.Classify(err) != inputerr.Input || !strings.Contains(err.Error(), c.mention) {
 				t.Fatalf("want bad input mentioning %q, got %v", c.mention, err)
 			}
@@ -106,7 +107,7 @@ func TestExportForceNeverRemovesOthers(t *testing.T) {
 	}
 	// A previous export (with an eval.json from mose eval) is replaced.
 	os.WriteFile(filepath.Join(prev, "eval.json"), []byte("{}"), 0o644)
-	if _, err := Export(context.Background(), Options{Checkpoint: ck, Format: FormatPEFT, Out: prev, Force: true, Log: quietLog()}); err != nil {
+	if _, err := Export(context.Background(), Options{Checkpoint: ck, Format: FormatPEFT, Out: prev, Force: true, Log: testfix.QuietLog()}); err != nil {
 		t.Fatalf("replacing a previous export: %v", err)
 	}
 	if _, err := os.Stat(filepath.Join(prev, "eval.json")); !errors.Is(err, fs.ErrNotExist) {
@@ -114,7 +115,7 @@ func TestExportForceNeverRemovesOthers(t *testing.T) {
 	}
 	// An export inside the run dir (not in checkpoints/) is allowed.
 	in := filepath.Join(run, "export")
-	if _, err := Export(context.Background(), Options{Checkpoint: ck, Format: FormatPEFT, Out: in, Log: quietLog()}); err != nil {
+	if _, err := Export(context.Background(), Options{Checkpoint: ck, Format: FormatPEFT, Out: in, Log: testfix.QuietLog()}); err != nil {
 		t.Fatalf("export into the run dir: %v", err)
 	}
 }

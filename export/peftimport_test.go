@@ -11,6 +11,7 @@ import (
 
 	"github.com/mose-llm/mose/internal/inputerr"
 	"github.com/mose-llm/mose/internal/safetensors"
+	"github.com/mose-llm/mose/internal/testfix"
 	"github.com/mose-llm/mose/internal/torch"
 	"github.com/mose-llm/mose/model"
 	"github.com/mose-llm/mose/stack"
@@ -253,7 +254,7 @@ func TestPEFTImportFields(t *testing.T) {
 func TestPEFTImportMoseExport(t *testing.T) {
 	_, ck := peftFixtureCheckpoint(t)
 	out := filepath.Join(t.TempDir(), "peft")
-	if _, err := Export(context.Background(), Options{Checkpoint: ck, Format: FormatPEFT, Out: out, Log: quietLog()}); err != nil {
+	if _, err := Export(context.Background(), Options{Checkpoint: ck, Format: FormatPEFT, Out: out, Log: testfix.QuietLog()}); err != nil {
 		t.Fatal(err)
 	}
 	exp, _ := safetensors.Open("../experts/testdata/peft-lora/expected.safetensors")

@@ -13,7 +13,7 @@ import (
 // cached scoring and of cached generation (27 batches each), AR on.
 func TestCacheEvalMemoryFlat(t *testing.T) {
 	cfg, ck := fixture.Adapted(t)
-	cfg.Eval = testRecipe(t, "eval.batch_size=4", "eval.max_new_tokens=6", "eval.ar.enabled=true", "eval.ar.dump_stats=true").Eval
+	cfg.Eval = fixture.Recipe(t, "eval.batch_size=4", "eval.max_new_tokens=6", "eval.ar.enabled=true", "eval.ar.dump_stats=true").Eval
 	err := torch.Run(func() error {
 		c, err := stack.Load(cfg, ck, stack.EvalData)
 		if err != nil {

@@ -16,7 +16,7 @@ import (
 func TestGenerateMode(t *testing.T) {
 	_, ck := fixture.Adapted(t)
 	for _, mode := range []string{"score", "generate"} {
-		cfg := testRecipe(t, "eval.mode="+mode, "eval.max_new_tokens=3")
+		cfg := fixture.Recipe(t, "eval.mode="+mode, "eval.max_new_tokens=3")
 		rep, err := Evaluate(t.Context(), cfg, ck, t.TempDir())
 		if err != nil {
 			t.Fatal(err)
@@ -34,7 +34,7 @@ func TestGenerateCachedMatchesUncached(t *testing.T) {
 	cfg, ck := fixture.Adapted(t)
 	for _, sets := range [][]string{{"eval.batch_size=5"}, {"eval.batch_size=8", "eval.ar.enabled=true", "eval.ar.layers=[1,3]"}} {
 		cfg := *cfg
-		cfg.Eval = testRecipe(t, append(sets, "eval.max_new_tokens=12")...).Eval
+		cfg.Eval = fixture.Recipe(t, append(sets, "eval.max_new_tokens=12")...).Eval
 		err := torch.Run(func() error {
 			c, err := stack.Load(&cfg, ck, stack.EvalData)
 			if err != nil {

@@ -39,7 +39,7 @@ func TestScoreCachedMatchesRows(t *testing.T) {
 	cfg, ck := fixture.Adapted(t, "run.seed=2")
 	for _, sets := range [][]string{{"eval.batch_size=5"}, {"eval.batch_size=7", "eval.ar.enabled=true", "eval.ar.layers=[1,3]", "eval.ar.beta=0.8"}} {
 		cfg := *cfg
-		c := testRecipe(t, sets...)
+		c := fixture.Recipe(t, sets...)
 		cfg.Eval = c.Eval
 		err := torch.Run(func() error {
 			c, err := stack.Load(&cfg, ck, stack.EvalData)

@@ -3,10 +3,7 @@ package memest
 import (
 	"testing"
 
-	"github.com/sirupsen/logrus"
-
 	"github.com/mose-llm/mose/internal/testfix"
-	"github.com/mose-llm/mose/recipes"
 )
 
 // fixture is a tiny random model and a small synthetic dataset shared by the
@@ -14,11 +11,3 @@ import (
 var fixture *testfix.Fixture
 
 func TestMain(m *testing.M) { testfix.Main(m, &fixture) }
-
-// testRecipe is a fast recipe over the fixture writing into a fresh dir.
-func testRecipe(t testing.TB, sets ...string) *recipes.Config {
-	t.Helper()
-	return fixture.Recipe(t, sets...)
-}
-
-func quietLog() logrus.FieldLogger { return testfix.QuietLog() }

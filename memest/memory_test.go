@@ -21,7 +21,7 @@ func TestMemoryEstimateCounts(t *testing.T) {
 		{"adapters.experts.omni=0", "adapters.experts.visual=4", "adapters.rank=4"},
 	} {
 		t.Run(strings.Join(sets, ","), func(t *testing.T) {
-			cfg := testRecipe(t, sets...)
+			cfg := fixture.Recipe(t, sets...)
 			err := torch.Run(func() error {
 				c, err := stack.Build(cfg, stack.AllData)
 				if err != nil {
@@ -79,7 +79,7 @@ func TestMemoryEstimateCounts(t *testing.T) {
 // Activations scale as the forward does: linearly in B and T with fused
 // attention, and checkpointing keeps one layer instead of all.
 func TestMemoryEstimateActivations(t *testing.T) {
-	cfg := testRecipe(t, "train.batch_size=4")
+	cfg := fixture.Recipe(t, "train.batch_size=4")
 	mc := stack.ModelPresets["small"]
 	mc.VocabSize = 1000
 	mc = mc.WithDefaults()
@@ -119,7 +119,7 @@ func TestMemoryEstimateActivations(t *testing.T) {
 }
 
 func TestMemoryEstimateFormat(t *testing.T) {
-	cfg := testRecipe(t)
+	cfg := fixture.Recipe(t)
 	mc := stack.ModelPresets["small"]
 	mc.VocabSize = 1000
 	mc = mc.WithDefaults()

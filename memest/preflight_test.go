@@ -126,7 +126,7 @@ func TestPreflight(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			cfg := testRecipe(t, c.sets()...)
+			cfg := fixture.Recipe(t, c.sets()...)
 			err := Preflight(cfg, c.kind)
 			if inputerr.Classify(err) != inputerr.Input {
 				t.Fatalf("want bad input, got %v", err)
@@ -141,10 +141,10 @@ func TestPreflight(t *testing.T) {
 			}
 		})
 	}
-	if err := Preflight(testRecipe(t), PreflightTrain); err != nil {
+	if err := Preflight(fixture.Recipe(t), PreflightTrain); err != nil {
 		t.Fatalf("the fixture recipe: %v", err)
 	}
-	if err := Preflight(testRecipe(t, "model.dtype=bfloat16"), PreflightTrain); err != nil {
+	if err := Preflight(fixture.Recipe(t, "model.dtype=bfloat16"), PreflightTrain); err != nil {
 		t.Fatalf("bfloat16 on cpu: %v", err)
 	}
 }

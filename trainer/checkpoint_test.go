@@ -35,10 +35,10 @@ var seedRun struct {
 func ckptRun(t *testing.T) string {
 	t.Helper()
 	seedRun.once.Do(func() {
-		cfg := testRecipe(t, "train.max_steps=6", "train.save_every=2", "train.keep_last=10")
+		cfg := fixture.Recipe(t, "train.max_steps=6", "train.save_every=2", "train.keep_last=10")
 		seedRun.dir = filepath.Join(filepath.Dir(fixture.Model), "ckpt-seed") // removed by TestMain
 		cfg.Run.OutputDir = seedRun.dir
-		_, seedRun.err = Run(context.Background(), cfg, Options{Log: quietLog()})
+		_, seedRun.err = Run(context.Background(), cfg, Options{Log: testfix.QuietLog()})
 	})
 	if seedRun.err != nil {
 		t.Fatal(seedRun.err)
@@ -238,15 +238,15 @@ func TestResumeAutoDamagedRun(t *testing.T) {
 	nanTensor(t, filepath.Join(ck, checkpoint.AdapterFile))
 	testfix.Reseal(t, ck, func(*checkpoint.State) {})
 	before := treeSums(t, out)
-	cfg := testRecipe(t, "train.max_steps=8", "train.save_every=2", "train.keep_last=10")
+	cfg := fixture.Recipe(t, "train.max_steps=8", "train.save_every=2", "train.keep_last=10")
 	cfg.Run.OutputDir = out
-	if _, err := Run(context.Background(), cfg, Options{Log: quietLog(), Resume: "auto"}); !errors.Is(err, checkpoint.ErrResume) || !strings.Contains(err.Error(), checkpoint.StepDir(4)) {
+	if _, err := Run(context.Background(), cfg, Options{Log: testfix.QuietLog(), Resume: "auto"}); !errors.Is(err, checkpoint.ErrResume) || !strings.Contains(err.Error(), checkpoint.StepDir(4)) {
 		t.Errorf("Run --resume auto: want ErrResume naming %s, got %v", checkpoint.StepDir(4), err)
 	}
 	if _, err := infer.Evaluate(context.Background(), cfg, ck, t.TempDir()); !errors.Is(err, checkpoint.ErrCheckpoint) {
 		t.Errorf("Evaluate: want ErrCheckpoint, got %v", err)
 	}
-	if _, err := export.Export(context.Background(), export.Options{Checkpoint: ck, Format: export.FormatPEFT, Out: filepath.Join(t.TempDir(), "x"), Log: quietLog()}); inputerr.Classify(err) != inputerr.Input || !strings.Contains(err.Error(), "NaN") {
+	if _, err := export.Export(context.Background(), export.Options{Checkpoint: ck, Format: export.FormatPEFT, Out: filepath.Join(t.TempDir(), "x"), Log: testfix.QuietLog()}); inputerr.Classify(err) != inputerr.Input || !strings.Contains(err.Error(), "NaN") {
 		t.Errorf("Export: want a bad-input error naming the NaN, got %v", err)
 	}
 	after := treeSums(t, out)
@@ -272,7 +272,7 @@ func TestRotationSafety(t *testing.T) {
 	}
 	flipByte(t, filepath.Join(root, checkpoint.StepDir(6), checkpoint.AdapterFile)) // newest damaged
 	testfix.Reseal(t, filepath.Join(root, checkpoint.StepDir(2)), func(s *checkpoint.State) { s.Lineage = "another-run" })
-	if err := checkpoint.Rotate(root, 1, 0, st.Lineage, quietLog()); err != nil {
+	if err := checkpoint.Rotate(root, 1, 0, st.Lineage, testfix.QuietLog()); err != nil {
 		t.Fatal(err)
 	}
 	steps, _ := checkpoint.List(root)
@@ -281,7 +281,7 @@ func TestRotationSafety(t *testing.T) {
 	}
 	// Once step 4's lineage matches and a valid newer one exists, old ones go.
 	testfix.Reseal(t, filepath.Join(root, checkpoint.StepDir(2)), func(s *checkpoint.State) { s.Lineage = st.Lineage })
-	if err := checkpoint.Rotate(root, 1, 0, st.Lineage, quietLog()); err != nil {
+	if err := checkpoint.Rotate(root, 1, 0, st.Lineage, testfix.QuietLog()); err != nil {
 		t.Fatal(err)
 	}
 	if steps, _ := checkpoint.List(root); !equalInts(steps, []int{4, 6}) {
@@ -337,14 +337,14 @@ func TestUnusedTensorsRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	testfix.Reseal(t, ck, func(*checkpoint.State) {})
-	cfg := testRecipe(t, "train.max_steps=6", "train.save_every=2", "train.keep_last=10") // the seed run's recipe
+	cfg := fixture.Recipe(t, "train.max_steps=6", "train.save_every=2", "train.keep_last=10") // the seed run's recipe
 	cfg.Run.OutputDir = out
-	if _, err := Run(context.Background(), cfg, Options{Log: quietLog(), Resume: ck}); !errors.Is(err, checkpoint.ErrResume) || !strings.Contains(err.Error(), "up_proj") {
+	if _, err := Run(context.Background(), cfg, Options{Log: testfix.QuietLog(), Resume: ck}); !errors.Is(err, checkpoint.ErrResume) || !strings.Contains(err.Error(), "up_proj") {
 		t.Errorf("resume with an extra adapter tensor: want ErrResume naming it, got %v", err)
 	}
-	// The projectors were trained (testRecipe: model.train_projectors from
+	// The projectors were trained (the fixture recipe: model.train_projectors from
 	// demo-tiny): an eval recipe without them must not drop them.
-	noProj := testRecipe(t, "model.train_projectors=false")
+	noProj := fixture.Recipe(t, "model.train_projectors=false")
 	if _, err := infer.Evaluate(context.Background(), noProj, filepath.Join(out, "checkpoints", checkpoint.StepDir(4)), t.TempDir()); err == nil || !strings.Contains(err.Error(), "projectors.") {
 		t.Errorf("eval without train_projectors of a checkpoint with trained projectors: want an error naming them, got %v", err)
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/mose-llm/mose/checkpoint"
+	"github.com/mose-llm/mose/internal/testfix"
 	"github.com/mose-llm/mose/plots"
 )
 
@@ -34,16 +35,16 @@ func evalLines(t *testing.T, dir string) map[int]int {
 // checkpoints aside into checkpoints/abandoned-*/ (nothing deleted), and
 // rotation, `latest` and --resume auto follow the new branch.
 func TestBranchResume(t *testing.T) {
-	cfg := testRecipe(t, "train.max_steps=8", "train.save_every=2", "train.keep_last=2")
-	if _, err := Run(context.Background(), cfg, Options{Log: quietLog()}); err != nil {
+	cfg := fixture.Recipe(t, "train.max_steps=8", "train.save_every=2", "train.keep_last=2")
+	if _, err := Run(context.Background(), cfg, Options{Log: testfix.QuietLog()}); err != nil {
 		t.Fatal(err)
 	}
 	root := filepath.Join(cfg.Run.OutputDir, "checkpoints")
 	old6, old8 := adapterValues(t, filepath.Join(root, checkpoint.StepDir(6))), adapterValues(t, filepath.Join(root, checkpoint.StepDir(8)))
 	// Branch from step 6 with another learning rate (allowed explicitly).
-	branch := testRecipe(t, "train.max_steps=8", "train.save_every=2", "train.keep_last=2", "train.lr=5e-3")
+	branch := fixture.Recipe(t, "train.max_steps=8", "train.save_every=2", "train.keep_last=2", "train.lr=5e-3")
 	branch.Run.OutputDir = cfg.Run.OutputDir
-	res, err := Run(context.Background(), branch, Options{Log: quietLog(), Resume: filepath.Join(root, checkpoint.StepDir(6)), AllowRecipeChange: true})
+	res, err := Run(context.Background(), branch, Options{Log: testfix.QuietLog(), Resume: filepath.Join(root, checkpoint.StepDir(6)), AllowRecipeChange: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,8 +95,8 @@ func TestNoProgress(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			cfg := testRecipe(t, c.sets...)
-			_, err := Run(context.Background(), cfg, Options{Log: quietLog(), NonFiniteAt: c.nanAt})
+			cfg := fixture.Recipe(t, c.sets...)
+			_, err := Run(context.Background(), cfg, Options{Log: testfix.QuietLog(), NonFiniteAt: c.nanAt})
 			if !errors.Is(err, ErrNonFinite) {
 				t.Fatalf("want ErrNonFinite, got %v", err)
 			}
@@ -120,17 +121,17 @@ func TestNoProgress(t *testing.T) {
 // ends.
 func TestSaveBeforeEval(t *testing.T) {
 	sets := []string{"train.max_steps=8", "train.eval_every=4", "train.save_every=0", "train.keep_best_by=all.accuracy"}
-	straight := testRecipe(t, sets...)
-	res, err := Run(context.Background(), straight, Options{Log: quietLog()})
+	straight := fixture.Recipe(t, sets...)
+	res, err := Run(context.Background(), straight, Options{Log: testfix.QuietLog()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := adapterValues(t, res.Checkpoint)
 	wantSt, _ := checkpoint.Decode(res.Checkpoint)
 
-	cfg := testRecipe(t, sets...)
+	cfg := fixture.Recipe(t, sets...)
 	ctx, cancel := context.WithCancel(context.Background())
-	_, err = Run(ctx, cfg, Options{Log: quietLog(), OnStep: func(step int) {
+	_, err = Run(ctx, cfg, Options{Log: testfix.QuietLog(), OnStep: func(step int) {
 		if step == 4 {
 			cancel() // the evaluation at step 4 sees it
 		}
@@ -146,7 +147,7 @@ func TestSaveBeforeEval(t *testing.T) {
 	if st.LastEval != 0 {
 		t.Errorf("the interrupted evaluation is counted: last_eval_step %d", st.LastEval)
 	}
-	res, err = Run(context.Background(), cfg, Options{Log: quietLog(), Resume: "auto"})
+	res, err = Run(context.Background(), cfg, Options{Log: testfix.QuietLog(), Resume: "auto"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +173,7 @@ func TestSaveBeforeEval(t *testing.T) {
 	}
 	// Resuming from the final checkpoint repeats nothing.
 	before, _ := os.ReadFile(filepath.Join(cfg.Run.OutputDir, "metrics.jsonl"))
-	res, err = Run(context.Background(), cfg, Options{Log: quietLog(), Resume: "auto"})
+	res, err = Run(context.Background(), cfg, Options{Log: testfix.QuietLog(), Resume: "auto"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +185,7 @@ func TestSaveBeforeEval(t *testing.T) {
 	if err := os.Remove(filepath.Join(cfg.Run.OutputDir, "eval.json")); err != nil {
 		t.Fatal(err)
 	}
-	res, err = Run(context.Background(), cfg, Options{Log: quietLog(), Resume: "auto"})
+	res, err = Run(context.Background(), cfg, Options{Log: testfix.QuietLog(), Resume: "auto"})
 	if err != nil || res.Eval == nil || res.Eval.Step != 8 {
 		t.Fatalf("resume without eval.json: %v, eval %v", err, res)
 	}
@@ -197,21 +198,21 @@ func TestSaveBeforeEval(t *testing.T) {
 // writes the same next line.
 func TestLogIntervalResume(t *testing.T) {
 	sets := []string{"train.log_every=4"}
-	straight := testRecipe(t, sets...)
-	if _, err := Run(context.Background(), straight, Options{Log: quietLog()}); err != nil {
+	straight := fixture.Recipe(t, sets...)
+	if _, err := Run(context.Background(), straight, Options{Log: testfix.QuietLog()}); err != nil {
 		t.Fatal(err)
 	}
 	want := lossTrace(t, straight.Run.OutputDir)
-	cfg := testRecipe(t, sets...)
+	cfg := fixture.Recipe(t, sets...)
 	ctx, cancel := context.WithCancel(context.Background())
-	if _, err := Run(ctx, cfg, Options{Log: quietLog(), OnStep: func(step int) {
+	if _, err := Run(ctx, cfg, Options{Log: testfix.QuietLog(), OnStep: func(step int) {
 		if step == 6 {
 			cancel()
 		}
 	}}); !errors.Is(err, ErrInterrupted) {
 		t.Fatal(err)
 	}
-	if _, err := Run(context.Background(), cfg, Options{Log: quietLog(), Resume: "auto"}); err != nil {
+	if _, err := Run(context.Background(), cfg, Options{Log: testfix.QuietLog(), Resume: "auto"}); err != nil {
 		t.Fatal(err)
 	}
 	got := lossTrace(t, cfg.Run.OutputDir)
@@ -228,12 +229,12 @@ func TestLogIntervalResume(t *testing.T) {
 // TestRunLock: a second train on a locked run directory fails at once with
 // ErrBusy naming the holder's PID; the lock is released when a run ends.
 func TestRunLock(t *testing.T) {
-	cfg := testRecipe(t, "train.max_steps=2")
+	cfg := fixture.Recipe(t, "train.max_steps=2")
 	l, err := checkpoint.Lock(cfg.Run.OutputDir, true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = Run(context.Background(), cfg, Options{Log: quietLog()})
+	_, err = Run(context.Background(), cfg, Options{Log: testfix.QuietLog()})
 	if !errors.Is(err, checkpoint.ErrBusy) || !strings.Contains(err.Error(), fmt.Sprintf("PID %d", os.Getpid())) {
 		t.Errorf("want ErrBusy naming PID %d, got %v", os.Getpid(), err)
 	}
@@ -241,7 +242,7 @@ func TestRunLock(t *testing.T) {
 		t.Errorf("the refused run wrote into output_dir: %d entries", len(entries))
 	}
 	l.Close()
-	if _, err := Run(context.Background(), cfg, Options{Log: quietLog()}); err != nil {
+	if _, err := Run(context.Background(), cfg, Options{Log: testfix.QuietLog()}); err != nil {
 		t.Fatalf("after the lock is released: %v", err)
 	}
 	l, err = checkpoint.Lock(cfg.Run.OutputDir, false) // released at the end of Run
@@ -286,7 +287,7 @@ func TestCleanStale(t *testing.T) {
 			os.WriteFile(p, []byte("x"), 0o644)
 		}
 	}
-	checkpoint.CleanStale(out, root, model, quietLog())
+	checkpoint.CleanStale(out, root, model, testfix.QuietLog())
 	for _, p := range gone {
 		if _, err := os.Lstat(p); err == nil {
 			t.Errorf("%s is still there", p)
@@ -306,13 +307,13 @@ func TestThreadsCloseNotExact(t *testing.T) {
 	if testing.Short() {
 		t.Skip("two 24-step runs")
 	}
-	one := testRecipe(t, "train.max_steps=24", "train.batch_size=4", "run.threads=1")
-	two := testRecipe(t, "train.max_steps=24", "train.batch_size=4", "run.threads=2")
-	r1, err := Run(context.Background(), one, Options{Log: quietLog()})
+	one := fixture.Recipe(t, "train.max_steps=24", "train.batch_size=4", "run.threads=1")
+	two := fixture.Recipe(t, "train.max_steps=24", "train.batch_size=4", "run.threads=2")
+	r1, err := Run(context.Background(), one, Options{Log: testfix.QuietLog()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r2, err := Run(context.Background(), two, Options{Log: quietLog()})
+	r2, err := Run(context.Background(), two, Options{Log: testfix.QuietLog()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -339,8 +340,8 @@ func TestResumeExtendRelabel(t *testing.T) {
 	out := filepath.Join(dir, "run")
 	sets := []string{"data.train=" + manifest, "data.root=" + filepath.Dir(fixture.Train), "run.output_dir=" + out,
 		"train.eval_every=3", "train.save_every=3", "train.keep_best_by=all.accuracy"}
-	cfg := testRecipe(t, append(sets, "train.max_steps=6")...)
-	if _, err := Run(context.Background(), cfg, Options{Log: quietLog()}); err != nil {
+	cfg := fixture.Recipe(t, append(sets, "train.max_steps=6")...)
+	if _, err := Run(context.Background(), cfg, Options{Log: testfix.QuietLog()}); err != nil {
 		t.Fatal(err)
 	}
 	root := filepath.Join(out, "checkpoints")
@@ -352,8 +353,8 @@ func TestResumeExtendRelabel(t *testing.T) {
 	if err != nil || st.BestStep != st.Step {
 		t.Errorf("best names %q: state %+v, %v", best, st, err)
 	}
-	cfg = testRecipe(t, append(sets, "train.max_steps=8")...)
-	res, err := Run(context.Background(), cfg, Options{Log: quietLog(), Resume: "auto"})
+	cfg = fixture.Recipe(t, append(sets, "train.max_steps=8")...)
+	res, err := Run(context.Background(), cfg, Options{Log: testfix.QuietLog(), Resume: "auto"})
 	if err != nil || res.Steps != 8 {
 		t.Fatalf("extending the finished run: %v (steps %v)", err, res)
 	}
@@ -364,8 +365,8 @@ func TestResumeExtendRelabel(t *testing.T) {
 	if err := os.WriteFile(manifest, []byte(relabelled), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cfg = testRecipe(t, append(sets, "train.max_steps=10")...)
-	_, err = Run(context.Background(), cfg, Options{Log: quietLog(), Resume: "auto", AllowRecipeChange: false})
+	cfg = fixture.Recipe(t, append(sets, "train.max_steps=10")...)
+	_, err = Run(context.Background(), cfg, Options{Log: testfix.QuietLog(), Resume: "auto", AllowRecipeChange: false})
 	if !errors.Is(err, checkpoint.ErrResume) || !strings.Contains(err.Error(), "data.train") {
 		t.Errorf("resume on a relabelled data.train: want ErrResume naming data.train, got %v", err)
 	}

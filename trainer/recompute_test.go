@@ -90,7 +90,7 @@ func TestCheckpointingSameGradients(t *testing.T) {
 		{"adapters.method=lora"},
 	} {
 		t.Run(strings.Join(extra, ","), func(t *testing.T) {
-			cfg := testRecipe(t, append([]string{"model.train_projectors=true", "train.grad_accum=2",
+			cfg := fixture.Recipe(t, append([]string{"model.train_projectors=true", "train.grad_accum=2",
 				"adapters.dropout=0.2", "adapters.gate.noise=0.5"}, extra...)...)
 			err := torch.Run(func() error {
 				c, err := stack.Build(cfg, stack.AllData)
@@ -122,7 +122,7 @@ func TestCheckpointingSameGradients(t *testing.T) {
 					}
 					batches = append(batches, b)
 				}
-				r := &run{c: c, opt: Options{}, log: quietLog()}
+				r := &run{c: c, opt: Options{}, log: testfix.QuietLog()}
 				off, stOff := stepGrads(t, r, batches, 3, false)
 				on, stOn := stepGrads(t, r, batches, 3, true)
 				if w, n := gradDiff(off, on); n > 0 {
@@ -172,16 +172,16 @@ func TestCheckpointingSameGradients(t *testing.T) {
 // end with the same adapters bit for bit and the same loss trace.
 func TestCheckpointingExactResume(t *testing.T) {
 	extra := []string{"model.train_projectors=true", "adapters.modality_weights=contribution", "train.grad_accum=2"}
-	straight := testRecipe(t, extra...)
-	res, err := Run(context.Background(), straight, Options{Log: quietLog()})
+	straight := fixture.Recipe(t, extra...)
+	res, err := Run(context.Background(), straight, Options{Log: testfix.QuietLog()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	want, wantLoss := adapterValues(t, res.Checkpoint), lossTrace(t, straight.Run.OutputDir)
 	for _, resumeOn := range []bool{true, false} {
-		split := testRecipe(t, append(extra, "train.activation_checkpointing=true")...)
+		split := fixture.Recipe(t, append(extra, "train.activation_checkpointing=true")...)
 		ctx, cancel := context.WithCancel(context.Background())
-		_, err = Run(ctx, split, Options{Log: quietLog(), OnStep: func(step int) {
+		_, err = Run(ctx, split, Options{Log: testfix.QuietLog(), OnStep: func(step int) {
 			if step == 5 {
 				cancel()
 			}
@@ -190,7 +190,7 @@ func TestCheckpointingExactResume(t *testing.T) {
 			t.Fatalf("interrupted run: %v", err)
 		}
 		split.Train.ActivationCheckpointing = resumeOn
-		res, err = Run(context.Background(), split, Options{Log: quietLog(), Resume: "auto"})
+		res, err = Run(context.Background(), split, Options{Log: testfix.QuietLog(), Resume: "auto"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -209,21 +209,21 @@ func TestCheckpointingExactResume(t *testing.T) {
 // TestOldRNGSchemeResume: a checkpoint of the previous seeding scheme is
 // refused with a message naming --allow-recipe-change, and resumes with it.
 func TestOldRNGSchemeResume(t *testing.T) {
-	cfg := testRecipe(t, "train.max_steps=3", "train.schedule=constant", "train.warmup_steps=0")
-	if _, err := Run(context.Background(), cfg, Options{Log: quietLog()}); err != nil {
+	cfg := fixture.Recipe(t, "train.max_steps=3", "train.schedule=constant", "train.warmup_steps=0")
+	if _, err := Run(context.Background(), cfg, Options{Log: testfix.QuietLog()}); err != nil {
 		t.Fatal(err)
 	}
 	ck := filepath.Join(cfg.Run.OutputDir, "checkpoints", checkpoint.StepDir(3))
 	testfix.Reseal(t, ck, func(st *checkpoint.State) { st.RNG.Scheme = checkpoint.OldRNGSchemes[0] })
 	cfg.Train.MaxSteps = 5
-	_, err := Run(context.Background(), cfg, Options{Log: quietLog(), Resume: "auto"})
+	_, err := Run(context.Background(), cfg, Options{Log: testfix.QuietLog(), Resume: "auto"})
 	if !errors.Is(err, checkpoint.ErrResume) || !strings.Contains(err.Error(), "--allow-recipe-change") || !strings.Contains(err.Error(), "no longer exact") {
 		t.Fatalf("resume of an old-scheme checkpoint: %v", err)
 	}
 	if _, err := os.Stat(filepath.Join(cfg.Run.OutputDir, "checkpoints", checkpoint.StepDir(5))); err == nil {
 		t.Fatal("a refused resume trained")
 	}
-	res, err := Run(context.Background(), cfg, Options{Log: quietLog(), Resume: "auto", AllowRecipeChange: true})
+	res, err := Run(context.Background(), cfg, Options{Log: testfix.QuietLog(), Resume: "auto", AllowRecipeChange: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,8 +234,8 @@ func TestOldRNGSchemeResume(t *testing.T) {
 
 // TestCheckpointingNonFinite: a NaN step is skipped with checkpointing too.
 func TestCheckpointingNonFinite(t *testing.T) {
-	cfg := testRecipe(t, "train.activation_checkpointing=true", "train.max_steps=5", "train.grad_accum=2")
-	res, err := Run(context.Background(), cfg, Options{Log: quietLog(), NonFiniteAt: func(step int) bool { return step == 2 }})
+	cfg := fixture.Recipe(t, "train.activation_checkpointing=true", "train.max_steps=5", "train.grad_accum=2")
+	res, err := Run(context.Background(), cfg, Options{Log: testfix.QuietLog(), NonFiniteAt: func(step int) bool { return step == 2 }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/mose-llm/mose/checkpoint"
 	"github.com/mose-llm/mose/internal/safetensors"
+	"github.com/mose-llm/mose/internal/testfix"
 	"github.com/mose-llm/mose/internal/torch"
 	"github.com/mose-llm/mose/plots"
 )
@@ -81,16 +82,16 @@ func TestExactResume(t *testing.T) {
 		{"train.grad_accum=2", "adapters.method=lora"},
 	} {
 		t.Run(strings.Join(extra, ","), func(t *testing.T) {
-			straight := testRecipe(t, extra...)
-			res, err := Run(context.Background(), straight, Options{Log: quietLog()})
+			straight := fixture.Recipe(t, extra...)
+			res, err := Run(context.Background(), straight, Options{Log: testfix.QuietLog()})
 			if err != nil {
 				t.Fatal(err)
 			}
 			want, wantLoss := adapterValues(t, res.Checkpoint), lossTrace(t, straight.Run.OutputDir)
 
-			split := testRecipe(t, extra...)
+			split := fixture.Recipe(t, extra...)
 			ctx, cancel := context.WithCancel(context.Background())
-			_, err = Run(ctx, split, Options{Log: quietLog(), OnStep: func(step int) {
+			_, err = Run(ctx, split, Options{Log: testfix.QuietLog(), OnStep: func(step int) {
 				if step == 5 {
 					cancel()
 				}
@@ -101,7 +102,7 @@ func TestExactResume(t *testing.T) {
 			if _, err := os.Stat(filepath.Join(split.Run.OutputDir, "checkpoints", checkpoint.StepDir(5))); err != nil {
 				t.Fatalf("no checkpoint at the interruption: %v", err)
 			}
-			res, err = Run(context.Background(), split, Options{Log: quietLog(), Resume: "auto"})
+			res, err = Run(context.Background(), split, Options{Log: testfix.QuietLog(), Resume: "auto"})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -128,8 +129,8 @@ func TestExactResume(t *testing.T) {
 // row abort with a checkpoint of the last good state.
 func TestNonFiniteGuard(t *testing.T) {
 	constant := []string{"train.schedule=constant", "train.warmup_steps=0", "adapters.dropout=0", "adapters.gate.noise=0"}
-	cfg := testRecipe(t, constant...)
-	res, err := Run(context.Background(), cfg, Options{Log: quietLog(), NonFiniteAt: func(step int) bool { return step == 3 }})
+	cfg := fixture.Recipe(t, constant...)
+	res, err := Run(context.Background(), cfg, Options{Log: testfix.QuietLog(), NonFiniteAt: func(step int) bool { return step == 3 }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,8 +138,8 @@ func TestNonFiniteGuard(t *testing.T) {
 		t.Errorf("skipped %d of %d steps, want 1 of 12", res.Skipped, res.Steps)
 	}
 
-	cfg = testRecipe(t, append(constant, "train.max_nonfinite=3")...)
-	res, err = Run(context.Background(), cfg, Options{Log: quietLog(), NonFiniteAt: func(step int) bool { return step >= 4 }})
+	cfg = fixture.Recipe(t, append(constant, "train.max_nonfinite=3")...)
+	res, err = Run(context.Background(), cfg, Options{Log: testfix.QuietLog(), NonFiniteAt: func(step int) bool { return step >= 4 }})
 	if !errors.Is(err, ErrNonFinite) {
 		t.Fatalf("want ErrNonFinite, got %v", err)
 	}
@@ -151,8 +152,8 @@ func TestNonFiniteGuard(t *testing.T) {
 		t.Errorf("state: %d skipped, %d updates; want 3 and 4", st.SkippedSteps, st.OptimizerSteps)
 	}
 	// The saved adapters are those after the 4 good steps.
-	good := testRecipe(t, append(constant, "train.max_steps=4")...)
-	res, err = Run(context.Background(), good, Options{Log: quietLog()})
+	good := fixture.Recipe(t, append(constant, "train.max_steps=4")...)
+	res, err = Run(context.Background(), good, Options{Log: testfix.QuietLog()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,10 +193,10 @@ func TestMemoryFlat(t *testing.T) {
 	if testing.Short() {
 		t.Skip("2,000 steps")
 	}
-	cfg := testRecipe(t, "train.max_steps=2000", "train.batch_size=4", "train.log_every=100",
+	cfg := fixture.Recipe(t, "train.max_steps=2000", "train.batch_size=4", "train.log_every=100",
 		"adapters.modality_weights=contribution")
 	var rss200, live200, rssEnd, liveEnd int64
-	_, err := Run(context.Background(), cfg, Options{Log: quietLog(), OnStep: func(step int) {
+	_, err := Run(context.Background(), cfg, Options{Log: testfix.QuietLog(), OnStep: func(step int) {
 		switch step {
 		case 200:
 			rss200, live200 = rssKiB(t), torch.Live()
@@ -225,11 +226,11 @@ func TestMemoryFlatWithEvals(t *testing.T) {
 	if testing.Short() {
 		t.Skip("200 steps and 5 evaluations")
 	}
-	cfg := testRecipe(t, "train.max_steps=200", "train.batch_size=4", "train.log_every=100", "train.eval_every=40",
+	cfg := fixture.Recipe(t, "train.max_steps=200", "train.batch_size=4", "train.log_every=100", "train.eval_every=40",
 		"eval.batch_size=36", "adapters.modality_weights=contribution")
 	var rssBefore, liveBefore, rssAfter, liveAfter int64
 	var trace []int64
-	_, err := Run(context.Background(), cfg, Options{Log: quietLog(), OnStep: func(step int) {
+	_, err := Run(context.Background(), cfg, Options{Log: testfix.QuietLog(), OnStep: func(step int) {
 		if step%40 == 1 && step > 40 {
 			trace = append(trace, rssKiB(t))
 		}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mose-llm/mose/checkpoint"
+	"github.com/mose-llm/mose/internal/testfix"
 	"github.com/mose-llm/mose/internal/tfevents"
 	"github.com/mose-llm/mose/plots"
 )
@@ -98,8 +99,8 @@ func checkTB(t *testing.T, out string) map[string][]tbPoint {
 // the Python venv).
 func TestTensorBoardResume(t *testing.T) {
 	sets := []string{"train.max_steps=9", "train.eval_every=3", "train.save_every=5", "adapters.modality_weights=contribution"}
-	straight := testRecipe(t, sets...)
-	if _, err := Run(context.Background(), straight, Options{Log: quietLog()}); err != nil {
+	straight := fixture.Recipe(t, sets...)
+	if _, err := Run(context.Background(), straight, Options{Log: testfix.QuietLog()}); err != nil {
 		t.Fatal(err)
 	}
 	want := checkTB(t, straight.Run.OutputDir)
@@ -119,9 +120,9 @@ func TestTensorBoardResume(t *testing.T) {
 		t.Errorf("eval/all/accuracy at %v, want steps 3, 6, 9", got)
 	}
 
-	split := testRecipe(t, sets...)
+	split := fixture.Recipe(t, sets...)
 	ctx, cancel := context.WithCancel(context.Background())
-	_, err := Run(ctx, split, Options{Log: quietLog(), OnStep: func(step int) {
+	_, err := Run(ctx, split, Options{Log: testfix.QuietLog(), OnStep: func(step int) {
 		if step == 7 {
 			cancel()
 		}
@@ -142,7 +143,7 @@ func TestTensorBoardResume(t *testing.T) {
 	f.Write(torn[:len(torn)/2])
 	f.Close()
 
-	if _, err := Run(context.Background(), split, Options{Log: quietLog(), Resume: "auto"}); err != nil {
+	if _, err := Run(context.Background(), split, Options{Log: testfix.QuietLog(), Resume: "auto"}); err != nil {
 		t.Fatal(err)
 	}
 	got := checkTB(t, out)
@@ -180,8 +181,8 @@ func TestTensorBoardResume(t *testing.T) {
 // TestTensorBoardOff: run.tensorboard=false writes no event file, and cuts
 // an old one on resume.
 func TestTensorBoardOff(t *testing.T) {
-	cfg := testRecipe(t, "run.tensorboard=false", "train.max_steps=3")
-	if _, err := Run(context.Background(), cfg, Options{Log: quietLog()}); err != nil {
+	cfg := fixture.Recipe(t, "run.tensorboard=false", "train.max_steps=3")
+	if _, err := Run(context.Background(), cfg, Options{Log: testfix.QuietLog()}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(filepath.Join(cfg.Run.OutputDir, tensorBoardDir)); !errors.Is(err, os.ErrNotExist) {
