@@ -117,7 +117,7 @@ func withoutEnv(env []string, names ...string) []string {
 // (and for a single SLURM task). On CUDA each rank takes device cuda:LOCAL_RANK
 // and NCCL; on the CPU, Gloo. Ranks other than 0 log warnings and errors
 // only (rank 0 reports the run).
-func joinGroup(cfg *recipes.Config, log *logrus.Logger) (*dist.Group, error) {
+func joinGroup(ctx context.Context, cfg *recipes.Config, log *logrus.Logger) (*dist.Group, error) {
 	dc, ok, err := dist.FromEnv(os.Getenv)
 	if err != nil {
 		return nil, badInput(err)
@@ -138,7 +138,7 @@ func joinGroup(cfg *recipes.Config, log *logrus.Logger) (*dist.Group, error) {
 		}
 		dc.Backend = dist.NCCL
 	}
-	g, err := dist.New(dc)
+	g, err := dist.New(ctx, dc)
 	if err != nil {
 		return nil, err
 	}

@@ -59,7 +59,7 @@ collective, so a lost rank stops the others.`,
 		opt.Command = os.Args
 		log := logrus.StandardLogger()
 		opt.Log = log
-		group, err := joinGroup(cfg, log)
+		group, err := joinGroup(cmd.Context(), cfg, log)
 		if err != nil {
 			return err
 		}

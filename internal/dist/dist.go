@@ -27,6 +27,7 @@ package dist
 import "C"
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -77,9 +78,18 @@ type Group struct {
 // NCCLAvailable reports whether this build can create NCCL groups.
 func NCCLAvailable() bool { return C.mose_nccl_available() != 0 }
 
+// rendezvousGrace is how long past cfg.Timeout New waits for libtorch's own
+// rendezvous to give up before it gives up itself.
+const rendezvousGrace = 5 * time.Second
+
 // New joins the group cfg describes; it returns when every rank has joined,
-// or fails after cfg.Timeout.
-func New(cfg Config) (*Group, error) {
+// or fails: after cfg.Timeout (+ rendezvousGrace at the most, whatever
+// libtorch's store does: a peer that accepts the connection and never
+// answers included) or when ctx is cancelled (a signal), with one error
+// naming this rank, the address and the likely cause. A rendezvous given up
+// on this way leaves a thread blocked in libtorch: the caller must end the
+// process, as it does on any rendezvous error.
+func New(ctx context.Context, cfg Config) (*Group, error) {
 	if cfg.World < 1 || cfg.Rank < 0 || cfg.Rank >= cfg.World {
 		return nil, fmt.Errorf("%w: rank %d not in [0, %d)", ErrRendezvous, cfg.Rank, cfg.World)
 	}
@@ -95,12 +105,36 @@ func New(cfg Config) (*Group, error) {
 	default:
 		return nil, fmt.Errorf("%w: unknown backend %q (gloo or nccl)", ErrRendezvous, cfg.Backend)
 	}
-	host := C.CString(cfg.Addr)
-	defer C.free(unsafe.Pointer(host))
-	var p unsafe.Pointer
-	msg := C.mose_pg_new(&p, host, C.int(cfg.Port), C.int(cfg.Rank), C.int(cfg.World), backend,
-		C.int(cfg.Local), C.long(cfg.Timeout.Milliseconds()))
-	if err := shimError(msg); err != nil {
+	where := fmt.Sprintf("%s:%d as rank %d of %d (%s)", cfg.Addr, cfg.Port, cfg.Rank, cfg.World, cfg.Backend)
+	type joined struct {
+		p   unsafe.Pointer
+		msg *C.char
+	}
+	done := make(chan joined, 1)
+	go func() {
+		host := C.CString(cfg.Addr) // freed here: the call may outlive New
+		defer C.free(unsafe.Pointer(host))
+		var p unsafe.Pointer
+		msg := C.mose_pg_new(&p, host, C.int(cfg.Port), C.int(cfg.Rank), C.int(cfg.World), backend,
+			C.int(cfg.Local), C.long(cfg.Timeout.Milliseconds()))
+		done <- joined{p, msg}
+	}()
+	deadline := time.NewTimer(cfg.Timeout + rendezvousGrace)
+	defer deadline.Stop()
+	var j joined
+	select {
+	case j = <-done:
+	case <-deadline.C:
+		who := "rank 0 (the store at MASTER_ADDR:MASTER_PORT)"
+		if cfg.Rank == 0 {
+			who = "the other ranks"
+		}
+		return nil, fmt.Errorf("%w: %s: no rendezvous within %s (MOSE_DIST_TIMEOUT): %s did not answer; likely causes: "+
+			"not every rank was started, MASTER_ADDR does not reach rank 0, or another program holds MASTER_PORT", ErrRendezvous, where, cfg.Timeout, who)
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%w: %s: interrupted while waiting for the other ranks: %w", ErrRendezvous, where, context.Cause(ctx))
+	}
+	if err := shimError(j.msg); err != nil {
 		hint := ""
 		switch s := err.Error(); {
 		case strings.Contains(s, "EADDRINUSE") || strings.Contains(s, "Address already in use"):
@@ -108,9 +142,9 @@ func New(cfg Config) (*Group, error) {
 		case strings.Contains(s, "clients joined") || strings.Contains(strings.ToLower(s), "timed out") || strings.Contains(s, "Socket Timeout"):
 			hint = fmt.Sprintf("; not every rank arrived within %s (MOSE_DIST_TIMEOUT): check that WORLD_SIZE ranks were started and reach MASTER_ADDR:MASTER_PORT", cfg.Timeout)
 		}
-		return nil, fmt.Errorf("%w: %s:%d as rank %d of %d (%s): %v%s", ErrRendezvous, cfg.Addr, cfg.Port, cfg.Rank, cfg.World, cfg.Backend, err, hint)
+		return nil, fmt.Errorf("%w: %s: %v%s", ErrRendezvous, where, err, hint)
 	}
-	return &Group{p: p, cfg: cfg}, nil
+	return &Group{p: j.p, cfg: cfg}, nil
 }
 
 // Rank is this process's rank; World the number of processes.

@@ -1,6 +1,7 @@
 package dist
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -8,6 +9,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -44,7 +46,7 @@ func child(role string) error {
 		return err
 	}
 	return torch.Run(func() error {
-		g, err := New(cfg)
+		g, err := New(context.Background(), cfg)
 		if err != nil {
 			return err
 		}
@@ -168,6 +170,36 @@ func TestRendezvousFailures(t *testing.T) {
 	}
 	defer l.Close()
 	busy := l.Addr().(*net.TCPAddr).Port
+	// mute accepts connections and never answers (the campaign's case: a
+	// port held by a program that is not rank 0's store).
+	ml, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ml.Close()
+	mute := ml.Addr().(*net.TCPAddr).Port
+	var (
+		mu   sync.Mutex
+		held []net.Conn // kept open (and referenced) until the test ends
+	)
+	defer func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	go func() {
+		for {
+			c, err := ml.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, c)
+			mu.Unlock()
+		}
+	}()
 	cases := []struct {
 		name string
 		cfg  Config
@@ -176,14 +208,21 @@ func TestRendezvousFailures(t *testing.T) {
 		{"busy port", Config{Addr: "127.0.0.1", Port: busy, Rank: 0, World: 2, Timeout: 3 * time.Second}, "address already in use"},
 		{"peer never comes", Config{Addr: "127.0.0.1", Port: freePort(t), Rank: 0, World: 2, Timeout: 2 * time.Second}, ""},
 		{"no server", Config{Addr: "127.0.0.1", Port: freePort(t), Rank: 1, World: 2, Timeout: 2 * time.Second}, ""},
+		{"a server that never answers", Config{Addr: "127.0.0.1", Port: mute, Rank: 1, World: 2, Timeout: 2 * time.Second}, "127.0.0.1"},
+		{"interrupted", Config{Addr: "127.0.0.1", Port: mute, Rank: 1, World: 2, Timeout: 60 * time.Second}, "interrupted"},
 		{"bad rank", Config{Addr: "127.0.0.1", Port: 1, Rank: 2, World: 2}, "rank 2"},
 		{"bad backend", Config{Addr: "127.0.0.1", Port: 1, Rank: 0, World: 1, Backend: "mpi"}, "unknown backend"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			start := time.Now()
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			if c.name == "interrupted" {
+				time.AfterFunc(time.Second, cancel)
+			}
 			err := torch.Run(func() error {
-				g, err := New(c.cfg)
+				g, err := New(ctx, c.cfg)
 				if err == nil {
 					g.Close()
 				}
@@ -192,7 +231,11 @@ func TestRendezvousFailures(t *testing.T) {
 			if !errors.Is(err, ErrRendezvous) || !strings.Contains(strings.ToLower(err.Error()), c.want) {
 				t.Fatalf("err = %v, want ErrRendezvous mentioning %q", err, c.want)
 			}
-			if d := time.Since(start); d > c.cfg.Timeout+20*time.Second {
+			limit := c.cfg.Timeout + 10*time.Second
+			if c.name == "interrupted" {
+				limit = 5 * time.Second
+			}
+			if d := time.Since(start); d > limit {
 				t.Errorf("took %s with a %s timeout", d, c.cfg.Timeout)
 			}
 			t.Logf("%s after %s", err, time.Since(start).Round(time.Millisecond))
