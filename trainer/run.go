@@ -422,64 +422,86 @@ func (r *run) loop(ctx context.Context, loader *data.Loader, total int, resume s
 		}
 	}
 	res.Steps, res.Skipped, res.Checkpoint = r.st.Step, r.st.SkippedSteps, r.lastCk
-	written := false          // eval.json
-	var shown *metrics.Report // a report the run did not make itself: the plots' confusion matrix
-	redo := false             // the final evaluation, counted as done, lacks its eval.json
-	if !res.Interrupted && c.Eval != nil && r.st.LastEval == r.st.Step && report == nil {
-		// Counted as done by the checkpoint: its eval.json must be there and
-		// of this step (a run of an earlier version, or a file removed by
-		// hand, may lack it); otherwise the evaluation runs again.
+	end, err := r.finalEvaluation(ctx, evalCtx, res, report)
+	if err != nil {
+		return nil, err
+	}
+	return r.finish(ctx, res, end, startStep, startSkipped)
+}
+
+// runEnd is what the end of a run reports and draws.
+type runEnd struct {
+	report  *metrics.Report // the last evaluation this run made (Result.Eval), or nil
+	shown   *metrics.Report // the final evaluation made before a resume (its eval.json), for the plots
+	written bool            // eval.json holds report already
+}
+
+// finalEvaluation evaluates at the last step unless that was done: by the
+// loop (report), or before a resume, whose eval.json must then be of this
+// step (else the evaluation runs again). A signal that cuts it short sets
+// res.Interrupted.
+func (r *run) finalEvaluation(ctx, evalCtx context.Context, res *Result, report *metrics.Report) (runEnd, error) {
+	end := runEnd{report: report}
+	if res.Interrupted || r.c.Eval == nil || report != nil && r.st.LastEval == r.st.Step {
+		return end, nil
+	}
+	if r.st.LastEval == r.st.Step {
 		rep, done, err := r.finalReport()
 		if err != nil {
-			return nil, err
+			return end, err
 		}
 		if done {
-			shown = rep
-			log.WithField("step", r.st.Step).Info("the final evaluation was already done (eval.json); not repeating it")
-		} else {
-			redo = true
+			end.shown = rep
+			r.log.WithField("step", r.st.Step).Info("the final evaluation was already done (eval.json); not repeating it")
+			return end, nil
 		}
 	}
-	if !res.Interrupted && c.Eval != nil && (r.st.LastEval != r.st.Step || redo) {
-		rep, _, cut, err := r.evalAndTrack(ctx, evalCtx, true)
-		if err != nil {
-			return nil, err
-		}
-		res.Interrupted = cut
-		if !cut {
-			report, written = rep, true
-		}
-		r.endProgress()
+	rep, _, cut, err := r.evalAndTrack(ctx, evalCtx, true)
+	if err != nil {
+		return end, err
 	}
+	res.Interrupted = cut
+	if !cut {
+		end.report, end.written = rep, true
+	}
+	r.endProgress()
+	return end, nil
+}
+
+// finish ends the run: on a signal (on any rank) with the resume hint and
+// ErrInterrupted; else with eval.json and the plots written (rank 0), and a
+// refusal of a run that skipped most of its steps.
+func (r *run) finish(ctx context.Context, res *Result, end runEnd, startStep, startSkipped int) (*Result, error) {
 	_, signalled, err := r.agreeStop(ctx)
 	if err != nil {
 		return nil, err
 	}
 	if res.Interrupted || signalled {
-		log.WithFields(logrus.Fields{"step": r.st.Step, "checkpoint": r.lastCk}).
+		r.log.WithFields(logrus.Fields{"step": r.st.Step, "checkpoint": r.lastCk}).
 			Warn("interrupted; resume with: " + resumeCommand(r.opt.Command))
 		res.Interrupted = true
 		return res, ErrInterrupted
 	}
-	res.Eval = report
-	if report != nil && r.lead() && !written {
-		if err := infer.WriteEval(r.out, report); err != nil {
-			return nil, err
-		}
-	}
+	res.Eval = end.report
 	if r.lead() {
-		if report == nil {
-			report = shown
+		if end.report != nil && !end.written {
+			if err := infer.WriteEval(r.out, end.report); err != nil {
+				return nil, err
+			}
 		}
-		if err := r.plot(report); err != nil {
-			log.WithError(err).Warn("could not write plots")
+		shown := end.report
+		if shown == nil {
+			shown = end.shown
+		}
+		if err := r.plot(shown); err != nil {
+			r.log.WithError(err).Warn("could not write plots")
 		}
 	}
 	if done, skipped := r.st.Step-startStep, r.st.SkippedSteps-startSkipped; done > 0 && 2*skipped > done {
 		return res, fmt.Errorf("%w: %d of the %d steps of this run were skipped: it did not make progress (the last good state is saved in %s)",
 			ErrNonFinite, skipped, done, r.lastCk)
 	}
-	if c.Group == nil && ctx.Err() != nil {
+	if r.c.Group == nil && ctx.Err() != nil {
 		return res, ErrInterrupted
 	}
 	return res, nil
