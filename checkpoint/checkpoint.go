@@ -19,7 +19,7 @@ import (
 )
 
 // State is trainer_state.json: everything besides tensors that resume needs.
-// Every field without omitempty is required; readState validates them all
+// Every field without omitempty is required; Read validates them all
 // before a checkpoint is used.
 type State struct {
 	Step            int               `json:"step"`            // optimizer steps done
@@ -65,7 +65,7 @@ type Interval struct {
 // RNGState records the seeding scheme. libtorch's generator state is not
 // saved: instead the generator is reseeded from (seed, step, micro-batch)
 // before every micro-batch and from that and the layer index before every
-// decoder layer (seedFor, seedForLayer), so dropout and gate noise after a
+// decoder layer (SeedFor, SeedForLayer), so dropout and gate noise after a
 // resume are the ones an uninterrupted run draws, and a layer recomputed
 // alone (activation checkpointing) draws what the full forward drew.
 type RNGState struct {
@@ -73,6 +73,8 @@ type RNGState struct {
 	Scheme string `json:"scheme"`
 }
 
+// RNGScheme is this version's seeding scheme (SeedFor, SeedForLayer), as
+// trainer_state.json records it.
 const RNGScheme = "manual_seed(seed*1000003 + step*131 + micro) before each micro-batch, " +
 	"manual_seed(splitmix64(that + (layer+1)*0x9e3779b97f4a7c15) >> 1) before each decoder layer"
 

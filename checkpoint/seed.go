@@ -27,7 +27,7 @@ func CheckRNGScheme(dir string, st State, allow bool, log logrus.FieldLogger) er
 }
 
 // SeedForLayer is the libtorch seed of decoder layer `layer` of the
-// micro-batch whose seed is micro (seedFor): a splitmix64 mix, so that no two
+// micro-batch whose seed is micro (SeedFor): a splitmix64 mix, so that no two
 // (micro-batch, layer) pairs of a run share a seed in practice.
 func SeedForLayer(micro int64, layer int) int64 {
 	z := uint64(micro) + uint64(layer+1)*0x9e3779b97f4a7c15

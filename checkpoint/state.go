@@ -334,6 +334,7 @@ func finiteFile(path string) error {
 	return nil
 }
 
+// Hash is the hex SHA-256 of b.
 func Hash(b []byte) string {
 	h := sha256.Sum256(b)
 	return hex.EncodeToString(h[:])

@@ -12,7 +12,7 @@ import (
 )
 
 // The estimate's trainable parameters and frozen weights are those of the
-// built components and the written model.
+// built stack and the written model.
 func TestMemoryEstimateCounts(t *testing.T) {
 	for _, sets := range [][]string{
 		nil,
@@ -42,7 +42,7 @@ func TestMemoryEstimateCounts(t *testing.T) {
 					return err
 				}
 				if est.Params != want {
-					t.Errorf("estimate counts %d trainable parameters, the components have %d", est.Params, want)
+					t.Errorf("estimate counts %d trainable parameters, the stack has %d", est.Params, want)
 				}
 				if est.Adapters != 4*want || est.Grads != 4*want || est.Optimizer != 8*want {
 					t.Errorf("trainable bytes %d + %d + %d for %d parameters", est.Adapters, est.Grads, est.Optimizer, want)

@@ -24,7 +24,7 @@ type Collective interface {
 // ErrRanks is a disagreement between the ranks of a data-parallel run.
 var ErrRanks = errors.New("data-parallel ranks disagree")
 
-// Rank and world of c's run (0 and 1 without a group).
+// Rank is this process's rank in the data-parallel group (0 without one).
 func (c *Stack) Rank() int {
 	if c.Group == nil {
 		return 0
@@ -32,6 +32,7 @@ func (c *Stack) Rank() int {
 	return c.Group.Rank()
 }
 
+// World is the number of data-parallel ranks (1 without a group).
 func (c *Stack) World() int {
 	if c.Group == nil {
 		return 1

@@ -297,6 +297,7 @@ func PadID(tok *tokenizer.Tokenizer, path string) (int32, error) {
 	return 0, fmt.Errorf("%w: %s has neither a pad nor an EOS token (set pad_token in tokenizer_config.json): batches need one to pad with", inputerr.ErrModel, path)
 }
 
+// IsProjector reports whether a parameter name is a projector's.
 func IsProjector(name string) bool { return len(name) > 11 && name[:11] == "projectors." }
 
 // Param is a trainable tensor under a stable name (for the optimizer state).

@@ -209,7 +209,7 @@ func TestCheckpointValidation(t *testing.T) {
 				t.Errorf("--resume auto does not point at the older valid checkpoint: %v", err)
 			}
 			if _, err := checkpoint.Read(newest); !errors.Is(err, checkpoint.ErrCheckpoint) {
-				t.Errorf("readState (eval, export): want ErrCheckpoint, got %v", err)
+				t.Errorf("checkpoint.Read (eval, export): want ErrCheckpoint, got %v", err)
 			}
 			if after := treeSums(t, out); len(after) != len(before) {
 				t.Errorf("files changed: %d before, %d after", len(before), len(after))
@@ -301,7 +301,7 @@ func equalInts(a, b []int) bool {
 	return true
 }
 
-// TestStateRoundTrip: what writeCheckpoint writes decodes exactly, and every
+// TestStateRoundTrip: what checkpoint.Write writes decodes exactly, and every
 // float survives.
 func TestStateRoundTrip(t *testing.T) {
 	out := ckptRun(t)

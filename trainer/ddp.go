@@ -11,7 +11,7 @@ import (
 // lead reports whether this process writes the run's files (rank 0).
 func (r *run) lead() bool { return r.c.Rank() == 0 }
 
-// seed is the libtorch seed of micro-batch micro of step: seedFor, offset by
+// seed is the libtorch seed of micro-batch micro of step: checkpoint.SeedFor, offset by
 // the rank so that ranks draw different dropout masks and gate noise (rank 0
 // draws a single process's).
 func (r *run) seed(step, micro int) int64 {

@@ -124,7 +124,7 @@ func finiteAll(s *torch.Scope, ts []checkpoint.Named) error {
 	return nil
 }
 
-// restore loads a checkpoint, after validating all of it (readState):
+// restore loads a checkpoint, after validating all of it (checkpoint.Read):
 // adapter and projector weights, optimizer moments and the trainer state.
 func (r *run) restore(dir string) error {
 	st, err := checkpoint.Read(dir)

@@ -26,7 +26,7 @@ import (
 //
 // Why the gradients are the same bit for bit as without it:
 //   - libtorch's generator is reseeded before every decoder layer in both
-//     paths (seedForLayer), so the recompute draws the dropout masks and gate
+//     paths (checkpoint.SeedForLayer), so the recompute draws the dropout masks and gate
 //     noise the forward drew;
 //   - each layer's graph is the same ops on the same values, seeded at its
 //     output with the gradient that the full graph would have accumulated
