@@ -289,7 +289,7 @@ func badBin() string {
 }
 
 // traces are what a Go panic or a libtorch exception prints.
-var traces = []string{"goroutine ", "panic:", "terminate called", "libc10", "Exception raised from", "SIGSEGV"}
+var traces = []string{"goroutine ", "panic:", "fatal error", "out of memory", "terminate called", "libc10", "Exception raised from", "SIGSEGV", "Killed"}
 
 // badCase is one row of the matrix: prep breaks something in e and returns
 // the command line; the run must exit code (0 means 2) naming mention.
@@ -320,7 +320,9 @@ func TestBadInputMatrix(t *testing.T) {
 				before := treeHash(e.dir)
 				ctx, cancel := context.WithTimeout(context.Background(), caseTimeout)
 				defer cancel()
-				cmd := exec.CommandContext(ctx, badBin(), args...)
+				// Under a 4 GiB address-space limit: no input may make mose
+				// allocate its way into a panic, a goroutine dump or the OOM killer.
+				cmd := exec.CommandContext(ctx, "/bin/sh", append([]string{"-c", `ulimit -v 4194304 && exec "$0" "$@"`, badBin()}, args...)...)
 				var stdout, stderr bytes.Buffer
 				cmd.Stdout, cmd.Stderr = &stdout, &stderr
 				err := cmd.Run()
