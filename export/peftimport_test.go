@@ -2,6 +2,7 @@ package export
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"math"
 	"os"
@@ -101,6 +102,8 @@ var peftImportCases = []peftImportCase{
 	{name: "missing lora_B", variant: "plain", tensors: dropTensor("base_model.model.model.layers.1.self_attn.v_proj.lora_B.weight"), refuse: "v_proj.lora_B"},
 	{name: "bias of a bias-less linear", variant: "tied_save_lm_head", tensors: addTensor("base_model.model.model.layers.0.self_attn.k_proj.bias", 16), refuse: "k_proj.bias"},
 	{name: "modules_to_save without its tensor", variant: "save_lm_head", tensors: dropTensor("base_model.model.lm_head.weight"), refuse: "modules_to_save"},
+	{name: "NaN in lora_B", variant: "plain", tensors: nanTensor("base_model.model.model.layers.1.self_attn.v_proj.lora_B.weight"), refuse: "NaN"},
+	{name: "r beyond the dimensions", variant: "plain", set: map[string]string{"r": "1000000000000"}, refuse: "beyond"},
 }
 
 func addTensor(name string, n int) func([]safetensors.Tensor) []safetensors.Tensor {
@@ -287,5 +290,19 @@ func TestPEFTImportMoseExport(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// nanTensor sets the first element of a float32 tensor to NaN.
+func nanTensor(name string) func(ts []safetensors.Tensor) []safetensors.Tensor {
+	return func(ts []safetensors.Tensor) []safetensors.Tensor {
+		for i := range ts {
+			if ts[i].Name == name && ts[i].DType == safetensors.F32 {
+				data := append([]byte(nil), ts[i].Data...)
+				binary.LittleEndian.PutUint32(data, math.Float32bits(float32(math.NaN())))
+				ts[i].Data = data
+			}
+		}
+		return ts
 	}
 }
