@@ -33,9 +33,10 @@ type launchSpec struct {
 
 // workerExit is how one worker ended.
 type workerExit struct {
-	rank int
-	code int // exit code, or 128+signal
-	err  error
+	rank     int
+	code     int  // exit code, or 128+signal
+	signaled bool // killed by a signal (code 128+signal), not an exit of its own
+	err      error
 }
 
 // launch runs the workers and returns the launch's exit code: 0 when every
@@ -95,7 +96,7 @@ func launch(ctx context.Context, sp launchSpec) (int, error) {
 			err := c.Wait()
 			out.flush()
 			errw.flush()
-			exits <- workerExit{rank: r, code: exitStatus(err), err: err}
+			exits <- workerExit{rank: r, code: exitStatus(err), signaled: killedBySignal(err), err: err}
 		}()
 	}
 	exited := make([]bool, sp.nproc)
@@ -132,10 +133,16 @@ func launch(ctx context.Context, sp launchSpec) (int, error) {
 		case e := <-exits:
 			done++
 			exited[e.rank] = true
-			if (e.code == 130 || e.code == 143) && stopCode == 0 {
-				stopCode = e.code // a clean stop: the others stop at the same step
+			// A clean stop is a worker's own exit 130/143 after its checkpoint,
+			// or any end while the launcher forwards a signal. A worker killed
+			// by a signal nobody forwarded (before its handler was set, say)
+			// stopped without a checkpoint: a failure of that rank, named as
+			// such rather than the peers that then fail waiting for it.
+			clean := e.code == 0 || (e.code == 130 || e.code == 143) && (!e.signaled || interrupted)
+			if clean && e.code != 0 && stopCode == 0 {
+				stopCode = e.code // the others stop at the same step
 			}
-			if e.code != 0 && e.code != 130 && e.code != 143 && first == nil {
+			if !clean && first == nil {
 				first = &e
 				fmt.Fprintf(sp.stderr, "mose: launch: rank %d exited with %s; stopping the other ranks\n", e.rank, describe(e))
 				signalAll(syscall.SIGTERM)
@@ -157,6 +164,16 @@ func launch(ctx context.Context, sp launchSpec) (int, error) {
 		return 143, nil
 	}
 	return stopCode, nil
+}
+
+// killedBySignal reports whether a finished command was ended by a signal.
+func killedBySignal(err error) bool {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		ws, ok := ee.Sys().(syscall.WaitStatus)
+		return ok && ws.Signaled()
+	}
+	return false
 }
 
 // exitStatus is a finished command's exit code, 128+signal when killed.

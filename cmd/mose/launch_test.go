@@ -56,6 +56,9 @@ func TestLaunch(t *testing.T) {
 		{name: "a rank stops cleanly on its own signal, the others with it", script: `if [ "$RANK" = 1 ]; then exit 143; fi; sleep 1; exit 143`,
 			wantCode: 143, maxTime: 10 * time.Second},
 		{name: "SIGINT is forwarded", script: `trap 'exit 130' INT; sleep 30 & wait`, cancel: syscall.SIGINT, wantCode: 130, maxTime: 10 * time.Second},
+		{name: "a rank killed by SIGTERM before its handler is blamed, not the peer that fails after it",
+			script:   trapTerm + `if [ "$RANK" = 1 ]; then trap - TERM; kill -TERM $$; fi; sleep 1; exit 1`,
+			wantCode: 143, wantErr: "rank 1 of 3 failed (signal terminated (code 143))", maxTime: 10 * time.Second},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
