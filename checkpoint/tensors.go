@@ -94,3 +94,18 @@ func CopyInto(s *torch.Scope, dst []Named, read ReaderFunc) error {
 		return nil
 	})
 }
+
+// NonFinite returns the name of the first tensor of ts holding NaN or Inf
+// values, or "" when all are finite.
+func NonFinite(s *torch.Scope, ts []Named) (string, error) {
+	for _, n := range ts {
+		ok, err := s.AllFinite(n.T)
+		if err != nil {
+			return "", err
+		}
+		if !ok {
+			return n.Name, nil
+		}
+	}
+	return "", nil
+}

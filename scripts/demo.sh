@@ -11,7 +11,7 @@
 # 5. print a per-subset summary with each run's trainable parameters.
 #
 # One seed: the summary is a demonstration, not evidence. The README's claims come
-# from `go run ./internal/cmd/compare` (several seeds, capacity-matched baselines).
+# from `go run ./cmd/compare` (several seeds, capacity-matched baselines).
 #
 # Small and synthetic on purpose: a 0.9M-parameter random decoder and a
 # CA-MER-like dataset whose construction the README describes. It shows the
@@ -80,5 +80,5 @@ $1 == "gap" { printf "%-15s %22s %22s %22s\n", "conflict gap", $2 " pp", $4 " pp
 { printf "%-15s %7s %6s %7s  %7s %6s %7s  %7s %6s %7s\n", $1, $2, $3, $4, $6, $7, $8, $10, $11, $12 }'
 echo
 echo "One seed on toy data: compare MoSE with the capacity-matched LoRA, not with LoRA r=8."
-echo "Means over seeds, with ablations: go run ./internal/cmd/compare (see README, \"An honest comparison\")."
+echo "Means over seeds, with ablations: go run ./cmd/compare (see README, \"An honest comparison\")."
 echo "runs: $RUNS/demo-tiny, $RUNS/demo-tiny-lora, $RUNS/demo-tiny-lora-matched (metrics.jsonl, plots, checkpoints/)"

@@ -307,20 +307,20 @@ type Param struct {
 	Decay bool // weight decay applies (matrices yes, biases no)
 }
 
-// CheckFinite refuses to export non-finite weights.
+// CheckFinite refuses non-finite trained parameters (before a save or an
+// export).
 func CheckFinite(params []Param) error {
 	s := torch.NewScope()
 	defer s.Close()
-	for _, p := range params {
-		ok, err := s.AllFinite(p.T)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return fmt.Errorf("%w: %s holds NaN or Inf values: refusing to use it", inputerr.ErrAdapter, p.Name)
-		}
+	ts := make([]checkpoint.Named, len(params))
+	for i, p := range params {
+		ts[i] = checkpoint.Named{Name: p.Name, T: p.T}
 	}
-	return nil
+	name, err := checkpoint.NonFinite(s, ts)
+	if err == nil && name != "" {
+		err = fmt.Errorf("%w: %s holds NaN or Inf values: refusing to use it", inputerr.ErrAdapter, name)
+	}
+	return err
 }
 
 // DataErr names the class of a dataset's error: a feature file it names

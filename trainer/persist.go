@@ -110,18 +110,14 @@ func (r *run) saveState() error {
 	return nil
 }
 
-// finiteAll refuses non-finite tensors.
+// finiteAll refuses non-finite tensors (the optimizer moments a save
+// writes).
 func finiteAll(s *torch.Scope, ts []checkpoint.Named) error {
-	for _, n := range ts {
-		ok, err := s.AllFinite(n.T)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return fmt.Errorf("%w: %s holds NaN or Inf values: refusing to save it", ErrNonFinite, n.Name)
-		}
+	name, err := checkpoint.NonFinite(s, ts)
+	if err == nil && name != "" {
+		err = fmt.Errorf("%w: %s holds NaN or Inf values: refusing to save it", ErrNonFinite, name)
 	}
-	return nil
+	return err
 }
 
 // restore loads a checkpoint, after validating all of it (checkpoint.Read):

@@ -32,7 +32,7 @@ var layer = map[string]int{
 	"memest":     5,
 	"infer":      6,
 	"export":     7, "trainer": 7,
-	"internal/testfix": 8, "cmd/mose": 8, "internal/cmd/compare": 8, "internal/cmd/smoke": 8,
+	"internal/testfix": 8, "cmd/mose": 8, "cmd/compare": 8, "cmd/smoke": 8,
 }
 
 // noCgo are the packages that must build without libtorch: none of their

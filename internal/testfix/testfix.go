@@ -5,6 +5,7 @@ package testfix
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -23,6 +24,9 @@ import (
 // Fixture is a tiny random model and a small synthetic dataset.
 type Fixture struct {
 	Dir, Model, Train, Eval string
+	// Err is why the fixture could not be made (Main): every test that
+	// asks it for a recipe fails with it.
+	Err error
 }
 
 // New makes the fixture in a new temporary directory (remove it with
@@ -48,25 +52,33 @@ func New() (*Fixture, error) {
 	return f, nil
 }
 
-// Main runs a package's tests with a fixture in *f (for TestMain).
+// Main runs a package's tests with a fixture in *f, for TestMain: it makes
+// the fixture, runs the tests and removes it. TestMain returns after it, and
+// the testing package exits with the tests' code.
 func Main(m *testing.M, f **Fixture) {
 	fx, err := New()
 	if err != nil {
-		panic(err)
+		fx = &Fixture{Err: fmt.Errorf("testfix: making the fixture: %w", err)}
 	}
 	*f = fx
-	code := m.Run()
-	fx.Close()
-	os.Exit(code)
+	defer fx.Close()
+	m.Run()
 }
 
 // Close removes the fixture's directory.
-func (f *Fixture) Close() { os.RemoveAll(f.Dir) }
+func (f *Fixture) Close() {
+	if f.Dir != "" {
+		os.RemoveAll(f.Dir)
+	}
+}
 
 // Recipe is a fast demo-tiny recipe over the fixture writing into a fresh
 // temporary dir, with sets (key=value) applied last.
 func (f *Fixture) Recipe(t testing.TB, sets ...string) *recipes.Config {
 	t.Helper()
+	if f.Err != nil {
+		t.Fatal(f.Err)
+	}
 	base := []string{
 		"model.path=" + f.Model, "data.train=" + f.Train, "data.eval=" + f.Eval,
 		"run.output_dir=" + filepath.Join(t.TempDir(), "run"), "run.threads=1",

@@ -19,7 +19,7 @@
 #      against it; mose calls none of them). Nothing else differs from upstream;
 #   4. writes a git-ignored go.work that replaces gotch with that copy, and points
 #      .build/ (libtorch link, mose_abi.h, setup.env) at the chosen libtorch;
-#   5. builds and runs internal/cmd/smoke (matmul + backward) to prove the toolchain.
+#   5. builds and runs cmd/smoke (matmul + backward) to prove the toolchain.
 #
 # The gotch copy lives outside the clone on purpose: its path is part of Go's build
 # cache key, so a stable path lets every clone reuse the compiled libtch (minutes of
@@ -363,7 +363,7 @@ EOF
 # ---------------------------------------------------------------- 5. smoke test
 log="$ROOT/.build/smoke-build.log"
 start=$(date +%s)
-if ! (cd "$ROOT" && go build -o .build/smoke ./internal/cmd/smoke) >"$log" 2>&1; then
+if ! (cd "$ROOT" && go build -o .build/smoke ./cmd/smoke) >"$log" 2>&1; then
 	undef=$(grep -o "undefined reference to \`[^']*'" "$log" | head -1 || true)
 	if [ -n "$undef" ]; then
 		case "$undef" in

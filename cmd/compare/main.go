@@ -3,9 +3,9 @@
 // conflict gap and the trainable parameter count of each variant, so that
 // claims about MoSE are made against a capacity-matched LoRA baseline.
 //
-//	go run ./internal/cmd/compare                        # the full table (README)
-//	go run ./internal/cmd/compare --seeds 1 --steps 30   # a quick smoke run
-//	go run ./internal/cmd/compare --study audio-signal=3,6,9 --variants mose,lora-matched
+//	go run ./cmd/compare                        # the full table (README)
+//	go run ./cmd/compare --seeds 1 --steps 30   # a quick smoke run
+//	go run ./cmd/compare --study audio-signal=3,6,9 --variants mose,lora-matched
 //
 // It drives bin/mose (build it first: make build) with the demo recipe and
 // --set overrides, one process per run (--jobs at a time, each with

@@ -8,10 +8,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 )
 
@@ -115,8 +115,6 @@ func (h *harness) spec(v variant, seed int, dataDir string, rank int, dir string
 	return &runSpec{Variant: v.Name, Seed: seed, Dir: dir, Sets: append(sets, v.sets(rank)...), AR: v.AR}
 }
 
-var trainableRe = regexp.MustCompile(`(\d+) trainable parameters`)
-
 // trainable asks `mose validate` for the trainable parameter count of sets.
 func (h *harness) trainable(sets []string) (int64, error) {
 	args := append([]string{"validate", "--recipe", h.o.recipe}, setFlags(sets)...)
@@ -124,11 +122,18 @@ func (h *harness) trainable(sets []string) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("mose validate: %v\n%s", err, out)
 	}
-	m := trainableRe.FindSubmatch(out)
-	if m == nil {
-		return 0, fmt.Errorf("mose validate printed no trainable parameter count:\n%s", out)
+	return trainableCount(string(out))
+}
+
+// trainableCount finds "N trainable parameters" in mose validate's summary.
+func trainableCount(out string) (int64, error) {
+	before, _, ok := strings.Cut(out, " trainable parameters")
+	if f := strings.Fields(before); ok && len(f) > 0 {
+		if n, err := strconv.ParseInt(f[len(f)-1], 10, 64); err == nil {
+			return n, nil
+		}
 	}
-	return strconv.ParseInt(string(m[1]), 10, 64)
+	return 0, fmt.Errorf("mose validate printed no trainable parameter count:\n%s", out)
 }
 
 // matchedRank is the LoRA rank whose trainable parameter count is closest to
