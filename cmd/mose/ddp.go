@@ -32,8 +32,12 @@ func (e exitWith) Error() string {
 }
 func (e exitWith) Unwrap() error { return e.err }
 
-// launchGrace is how long the other ranks get to stop after one failed.
-const launchGrace = 30 * time.Second
+// launchGrace is how long the other ranks get to stop after one failed. A
+// rank that has failed has already waited MOSE_DIST_TIMEOUT for its peers at
+// the most; a healthy peer stops within a step (its own collective fails at
+// once on the lost connection), so the whole launch ends within the timeout
+// plus this grace.
+const launchGrace = 8 * time.Second
 
 // launchTrain runs `mose train` as nproc data-parallel workers on this
 // machine: the same command line without --nproc, under torchrun's
@@ -139,7 +143,9 @@ func joinGroup(ctx context.Context, cfg *recipes.Config, log *logrus.Logger) (*d
 		dc.Backend = dist.NCCL
 	}
 	g, err := dist.New(ctx, dc)
-	if err != nil {
+	if errors.Is(err, dist.ErrEnv) {
+		return nil, badInput(err)
+	} else if err != nil {
 		return nil, err
 	}
 	log.WithFields(logrus.Fields{"backend": string(dc.Backend), "rank": dc.Rank, "world": dc.World,

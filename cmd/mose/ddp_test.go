@@ -290,6 +290,27 @@ func TestDDPFaults(t *testing.T) {
 		resumeAndCompare(t, straight, out, steps, final)
 	})
 
+	t.Run("a rank that hangs", func(t *testing.T) {
+		out := filepath.Join(dir, "hang")
+		t.Setenv("MOSE_DIST_TIMEOUT", "5s")
+		cmd := startTrain(t, out, append(ddpArgs(out, "train.max_steps=400", "train.save_every=1000"), "--nproc", "2")...)
+		waitSteps(t, out, 3, 90*time.Second)
+		victim := rankPid(t, cmd.Process.Pid, 1)
+		start := time.Now()
+		syscall.Kill(victim, syscall.SIGSTOP) // alive, never answering: a deadlock or a swapping host
+		err := cmd.Wait()
+		took := time.Since(start)
+		log := readLog(out)
+		t.Logf("SIGSTOP of rank 1: the launch exited %d after %s", code(err), took.Round(time.Millisecond))
+		if code(err) == 0 || !strings.Contains(log, "rank 1 of 2 hung") {
+			t.Fatalf("launch exit %d; want non-zero, naming rank 1 as hung:\n%s", code(err), log)
+		}
+		if took > 15*time.Second {
+			t.Errorf("the launch took %s to end (MOSE_DIST_TIMEOUT=5s: want within the timeout + 10 s)", took)
+		}
+		noCTrace(t, []byte(log))
+	})
+
 	t.Run("busy port", func(t *testing.T) {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -306,6 +327,7 @@ func TestDDPFaults(t *testing.T) {
 		if code(err) == 0 || !strings.Contains(string(b), "MASTER_PORT is taken") {
 			t.Errorf("want a failure that says the port is taken, got exit %d:\n%s", code(err), b)
 		}
+		noCTrace(t, b)
 		if _, err := os.Stat(out); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("a failed rendezvous wrote %s", out)
 		}
@@ -323,7 +345,45 @@ func TestDDPFaults(t *testing.T) {
 		if code(err) == 0 || !strings.Contains(string(b), "not every rank arrived") || took > 30*time.Second {
 			t.Errorf("want a bounded failure that says a rank is missing, got exit %d after %s:\n%s", code(err), took, b)
 		}
+		noCTrace(t, b)
 	})
+
+	// The store's own failures: rank 0 that never comes, a name that does not
+	// resolve. Each is one line naming the rank and the address, within the
+	// timeout (+10 s), and libtorch's retry logs and C++ traces stay unprinted.
+	for _, c := range []struct {
+		name, addr, want string
+		exit             int
+	}{
+		{"rank 0 never starts", "127.0.0.1", "rank 0 (the store at MASTER_ADDR:MASTER_PORT) did not answer within 3s", 1},
+		{"unresolvable MASTER_ADDR", "no-such-host.invalid", `MASTER_ADDR "no-such-host.invalid" does not resolve`, 2},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			out := filepath.Join(dir, strings.ReplaceAll(c.name, " ", "-"))
+			start := time.Now()
+			cmd := exec.Command(e2e.bin, append([]string{"train", "--no-progress"}, ddpArgs(out, steps...)...)...)
+			cmd.Env = append(os.Environ(), "RANK=1", "WORLD_SIZE=2", "MASTER_ADDR="+c.addr,
+				"MASTER_PORT="+strconv.Itoa(freeTestPort(t)), "MOSE_DIST_TIMEOUT=3s")
+			b, err := cmd.CombinedOutput()
+			took := time.Since(start)
+			t.Logf("%s: exit %d after %s: %s", c.name, code(err), took.Round(time.Millisecond), strings.TrimSpace(string(b)))
+			if code(err) != c.exit || !strings.Contains(string(b), c.want) || !strings.Contains(string(b), "rank 1 of 2") || took > 13*time.Second {
+				t.Errorf("want exit %d within 13 s naming rank 1 and %q, got exit %d after %s:\n%s", c.exit, c.want, code(err), took, b)
+			}
+			noCTrace(t, b)
+		})
+	}
+}
+
+// noCTrace fails when out carries libtorch's own logs or a C++ stack trace:
+// mose reports data-parallel failures in its own words.
+func noCTrace(t *testing.T, out []byte) {
+	t.Helper()
+	for _, bad := range []string{"frame #", "Exception raised from", "[c10d]", "socket.cpp", "TCPStore.cpp"} {
+		if strings.Contains(string(out), bad) {
+			t.Errorf("output carries libtorch's %q:\n%s", bad, out)
+		}
+	}
 }
 
 // resumeAndCompare resumes out with --resume auto on 2 ranks to the end and

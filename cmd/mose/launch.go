@@ -10,7 +10,9 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -80,8 +82,10 @@ func launch(ctx context.Context, sp launchSpec) (int, error) {
 		cmds[r] = c
 	}
 	exits := make(chan workerExit, sp.nproc)
+	errws := make([]*lineWriter, sp.nproc)
 	for r, c := range cmds {
 		out, errw := &lineWriter{w: sp.stdout, rank: r, mu: &outMu}, &lineWriter{w: sp.stderr, rank: r, mu: &outMu}
+		errws[r] = errw
 		c.Stdout, c.Stderr = out, errw
 		// A worker's children could keep its output pipes open after it exits;
 		// its exit is reported regardless after this delay.
@@ -106,6 +110,7 @@ func launch(ctx context.Context, sp launchSpec) (int, error) {
 		stopCode    int // a worker's clean stop (130/143) without a forwarded signal
 		killTimer   <-chan time.Time
 		done        int
+		stuck       []int // ranks that did not stop within the grace after a failure
 	)
 	signalAll := func(sig os.Signal) {
 		for r, c := range cmds {
@@ -149,12 +154,27 @@ func launch(ctx context.Context, sp launchSpec) (int, error) {
 				killTimer = time.After(sp.grace)
 			}
 		case <-killTimer:
-			fmt.Fprintf(sp.stderr, "mose: launch: ranks still running %s after rank %d failed: killing them\n", sp.grace, first.rank)
+			for r, c := range cmds {
+				// A worker already reaped but whose output pipes are still
+				// held (by a child of its own) has stopped: it is not stuck.
+				if !exited[r] && syscall.Kill(c.Process.Pid, 0) == nil {
+					stuck = append(stuck, r)
+				}
+			}
+			fmt.Fprintf(sp.stderr, "mose: launch: ranks %v still running %s after rank %d failed: killing them\n", stuck, sp.grace, first.rank)
 			signalAll(syscall.SIGKILL)
 			killTimer = nil
 		}
 	}
 	if first != nil {
+		// A rank whose collective timed out failed because a peer stopped
+		// answering; a peer that then ignored SIGTERM too is the one that
+		// hung (stopped, deadlocked, swapping): name it, not the rank that
+		// waited for it.
+		if len(stuck) > 0 && errws[first.rank].peerLost.Load() {
+			return max(first.code, 1), fmt.Errorf("launch: rank %s of %d hung: rank %d's collective timed out waiting for it, "+
+				"and it did not stop within %s of SIGTERM (killed); see its log for the last step it reached", ranksList(stuck), sp.nproc, first.rank, sp.grace)
+		}
 		return max(first.code, 1), fmt.Errorf("launch: rank %d of %d failed (%s)", first.rank, sp.nproc, describe(*first))
 	}
 	if interrupted {
@@ -216,12 +236,15 @@ type lineWriter struct {
 	rank int
 	mu   *sync.Mutex
 	buf  []byte
+	// peerLost is set once the worker reports a collective that failed
+	// (dist.ErrCollective's message): it waited for a peer that never came.
+	peerLost atomic.Bool
 }
 
+// collectiveFailed is the start of internal/dist's ErrCollective message.
+const collectiveFailed = "dist: collective failed"
+
 func (l *lineWriter) Write(p []byte) (int, error) {
-	if l.w == nil {
-		return len(p), nil
-	}
 	l.buf = append(l.buf, p...)
 	for {
 		i := bytes.IndexByte(l.buf, '\n')
@@ -236,17 +259,32 @@ func (l *lineWriter) Write(p []byte) (int, error) {
 
 // flush writes a last line that had no newline.
 func (l *lineWriter) flush() {
-	if l.w != nil && len(l.buf) > 0 {
+	if len(l.buf) > 0 {
 		l.emit(append(l.buf, '\n'))
 		l.buf = nil
 	}
 }
 
 func (l *lineWriter) emit(line []byte) {
+	if bytes.Contains(line, []byte(collectiveFailed)) {
+		l.peerLost.Store(true)
+	}
+	if l.w == nil {
+		return
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.rank != 0 {
 		fmt.Fprintf(l.w, "[rank %d] ", l.rank)
 	}
 	l.w.Write(line)
+}
+
+// ranksList is "1" or "1, 3".
+func ranksList(ranks []int) string {
+	s := make([]string, len(ranks))
+	for i, r := range ranks {
+		s[i] = strconv.Itoa(r)
+	}
+	return strings.Join(s, ", ")
 }

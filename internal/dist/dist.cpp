@@ -22,6 +22,8 @@
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
 
+#include <c10/util/Logging.h>
+
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -156,6 +158,14 @@ void mose_pg_free(void *pg) {
     delete static_cast<group *>(pg);
   } catch (...) {
   }
+}
+
+void mose_quiet_c10d_logs(void) {
+  const char *user = std::getenv("TORCH_CPP_LOG_LEVEL");
+  if (user != nullptr && *user != '\0') {
+    return; // the user asked for libtorch's own logs: keep them
+  }
+  FLAGS_caffe2_log_level = 3; // FATAL: c10d's retries and warnings stay unprinted
 }
 
 int mose_nccl_available(void) {

@@ -30,6 +30,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"time"
 	"unsafe"
@@ -106,6 +107,12 @@ func New(ctx context.Context, cfg Config) (*Group, error) {
 		return nil, fmt.Errorf("%w: unknown backend %q (gloo or nccl)", ErrRendezvous, cfg.Backend)
 	}
 	where := fmt.Sprintf("%s:%d as rank %d of %d (%s)", cfg.Addr, cfg.Port, cfg.Rank, cfg.World, cfg.Backend)
+	if err := resolve(ctx, cfg.Addr, cfg.Timeout); err != nil {
+		return nil, fmt.Errorf("%s: %w", where, err)
+	}
+	// mose names every rendezvous and collective failure itself; libtorch's
+	// own retry logs (with C++ stack traces) would only bury that line.
+	C.mose_quiet_c10d_logs()
 	type joined struct {
 		p   unsafe.Pointer
 		msg *C.char
@@ -139,12 +146,41 @@ func New(ctx context.Context, cfg Config) (*Group, error) {
 		switch s := err.Error(); {
 		case strings.Contains(s, "EADDRINUSE") || strings.Contains(s, "Address already in use"):
 			hint = "; fix: MASTER_PORT is taken on this host, choose a free one (mose train --nproc picks one itself)"
+		case cfg.Rank != 0 && (strings.Contains(strings.ToLower(s), "timed out") || strings.Contains(s, "Socket Timeout")):
+			hint = fmt.Sprintf("; rank 0 (the store at MASTER_ADDR:MASTER_PORT) did not answer within %s (MOSE_DIST_TIMEOUT): "+
+				"likely causes: rank 0 was not started or has failed, MASTER_ADDR does not reach it, or a firewall blocks MASTER_PORT", cfg.Timeout)
 		case strings.Contains(s, "clients joined") || strings.Contains(strings.ToLower(s), "timed out") || strings.Contains(s, "Socket Timeout"):
 			hint = fmt.Sprintf("; not every rank arrived within %s (MOSE_DIST_TIMEOUT): check that WORLD_SIZE ranks were started and reach MASTER_ADDR:MASTER_PORT", cfg.Timeout)
 		}
 		return nil, fmt.Errorf("%w: %s: %v%s", ErrRendezvous, where, err, hint)
 	}
 	return &Group{p: j.p, cfg: cfg}, nil
+}
+
+// resolve checks that addr (MASTER_ADDR) names a host this machine can find,
+// within timeout: libtorch's store retries an unresolvable name until its
+// own timeout and then reports only a connect timeout. A name that does not
+// exist is ErrEnv (bad input); a resolver that fails otherwise is
+// ErrRendezvous.
+func resolve(ctx context.Context, addr string, timeout time.Duration) error {
+	if net.ParseIP(addr) != nil {
+		return nil
+	}
+	if addr == "" {
+		return fmt.Errorf("%w: MASTER_ADDR is empty", ErrEnv)
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	_, err := net.DefaultResolver.LookupHost(ctx, addr)
+	if err == nil {
+		return nil
+	}
+	fix := "fix: set MASTER_ADDR to rank 0's address, or a name this host resolves"
+	var dns *net.DNSError
+	if errors.As(err, &dns) && dns.IsNotFound {
+		return fmt.Errorf("%w: MASTER_ADDR %q does not resolve on this host (%v); %s", ErrEnv, addr, err, fix)
+	}
+	return fmt.Errorf("%w: MASTER_ADDR %q could not be resolved within %s (%v); %s", ErrRendezvous, addr, timeout, err, fix)
 }
 
 // Rank is this process's rank; World the number of processes.

@@ -19,6 +19,10 @@ char *mose_pg_broadcast(void *pg, void *tensor, int root);
 char *mose_pg_barrier(void *pg);
 // mose_pg_free releases the group (and this rank's store connection).
 void mose_pg_free(void *pg);
+// mose_quiet_c10d_logs stops libtorch's C++ logging below FATAL (c10d's
+// connection retries, with their C++ stack traces), unless TORCH_CPP_LOG_LEVEL
+// is set: mose reports every rendezvous and collective failure itself.
+void mose_quiet_c10d_logs(void);
 // mose_nccl_available reports whether this build can create NCCL groups.
 int mose_nccl_available(void);
 

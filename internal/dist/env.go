@@ -10,6 +10,10 @@ import (
 // ErrEnv reports a launcher environment that cannot be used (bad input).
 var ErrEnv = errors.New("dist: bad launcher environment")
 
+// MaxTimeout bounds MOSE_DIST_TIMEOUT: every wait of a data-parallel run
+// ends within it, so a typo (60h for 60s) must not mean a silent day.
+const MaxTimeout = 24 * time.Hour
+
 // FromEnv reads the launch contract of torchrun (RANK, WORLD_SIZE, LOCAL_RANK,
 // MASTER_ADDR, MASTER_PORT), falling back to SLURM's task variables
 // (SLURM_PROCID, SLURM_NTASKS, SLURM_LOCALID) under srun, where MASTER_ADDR and
@@ -61,8 +65,8 @@ func FromEnv(getenv func(string) string) (cfg Config, ok bool, err error) {
 	cfg.Timeout = 60 * time.Second
 	if v := getenv("MOSE_DIST_TIMEOUT"); v != "" {
 		d, err := time.ParseDuration(v)
-		if err != nil || d <= 0 {
-			return Config{}, false, fmt.Errorf("%w: MOSE_DIST_TIMEOUT=%q is not a positive duration (e.g. 60s)", ErrEnv, v)
+		if err != nil || d <= 0 || d > MaxTimeout {
+			return Config{}, false, fmt.Errorf("%w: MOSE_DIST_TIMEOUT=%q is not a duration in (0, %s] (e.g. 60s)", ErrEnv, v, MaxTimeout)
 		}
 		cfg.Timeout = d
 	}

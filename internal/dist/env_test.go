@@ -30,6 +30,7 @@ func TestFromEnv(t *testing.T) {
 		{name: "no master addr", err: true, env: map[string]string{"RANK": "0", "WORLD_SIZE": "2"}},
 		{name: "bad port", err: true, env: map[string]string{"RANK": "0", "WORLD_SIZE": "2", "MASTER_ADDR": "h", "MASTER_PORT": "70000"}},
 		{name: "bad timeout", err: true, env: map[string]string{"RANK": "0", "WORLD_SIZE": "1", "MOSE_DIST_TIMEOUT": "-1s"}},
+		{name: "timeout beyond a day", err: true, env: map[string]string{"RANK": "0", "WORLD_SIZE": "1", "MOSE_DIST_TIMEOUT": "25h"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
