@@ -133,6 +133,7 @@ func scoreEval(ctx context.Context, c *stack.Stack) (*metrics.Report, error) {
 // its best-scored label, through the KV cache (cached) or one row per
 // label; idx are the predictions' dataset indices.
 func scorePredictions(ctx context.Context, c *stack.Stack, ds *data.Dataset, cached bool) (preds []metrics.Prediction, idx []int, err error) {
+	enc := ds.Encoder()
 	err = forEachScored(ctx, c, ds, cached, func(b *data.Batch, first []int, scores [][]float64) error {
 		for g, r := range first {
 			best := 0
@@ -141,7 +142,11 @@ func scorePredictions(ctx context.Context, c *stack.Stack, ds *data.Dataset, cac
 					best = k
 				}
 			}
-			preds = append(preds, metrics.Prediction{ID: b.SampleIDs[r], Subset: b.Subsets[r], Label: b.Labels[r], Pred: best})
+			p := metrics.Prediction{ID: b.SampleIDs[r], Subset: b.Subsets[r], Label: b.Labels[r], Pred: best}
+			if l := p.Label; l >= 0 && l < len(scores[g]) {
+				p.NLL, p.Tokens = -scores[g][l], len(enc.LabelAnswer(l)) // the eval loss's terms
+			}
+			preds = append(preds, p)
 			idx = append(idx, b.Index[r])
 		}
 		return nil

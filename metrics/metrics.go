@@ -29,6 +29,8 @@
 // Every metric is finite: no NaN or Inf reaches the JSON.
 package metrics
 
+import "math"
+
 // Names of the conflict subsets and of the subset holding every sample.
 const (
 	SubsetVideoAligned = "video-aligned"
@@ -43,6 +45,11 @@ type Prediction struct {
 	Subset string // conflict subset; "" or "all" puts the sample in "all" only
 	Label  int    // index of the true label in the label list
 	Pred   int    // index of the predicted label; out of range means unmapped
+	// NLL is the negative log-likelihood of the true label's answer tokens
+	// (summed) and Tokens their number; Tokens 0 means no loss was computed
+	// (generate mode).
+	NLL    float64
+	Tokens int
 }
 
 // ClassMetrics holds the one-vs-rest metrics of one label within a subset.
@@ -64,6 +71,10 @@ type SubsetMetrics struct {
 	MacroF1    float64 `json:"macro_f1"`
 	// Unmapped counts predictions outside the label range (counted as wrong).
 	Unmapped int `json:"unmapped"`
+	// Loss is the eval loss: the true labels' answer-token negative
+	// log-likelihood per token over the subset (the training emotion loss of
+	// samples trained on their label answer); absent when not computed.
+	Loss *float64 `json:"loss,omitempty"`
 	// PerClass has one entry per label, in label order.
 	PerClass []ClassMetrics `json:"per_class"`
 	// Confusion[t][p] counts samples of true label t predicted as p, over all
@@ -107,7 +118,7 @@ func Compute(preds []Prediction, labels []string) Report {
 			r.InvalidLabels++
 			continue
 		}
-		counts[SubsetAll].add(p.Label, p.Pred)
+		counts[SubsetAll].add(p)
 		if p.Subset == "" || p.Subset == SubsetAll {
 			continue
 		}
@@ -116,7 +127,7 @@ func Compute(preds []Prediction, labels []string) Report {
 			c = newConfusion(k)
 			counts[p.Subset] = c
 		}
-		c.add(p.Label, p.Pred)
+		c.add(p)
 	}
 	for name, c := range counts {
 		r.Subsets[name] = c.metrics(labels)
@@ -135,6 +146,8 @@ type confusion struct {
 	n        int
 	m        [][]int // m[true][pred]
 	unmapped []int   // unmapped predictions per true label
+	nll      float64 // summed answer NLL of the samples with Tokens > 0
+	tokens   int
 }
 
 func newConfusion(k int) *confusion {
@@ -145,8 +158,13 @@ func newConfusion(k int) *confusion {
 	return &confusion{m: m, unmapped: make([]int, k)}
 }
 
-func (c *confusion) add(label, pred int) {
+func (c *confusion) add(p Prediction) {
+	label, pred := p.Label, p.Pred
 	c.n++
+	if p.Tokens > 0 {
+		c.nll += p.NLL
+		c.tokens += p.Tokens
+	}
 	if pred < 0 || pred >= len(c.m) {
 		c.unmapped[label]++
 		return
@@ -161,6 +179,9 @@ func (c *confusion) metrics(labels []string) *SubsetMetrics {
 		N:         c.n,
 		PerClass:  make([]ClassMetrics, k),
 		Confusion: c.m,
+	}
+	if loss := c.nll / float64(c.tokens); c.tokens > 0 && !math.IsNaN(loss) && !math.IsInf(loss, 0) {
+		s.Loss = &loss
 	}
 	predicted := make([]int, k)
 	for t := range k {

@@ -320,3 +320,50 @@ func TestComputeEmptySubsetsAndInvalid(t *testing.T) {
 		t.Errorf("Lookup(all.accuracy) ok on an empty report")
 	}
 }
+
+// The eval loss is the answer NLL per answer token over each subset, from
+// the samples that carry one; a report without any has no loss.
+func TestComputeLoss(t *testing.T) {
+	cases := []struct {
+		name      string
+		preds     []Prediction
+		all, cons float64 // want; NaN: no loss
+	}{
+		{"per token, not per sample", []Prediction{
+			{Subset: SubsetConsistent, Label: 0, Pred: 0, NLL: 3, Tokens: 3},
+			{Subset: SubsetVideoAligned, Label: 1, Pred: 0, NLL: 1, Tokens: 1},
+		}, 1, 1},
+		{"weighted by tokens", []Prediction{
+			{Subset: SubsetConsistent, Label: 0, Pred: 0, NLL: 6, Tokens: 2},
+			{Subset: SubsetConsistent, Label: 1, Pred: 1, NLL: 2, Tokens: 2},
+		}, 2, 2},
+		{"generate mode: none", []Prediction{{Subset: SubsetConsistent, Label: 0, Pred: 0}}, math.NaN(), math.NaN()},
+		{"an invalid label carries none", []Prediction{
+			{Subset: SubsetConsistent, Label: 0, Pred: 0, NLL: 1, Tokens: 2},
+			{Subset: SubsetConsistent, Label: 7, Pred: 0, NLL: 100, Tokens: 1},
+		}, 0.5, 0.5},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := Compute(c.preds, []string{"a", "b"})
+			for _, w := range []struct {
+				key  string
+				want float64
+			}{{"all.loss", c.all}, {"consistent.loss", c.cons}} {
+				got, ok := r.Lookup(w.key)
+				if math.IsNaN(w.want) {
+					if ok {
+						t.Errorf("%s = %g, want none", w.key, got)
+					}
+					continue
+				}
+				if !ok || !near(got, w.want) {
+					t.Errorf("%s = %g (%v), want %g", w.key, got, ok, w.want)
+				}
+			}
+			if ValidKey("all.loss") {
+				t.Errorf("all.loss accepted as a keep_best_by key (lower is better)")
+			}
+		})
+	}
+}

@@ -16,14 +16,17 @@ const (
 	MetricWeightedF1  = "weighted_f1"
 	MetricMacroF1     = "macro_f1"
 	MetricConflictGap = "conflict_gap"
+	// MetricLoss is the eval loss (SubsetMetrics.Loss): lower is better, so
+	// it is not a keep_best_by key (ValidKey).
+	MetricLoss = "loss"
 )
 
 // Lookup returns the metric named key, of the form "<subset>.<metric>" with metric
-// one of accuracy, uar, weighted_f1 and macro_f1 (e.g. "all.uar",
+// one of accuracy, uar, weighted_f1, macro_f1 and loss (e.g. "all.uar",
 // "video-aligned.accuracy"). The conflict gap, which belongs to no subset, is
 // "conflict_gap" or "all.conflict_gap". The boolean is false when the key is
-// malformed, the metric unknown, the subset absent or empty, or the conflict gap
-// undefined; the value is then 0.
+// malformed, the metric unknown, the subset absent or empty, the conflict gap
+// undefined, or the loss not computed; the value is then 0.
 func (r Report) Lookup(key string) (float64, bool) {
 	if key == MetricConflictGap || key == SubsetAll+"."+MetricConflictGap {
 		if r.ConflictGap == nil {
@@ -48,11 +51,16 @@ func (r Report) Lookup(key string) (float64, bool) {
 		return s.WeightedF1, true
 	case MetricMacroF1:
 		return s.MacroF1, true
+	case MetricLoss:
+		if s.Loss != nil {
+			return *s.Loss, true
+		}
 	}
 	return 0, false
 }
 
-// ValidKey reports whether key names a metric Lookup can ever return, whatever the
+// ValidKey reports whether key names a metric Lookup can ever return (the eval
+// loss aside: higher is better for every key it accepts), whatever the
 // data: "<subset>.<metric>" with a non-empty subset and a known metric, or the
 // conflict gap. Recipes can check keep_best_by with it before training.
 func ValidKey(key string) bool {

@@ -16,7 +16,8 @@ var ErrNoData = errors.New("no data to plot")
 // Losses writes to path a PNG of the training curves in records, one panel each,
 // against the optimizer step:
 //
-//   - emotion_loss and total_loss;
+//   - emotion_loss and total_loss, and the eval loss ("all.loss" of the eval
+//     records, as points);
 //   - lb_loss and z_loss (flat at 0 for LoRA);
 //   - lr;
 //   - if any record carries eval metrics, every "<subset>.accuracy" key as points.
@@ -43,9 +44,13 @@ func Losses(records []Record, caption, path string) error {
 			{"Router auxiliary losses (before λ)", "loss", []series{c.lb, c.z}},
 			{"Learning rate", "lr", []series{c.lr}},
 		}
-		for _, sp := range specs {
+		for i, sp := range specs {
 			p := newPanel(captioned(caption, sp.title), "step", sp.y)
-			if err := addLines(p, sp.ss, false); err != nil {
+			ss := sp.ss
+			if i == 0 {
+				ss = append(ss, c.evalLoss)
+			}
+			if err := addLines(p, ss, false); err != nil {
 				return fmt.Errorf("plots: losses %s: %w", path, err)
 			}
 			panels = append(panels, p)
@@ -72,6 +77,7 @@ func Losses(records []Record, caption, path string) error {
 // lossCurves are the series of the Losses plot.
 type lossCurves struct {
 	emotion, total, lb, z, lr series
+	evalLoss                  series   // "all.loss" of the eval records
 	evals                     []series // "<subset>.accuracy", sorted by key
 	train                     int      // number of training records
 }
@@ -79,11 +85,12 @@ type lossCurves struct {
 // collectLosses extracts the Losses series from records.
 func collectLosses(records []Record) lossCurves {
 	c := lossCurves{
-		emotion: series{name: "emotion_loss"},
-		total:   series{name: "total_loss"},
-		lb:      series{name: "lb_loss"},
-		z:       series{name: "z_loss"},
-		lr:      series{name: "lr"},
+		emotion:  series{name: "emotion_loss"},
+		total:    series{name: "total_loss"},
+		lb:       series{name: "lb_loss"},
+		z:        series{name: "z_loss"},
+		lr:       series{name: "lr"},
+		evalLoss: series{name: "eval loss (all)"},
 	}
 	evals := map[string]*series{}
 	for _, r := range records {
@@ -95,6 +102,9 @@ func collectLosses(records []Record) lossCurves {
 			c.lb.add(x, r.LBLoss)
 			c.z.add(x, r.ZLoss)
 			c.lr.add(x, r.LR)
+		}
+		if v, ok := r.Eval["all.loss"]; ok {
+			c.evalLoss.add(x, v)
 		}
 		for k, v := range r.Eval {
 			if !strings.HasSuffix(k, ".accuracy") {

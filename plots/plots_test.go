@@ -243,9 +243,12 @@ func TestCollectLosses(t *testing.T) {
 		{Step: 1, EmotionLoss: 2, TotalLoss: 2.1, LR: 1e-4},
 		{Step: 2, EmotionLoss: 1, TotalLoss: 1.1, LR: 1e-4, Eval: map[string]float64{"all.accuracy": 0.4, "all.uar": 0.3}},
 		{Step: 2, Eval: map[string]float64{"all.accuracy": 0.5, "consistent.accuracy": 0.6}}, // untagged eval line
-		{Kind: KindEval, Step: 3, LR: 1, Eval: map[string]float64{"all.accuracy": 0.7}},
+		{Kind: KindEval, Step: 3, LR: 1, Eval: map[string]float64{"all.accuracy": 0.7, "all.loss": 1.5, "consistent.loss": 9}},
 	}
 	c := collectLosses(recs)
+	if got := c.evalLoss.sorted(); len(got) != 1 || got[0].X != 3 || got[0].Y != 1.5 {
+		t.Errorf("eval loss points = %v, want (3, 1.5) from all.loss", got)
+	}
 	if c.train != 2 || len(c.emotion.xys) != 2 || len(c.lr.xys) != 2 {
 		t.Fatalf("train=%d emotion=%v lr=%v, want the 2 training records", c.train, c.emotion.xys, c.lr.xys)
 	}

@@ -84,20 +84,22 @@ func (c *Stack) Agree(counts []float64) ([]float64, error) {
 // GatherPredictions combines every rank's predictions of ds (each rank
 // predicted its own shard; idx[i] is the dataset index of preds[i]) into
 // all of ds's, in dataset order, on every rank: one all-reduce of a
-// (len(ds), 3) buffer of (predicted, label, prediction).
+// (len(ds), 5) buffer of (predicted, label, prediction, answer NLL, answer
+// tokens).
 func (c *Stack) GatherPredictions(ds *data.Dataset, preds []metrics.Prediction, idx []int) ([]metrics.Prediction, error) {
 	if c.Group == nil {
 		return preds, nil
 	}
+	const cols = 5 // present, label, prediction, answer NLL, answer tokens
 	n := ds.Len()
-	buf := make([]float64, 3*n)
+	buf := make([]float64, cols*n)
 	for i, p := range preds {
-		j := idx[i]
-		buf[3*j], buf[3*j+1], buf[3*j+2] = 1, float64(p.Label), float64(p.Pred)
+		row := buf[cols*idx[i] : cols*idx[i]+cols]
+		row[0], row[1], row[2], row[3], row[4] = 1, float64(p.Label), float64(p.Pred), p.NLL, float64(p.Tokens)
 	}
 	s := torch.NewScope()
 	defer s.Close()
-	t := s.FromFloat64(buf, int64(n), 3)
+	t := s.FromFloat64(buf, int64(n), cols)
 	if err := s.Err(); err != nil {
 		return nil, err
 	}
@@ -110,10 +112,12 @@ func (c *Stack) GatherPredictions(ds *data.Dataset, preds []metrics.Prediction, 
 	}
 	out := make([]metrics.Prediction, 0, n)
 	for j := range n {
-		if v[3*j] != 1 {
-			return nil, fmt.Errorf("%w: eval sample %d (%s) was predicted by %v ranks, want 1", ErrRanks, j, ds.Samples[j].ID, v[3*j])
+		row := v[cols*j : cols*j+cols]
+		if row[0] != 1 {
+			return nil, fmt.Errorf("%w: eval sample %d (%s) was predicted by %v ranks, want 1", ErrRanks, j, ds.Samples[j].ID, row[0])
 		}
-		out = append(out, metrics.Prediction{ID: ds.Samples[j].ID, Subset: ds.Samples[j].Subset, Label: int(v[3*j+1]), Pred: int(v[3*j+2])})
+		out = append(out, metrics.Prediction{ID: ds.Samples[j].ID, Subset: ds.Samples[j].Subset, Label: int(row[1]), Pred: int(row[2]),
+			NLL: row[3], Tokens: int(row[4])})
 	}
 	return out, nil
 }

@@ -275,7 +275,7 @@ func (r *run) endProgress() {
 func (r *run) writeEvalRecord(rep *metrics.Report) {
 	ev := map[string]float64{}
 	for _, sub := range rep.SubsetNames() {
-		for _, m := range []string{"accuracy", "uar", "weighted_f1", "macro_f1"} {
+		for _, m := range []string{"accuracy", "uar", "weighted_f1", "macro_f1", metrics.MetricLoss} {
 			if v, ok := rep.Lookup(sub + "." + m); ok {
 				ev[sub+"."+m] = v
 			}

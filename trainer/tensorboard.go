@@ -59,7 +59,7 @@ func (l *metricsLog) writeTensorBoard(rec plots.Record) error {
 //	router/<group>/<stat>           entropy, z, balance, tokens
 //	router/<group>/load/<k>         f_k of expert k
 //	router/<group>/prob/<k>         P_k of expert k
-//	eval/<subset>/<metric>          accuracy, uar, weighted_f1, macro_f1, conflict_gap
+//	eval/<subset>/<metric>          accuracy, uar, weighted_f1, macro_f1, loss, conflict_gap
 //
 // An eval record gives its eval/ tags only (its epoch and modality weights
 // repeat the training record's). Fields the JSON leaves out (omitempty) are
