@@ -166,17 +166,9 @@ func Run(ctx context.Context, cfg *recipes.Config, opt Options) (*Result, error)
 // checkRecipe refuses to resume when the recipe changed in a way that breaks
 // exactness.
 func checkRecipe(ck string, cfg *recipes.Config, allow bool, log logrus.FieldLogger) error {
-	path := filepath.Join(ck, checkpoint.RecipeFile)
-	b, err := fsutil.ReadRegularLimit(path, fsutil.MaxConfigSize)
+	old, err := savedRecipe(ck)
 	if err != nil {
-		return fmt.Errorf("%w: %v", checkpoint.ErrResume, err)
-	}
-	old, err := recipes.Parse(b, path) // no MOSE_* env: compare what was saved
-	if err != nil {
-		return fmt.Errorf("%w: %v", checkpoint.ErrResume, err)
-	}
-	if old.Run.WorldSize == 0 { // saved before data parallelism: one process
-		old.Run.WorldSize = 1
+		return err
 	}
 	diff := recipes.ExactnessDiff(old, cfg)
 	if st, err := checkpoint.Decode(ck); err == nil && len(diff) == 1 && diff[0] == "train.max_steps" &&
@@ -291,11 +283,60 @@ func (r *run) checkData(resume string) error {
 	return nil
 }
 
+// savedRecipe reads the recipe checkpoint ck was written with (as saved: no
+// MOSE_* environment applied).
+func savedRecipe(ck string) (*recipes.Config, error) {
+	path := filepath.Join(ck, checkpoint.RecipeFile)
+	b, err := fsutil.ReadRegularLimit(path, fsutil.MaxConfigSize)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", checkpoint.ErrResume, err)
+	}
+	old, err := recipes.Parse(b, path)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", checkpoint.ErrResume, err)
+	}
+	if old.Run.WorldSize == 0 { // saved before data parallelism: one process
+		old.Run.WorldSize = 1
+	}
+	return old, nil
+}
+
+// regrid moves a resumed sampler position written with global batches of
+// another size (train.batch_size × processes changed under
+// --allow-recipe-change) to the batch that starts the same fraction of the
+// epoch: the run then goes on from there with the new batches, whose order
+// differs from the old ones' for the rest of the epoch (said in a warning).
+func (r *run) regrid(resume string) error {
+	st := r.st.Sampler
+	if resume == "" || !r.opt.AllowRecipeChange || st.Cursor == 0 {
+		return nil
+	}
+	old, err := savedRecipe(resume)
+	if err != nil {
+		return err
+	}
+	was, now := old.Train.BatchSize*old.Run.WorldSize, r.c.Cfg.Train.BatchSize*r.c.World()
+	if was == now || was <= 0 {
+		return nil
+	}
+	perEp := r.c.Train.Len() / now // the sampler drops the last partial batch
+	cursor := min(st.Cursor*was/now, perEp)
+	r.log.WithFields(logrus.Fields{"global_batch_was": was, "global_batch_now": now, "epoch": st.Epoch,
+		"samples_done": st.Cursor * was, "batch": cursor, "of": perEp}).
+		Warn("--allow-recipe-change: the global batch (train.batch_size × processes) changed mid-epoch: going on from the batch " +
+			"that starts the same fraction of the epoch; the rest of this epoch's order differs from the checkpoint's (some samples may repeat or be skipped in it)")
+	r.st.Sampler.Cursor = cursor
+	return nil
+}
+
 // startLoader starts the training data at the state's sampler position, sets
 // the LR schedule and returns the run's total steps. A resumed sampler must
 // sit where step × grad_accum batches put it.
 func (r *run) startLoader(ctx context.Context, resume string) (*data.Loader, int, error) {
 	t := r.c.Cfg.Train
+	if err := r.regrid(resume); err != nil {
+		return nil, 0, err
+	}
 	loader, smp, err := r.c.NewTrainLoader(ctx, r.st.Sampler)
 	if err != nil {
 		return nil, 0, err

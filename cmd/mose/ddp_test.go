@@ -435,3 +435,38 @@ func resumeAndCompare(t *testing.T, straight, out string, steps []string, final 
 		}
 	}
 }
+
+// A run checkpointed mid-epoch on one process resumes on two only with
+// --allow-recipe-change: run.world_size is named when refused; allowed, the
+// sampler moves to the same fraction of the epoch in the new global
+// batches, with a warning that says so, and the run goes on to its end.
+func TestDDPWorldSizeChange(t *testing.T) {
+	if testing.Short() {
+		t.Skip("data-parallel runs")
+	}
+	if e2e.err != nil {
+		t.Skipf("mose binary did not build: %v", e2e.err)
+	}
+	out := filepath.Join(t.TempDir(), "run")
+	run := func(extra ...string) (int, string) {
+		cmd := exec.Command(e2e.bin, append([]string{"train", "--no-progress"}, extra...)...)
+		b, err := cmd.CombinedOutput()
+		return code(err), string(b)
+	}
+	if c, log := run(ddpArgs(out, "train.max_steps=3", "train.save_every=3")...); c != 0 {
+		t.Fatalf("1 process: exit %d\n%s", c, log)
+	}
+	more := append(ddpArgs(out, "train.max_steps=5", "train.save_every=5"), "--resume", "auto", "--nproc", "2")
+	c, log := run(more...)
+	if c != 2 || !strings.Contains(log, "run.world_size") {
+		t.Fatalf("2 processes without --allow-recipe-change: exit %d, want 2 naming run.world_size\n%s", c, log)
+	}
+	c, log = run(append(more, "--allow-recipe-change")...)
+	if c != 0 || !strings.Contains(log, "changed mid-epoch") || !strings.Contains(log, `"global_batch_was":8`) ||
+		!strings.Contains(log, `"global_batch_now":16`) || !strings.Contains(log, `"batch":3`) {
+		t.Fatalf("2 processes with --allow-recipe-change: exit %d, want 0 with the mid-epoch warning (48 samples done: batch 3 of 16)\n%s", c, log)
+	}
+	if got := newestStep(filepath.Join(out, "checkpoints")); got != 5 {
+		t.Errorf("newest checkpoint step %d, want 5", got)
+	}
+}
