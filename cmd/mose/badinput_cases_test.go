@@ -34,6 +34,15 @@ func ramp(n int) []float32 {
 	return v
 }
 
+// ddpEnv is a bad-input case of the launcher environment: train under vars,
+// which must be refused naming mention.
+func ddpEnv(name string, vars []string, mention ...string) badCase {
+	return badCase{"ddp env", name, func(e *env) []string {
+		e.environ = vars
+		return e.trainArgs(e.out())
+	}, mention, 0}
+}
+
 // badInputCases is the matrix (see TestBadInputMatrix).
 func badInputCases() []badCase {
 	nan, inf := float32(math.NaN()), float32(math.Inf(1))
@@ -550,6 +559,29 @@ func badInputCases() []badCase {
 			e.fifo(p)
 			return e.exportArgs(e.ownRun(), e.out(), "--format", "merged", "--approximate", "--calibration", p)
 		}, []string{"cal.jsonl", "named pipe"}, 0},
+
+		// The launcher's environment (torchrun, SLURM, mose's own): each
+		// variable is bounded and named before any group is joined or file
+		// written.
+		ddpEnv("RANK not a number", []string{"RANK=abc", "WORLD_SIZE=2", "MASTER_ADDR=127.0.0.1"}, "RANK"),
+		ddpEnv("RANK beyond WORLD_SIZE", []string{"RANK=2", "WORLD_SIZE=2", "MASTER_ADDR=127.0.0.1"}, "RANK"),
+		ddpEnv("WORLD_SIZE zero", []string{"RANK=0", "WORLD_SIZE=0"}, "WORLD_SIZE"),
+		ddpEnv("WORLD_SIZE absurd", []string{"RANK=0", "WORLD_SIZE=1000000000000", "MASTER_ADDR=127.0.0.1"}, "WORLD_SIZE"),
+		ddpEnv("RANK without WORLD_SIZE's partner", []string{"WORLD_SIZE=2", "MASTER_ADDR=127.0.0.1"}, "RANK"),
+		ddpEnv("LOCAL_RANK negative", []string{"RANK=1", "WORLD_SIZE=2", "LOCAL_RANK=-1", "MASTER_ADDR=127.0.0.1"}, "LOCAL_RANK"),
+		ddpEnv("MASTER_PORT beyond 65535", []string{"RANK=0", "WORLD_SIZE=2", "MASTER_ADDR=127.0.0.1", "MASTER_PORT=70000"}, "MASTER_PORT"),
+		ddpEnv("MASTER_PORT not a number", []string{"RANK=0", "WORLD_SIZE=2", "MASTER_ADDR=127.0.0.1", "MASTER_PORT=http"}, "MASTER_PORT"),
+		ddpEnv("MASTER_ADDR unset", []string{"RANK=1", "WORLD_SIZE=2"}, "MASTER_ADDR"),
+		ddpEnv("MASTER_ADDR unresolvable", []string{"RANK=1", "WORLD_SIZE=2", "MASTER_ADDR=no-such-host.invalid", "MASTER_PORT=29555"}, "MASTER_ADDR", "no-such-host.invalid"),
+		ddpEnv("MOSE_DIST_TIMEOUT negative", []string{"RANK=0", "WORLD_SIZE=2", "MASTER_ADDR=127.0.0.1", "MOSE_DIST_TIMEOUT=-1s"}, "MOSE_DIST_TIMEOUT"),
+		ddpEnv("MOSE_DIST_TIMEOUT absurd", []string{"RANK=0", "WORLD_SIZE=2", "MASTER_ADDR=127.0.0.1", "MOSE_DIST_TIMEOUT=100000h"}, "MOSE_DIST_TIMEOUT"),
+		ddpEnv("MOSE_DIST_TIMEOUT not a duration", []string{"RANK=0", "WORLD_SIZE=2", "MASTER_ADDR=127.0.0.1", "MOSE_DIST_TIMEOUT=soon"}, "MOSE_DIST_TIMEOUT"),
+		ddpEnv("SLURM_PROCID beyond SLURM_NTASKS", []string{"SLURM_NTASKS=2", "SLURM_PROCID=9", "MASTER_ADDR=127.0.0.1"}, "SLURM_PROCID"),
+		{"ddp env", "--nproc under a launcher", func(e *env) []string {
+			e.environ = []string{"RANK=0", "WORLD_SIZE=2", "MASTER_ADDR=127.0.0.1"}
+			return append(train(e), "--nproc", "2")
+		}, []string{"--nproc", "WORLD_SIZE"}, 0},
+		{"ddp env", "--nproc negative", func(e *env) []string { return append(train(e), "--nproc", "-3") }, []string{"--nproc"}, 0},
 
 		// CLI
 		{"cli", "unknown flag", func(e *env) []string { return append(train(e), "--resum", "auto") }, []string{"resum"}, 0},

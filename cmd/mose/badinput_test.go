@@ -85,6 +85,7 @@ type env struct {
 	t                                   *testing.T
 	dir                                 string
 	model, train, eval, run, ck, export string
+	environ                             []string // added to the command's environment
 }
 
 func (e *env) own(src, name string) string {
@@ -325,6 +326,9 @@ func TestBadInputMatrix(t *testing.T) {
 				cmd := exec.CommandContext(ctx, "/bin/sh", append([]string{"-c", `ulimit -v 4194304 && exec "$0" "$@"`, badBin()}, args...)...)
 				var stdout, stderr bytes.Buffer
 				cmd.Stdout, cmd.Stderr = &stdout, &stderr
+				if e.environ != nil {
+					cmd.Env = append(os.Environ(), e.environ...)
+				}
 				err := cmd.Run()
 				code := 0
 				if ee, ok := err.(*exec.ExitError); ok {
