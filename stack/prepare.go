@@ -126,7 +126,10 @@ func TinyTokenizer() ([]byte, error) {
 }
 
 // EnsureModel creates the recipe's model when it is missing and the recipe
-// says how (model.create).
+// says how (model.create). Like EnsureData, it only ever fills a directory
+// it creates: an existing model.path without config.json (an unfinished
+// download, a typo of one's own model dir) is refused, never replaced by a
+// random model.
 func EnsureModel(path, preset string, seed int64) (created bool, err error) {
 	if _, err := os.Stat(filepath.Join(path, "config.json")); err == nil {
 		return false, nil
@@ -135,6 +138,12 @@ func EnsureModel(path, preset string, seed int64) (created bool, err error) {
 	}
 	if preset == "" {
 		return false, fmt.Errorf("%w: model.path %s has no config.json (set model.create to make a random one)", recipes.ErrRecipe, path)
+	}
+	if _, err := os.Lstat(path); err == nil {
+		return false, fmt.Errorf("%w: model.path %s exists but holds no config.json; model.create (%s) makes a random model only in a directory it creates: "+
+			"fix model.path, or unset model.create (--set model.create=) to train on your own model", recipes.ErrRecipe, path, preset)
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return false, err
 	}
 	_, err = InitModelDir(path, InitModel{Preset: preset, Seed: uint64(seed)})
 	return err == nil, err

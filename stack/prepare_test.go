@@ -50,3 +50,42 @@ func TestEnsureDataOwnsItsPath(t *testing.T) {
 		t.Errorf("the user's directory changed: %d entries", len(entries))
 	}
 }
+
+// model.create fills only a directory it creates: an existing model.path
+// without config.json (an empty dir, an unfinished download) is refused and
+// left as it was.
+func TestEnsureModelOwnsItsPath(t *testing.T) {
+	root := t.TempDir()
+	empty := filepath.Join(root, "empty")
+	partial := filepath.Join(root, "partial")
+	for _, d := range []string{empty, partial} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(partial, "model.safetensors.part"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{empty, partial} {
+		created, err := EnsureModel(d, "tiny", 1)
+		if created || !errors.Is(err, recipes.ErrRecipe) || !strings.Contains(err.Error(), "model.create") || !strings.Contains(err.Error(), d) {
+			t.Errorf("EnsureModel(%s) = %v, %v; want a refusal naming the path and model.create", d, created, err)
+		}
+	}
+	if entries, _ := os.ReadDir(empty); len(entries) != 0 {
+		t.Errorf("the empty dir was filled: %d entries", len(entries))
+	}
+	if entries, _ := os.ReadDir(partial); len(entries) != 1 {
+		t.Errorf("the partial dir changed: %d entries", len(entries))
+	}
+	if _, err := EnsureModel(filepath.Join(root, "none"), "", 1); !errors.Is(err, recipes.ErrRecipe) {
+		t.Errorf("no model and no model.create: %v", err)
+	}
+	fresh := filepath.Join(root, "fresh")
+	if created, err := EnsureModel(fresh, "tiny", 1); !created || err != nil {
+		t.Fatalf("EnsureModel into a new dir: %v, %v", created, err)
+	}
+	if created, err := EnsureModel(fresh, "tiny", 1); created || err != nil {
+		t.Errorf("EnsureModel on the made model: %v, %v", created, err)
+	}
+}

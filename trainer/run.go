@@ -101,7 +101,8 @@ func Run(ctx context.Context, cfg *recipes.Config, opt Options) (*Result, error)
 		if created, err := stack.EnsureModel(cfg.Model.Path, cfg.Model.Create, cfg.Model.CreateSeed); err != nil {
 			return nil, err
 		} else if created {
-			log.WithField("dir", cfg.Model.Path).Info("created random model (model.create)")
+			log.WithFields(logrus.Fields{"dir": cfg.Model.Path, "model.create": cfg.Model.Create}).
+				Warn("model.path did not exist: created a RANDOM model there and training on it (model.create), not a pretrained one")
 		}
 		created, err := stack.EnsureData(cfg.Data.Train, cfg.Data.Synth, cfg.Data.SynthSamples, cfg.Data.SynthSeed)
 		if err != nil {
