@@ -101,3 +101,33 @@ func TestThinkerLogitsMatchTransformers(t *testing.T) {
 		t.Fatalf("only %d cases with logits", n)
 	}
 }
+
+// The logit check can fail: another mrope_section split or another time
+// scale moves the logits well beyond the tolerance.
+func TestThinkerLogitsDetectChanges(t *testing.T) {
+	fx := openFixture(t, "omni-a")
+	for _, tc := range []struct {
+		name string
+		c    string
+		edit func(th *Thinker, fx *fixture) func()
+	}{
+		{"mrope_section", "video", func(th *Thinker, _ *fixture) func() {
+			old := th.Config.Text.MRopeSection
+			th.Config.Text.MRopeSection = []int{2, 1, 1}
+			return func() { th.Config.Text.MRopeSection = old }
+		}},
+		{"time scale", "video", func(th *Thinker, _ *fixture) func() {
+			th.Config.PositionIDPerSeconds = 20
+			return func() { th.Config.PositionIDPerSeconds = 25 }
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			th := loadThinker(t, filepath.Join("testdata", "omni-a"), torch.Float32)
+			restore := tc.edit(th, fx)
+			defer restore()
+			if err := maxLogitError(t, th, fx, tc.c); !(err > 1e-3) {
+				t.Errorf("max logit error %.3g after the change: the check cannot see it", err)
+			}
+		})
+	}
+}
