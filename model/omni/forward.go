@@ -4,7 +4,6 @@ import (
 	"fmt"
 
 	"github.com/mose-llm/mose/internal/torch"
-	"github.com/mose-llm/mose/model"
 )
 
 // Embeds are the encoder outputs placed at the placeholder tokens: row i
@@ -32,15 +31,10 @@ func (th *Thinker) Forward(s *torch.Scope, in *Inputs, emb Embeds) *torch.Tensor
 		s.Fail(err)
 		return nil
 	}
-	d := th.Decoder
-	B, T := int64(in.B), int64(in.T)
-	ids := s.FromInt64(in.IDs, B, T)
-	if d.Device != torch.CPU {
-		ids = s.ToDevice(ids, d.Device)
-	}
+	ids := th.ids(s, in.IDs, in.B, in.T)
 	x := th.embed(s, in, ids, emb) // (B,T,D)
-	cos, sin := th.rotary(s, pos, B, T)
-	p := d.BeginRotary(s, &model.Inputs{IDs: ids}, false, cos, sin)
+	cos, sin := th.rotary(s, pos, int64(in.B), int64(in.T))
+	p := th.Decoder.BeginRotary(s, th.inputs(s, in, ids), false, cos, sin)
 	return p.Run(s, x)
 }
 
