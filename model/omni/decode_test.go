@@ -17,17 +17,7 @@ func greedy(t *testing.T, th *Thinker, fx *fixture, c string, n int, delta func(
 	err := torch.Run(func() error {
 		s := torch.NewScope()
 		defer s.Close()
-		D := int64(th.Config.Text.HiddenSize)
-		var emb Embeds
-		for _, e := range []struct {
-			key string
-			dst **torch.Tensor
-		}{{".audio_embeds", &emb.Audio}, {".image_embeds", &emb.Image}, {".video_embeds", &emb.Video}} {
-			if fx.has(c + e.key) {
-				v := fx.float32s(c + e.key)
-				*e.dst = s.FromFloat32(v, int64(len(v))/D, D)
-			}
-		}
+		emb := fx.embeds(s, th, c)
 		cache := th.Decoder.NewCache(in.B)
 		defer cache.Close()
 		h, d := th.Prefill(s, cache, in, emb)

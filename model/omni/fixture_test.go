@@ -2,6 +2,8 @@ package omni
 
 import (
 	"path/filepath"
+
+	"github.com/mose-llm/mose/internal/torch"
 	"sort"
 	"strings"
 	"testing"
@@ -115,4 +117,34 @@ func (fx *fixture) inputs(c string) *Inputs {
 		}
 	}
 	return in
+}
+
+// audio returns a case's input_features and feature_attention_mask, or
+// ok false when the case gives audio embeddings instead.
+func (fx *fixture) audio(s *torch.Scope, c string) (AudioFeatures, bool) {
+	if !fx.has(c + ".input_features") {
+		return AudioFeatures{}, false
+	}
+	sh := fx.shape(c + ".input_features")
+	return AudioFeatures{Features: s.FromFloat32(fx.float32s(c+".input_features"), sh...), Mask: fx.int64s(c + ".feature_attention_mask")}, true
+}
+
+// embeds returns a case's encoder outputs: the fixture's, or the audio
+// tower's on the fixture's input_features.
+func (fx *fixture) embeds(s *torch.Scope, th *Thinker, c string) Embeds {
+	D := int64(th.Config.Text.HiddenSize)
+	var emb Embeds
+	for _, e := range []struct {
+		key string
+		dst **torch.Tensor
+	}{{".audio_embeds", &emb.Audio}, {".image_embeds", &emb.Image}, {".video_embeds", &emb.Video}} {
+		if fx.has(c + e.key) {
+			v := fx.float32s(c + e.key)
+			*e.dst = s.FromFloat32(v, int64(len(v))/D, D)
+		}
+	}
+	if f, ok := fx.audio(s, c); ok {
+		emb.Audio = th.AudioForward(s, f)
+	}
+	return emb
 }

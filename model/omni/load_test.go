@@ -94,17 +94,7 @@ func logitsOf(t *testing.T, th *Thinker, fx *fixture, c string) []float32 {
 	err := torch.Run(func() error {
 		s := torch.NewScope()
 		defer s.Close()
-		D := int64(th.Config.Text.HiddenSize)
-		emb := Embeds{}
-		for _, e := range []struct {
-			key string
-			dst **torch.Tensor
-		}{{".audio_embeds", &emb.Audio}, {".image_embeds", &emb.Image}, {".video_embeds", &emb.Video}} {
-			if fx.has(c + e.key) {
-				v := fx.float32s(c + e.key)
-				*e.dst = s.FromFloat32(v, int64(len(v))/D, D)
-			}
-		}
+		emb := fx.embeds(s, th, c)
 		l := th.Logits(s, fx.inputs(c), emb)
 		if err := s.Err(); err != nil {
 			return err

@@ -1,6 +1,7 @@
 package omni
 
 import (
+	"errors"
 	"math"
 	"path/filepath"
 	"slices"
@@ -21,17 +22,7 @@ func maxLogitError(t *testing.T, th *Thinker, fx *fixture, c string) float64 {
 	err := torch.Run(func() error {
 		s := torch.NewScope()
 		defer s.Close()
-		D := int64(th.Config.Text.HiddenSize)
-		var emb Embeds
-		for _, e := range []struct {
-			key string
-			dst **torch.Tensor
-		}{{".audio_embeds", &emb.Audio}, {".image_embeds", &emb.Image}, {".video_embeds", &emb.Video}} {
-			if fx.has(c + e.key) {
-				v := fx.float32s(c + e.key)
-				*e.dst = s.FromFloat32(v, int64(len(v))/D, D)
-			}
-		}
+		emb := fx.embeds(s, th, c)
 		got := th.Logits(s, in, emb)
 		if err := s.Err(); err != nil {
 			return err
@@ -127,6 +118,104 @@ func TestThinkerLogitsDetectChanges(t *testing.T) {
 			defer restore()
 			if err := maxLogitError(t, th, fx, tc.c); !(err > 1e-3) {
 				t.Errorf("max logit error %.3g after the change: the check cannot see it", err)
+			}
+		})
+	}
+}
+
+// The audio tower matches transformers' get_audio_features within 1e-4 on
+// four clips (several chunks, a tail chunk, a clip too short for a token),
+// for n_window 4, 3 (pairs straddle chunks) and 5.
+func TestAudioTowerMatchesTransformers(t *testing.T) {
+	for _, name := range fixtureDirs {
+		t.Run(name, func(t *testing.T) {
+			th := loadThinker(t, filepath.Join("testdata", name), torch.Float32)
+			fx := openFixture(t, name)
+			want, wantShape := fx.float32s("audio_tower.audio_embeds"), fx.shape("audio_tower.audio_embeds")
+			var worst float64
+			err := torch.Run(func() error {
+				s := torch.NewScope()
+				defer s.Close()
+				f, _ := fx.audio(s, "audio_tower")
+				got := th.AudioForward(s, f)
+				if err := s.Err(); err != nil {
+					return err
+				}
+				if !slices.Equal(got.Shape(), wantShape) {
+					t.Fatalf("audio embeddings %v, want %v", got.Shape(), wantShape)
+				}
+				v, err := got.Float32s()
+				if err != nil {
+					return err
+				}
+				for i := range v {
+					worst = math.Max(worst, math.Abs(float64(v[i]-want[i])))
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("max |audio embedding - transformers| = %.3g", worst)
+			if worst > 1e-4 {
+				t.Errorf("max abs error %.3g > 1e-4", worst)
+			}
+		})
+	}
+}
+
+// The audio check can fail (another chunk size moves the embeddings), and
+// inputs that do not describe audios are refused.
+func TestAudioTowerChangesAndRefusals(t *testing.T) {
+	th := loadThinker(t, filepath.Join("testdata", "omni-a"), torch.Float32)
+	fx := openFixture(t, "omni-a")
+	want := fx.float32s("audio_tower.audio_embeds")
+	for _, tc := range []struct {
+		name    string
+		edit    func(f *AudioFeatures)
+		nwindow int
+		refused bool
+	}{
+		{"n_window", nil, 3, false},
+		{"mask value", func(f *AudioFeatures) { f.Mask[0] = 2 }, 0, true},
+		{"empty audio", func(f *AudioFeatures) {
+			L := int(f.Features.Size(2))
+			clear(f.Mask[L : 2*L])
+		}, 0, true},
+		{"short mask", func(f *AudioFeatures) { f.Mask = f.Mask[1:] }, 0, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.nwindow > 0 {
+				old := th.Config.Audio.NWindow
+				th.Config.Audio.NWindow = tc.nwindow
+				defer func() { th.Config.Audio.NWindow = old }()
+			}
+			err := torch.Run(func() error {
+				s := torch.NewScope()
+				defer s.Close()
+				f, _ := fx.audio(s, "audio_tower")
+				if tc.edit != nil {
+					tc.edit(&f)
+				}
+				got := th.AudioForward(s, f)
+				if err := s.Err(); err != nil {
+					return err
+				}
+				v, err := got.Float32s()
+				if err != nil {
+					return err
+				}
+				var worst float64
+				for i := range v {
+					worst = math.Max(worst, math.Abs(float64(v[i]-want[i])))
+				}
+				if worst < 1e-3 {
+					t.Errorf("embeddings moved by %.3g only", worst)
+				}
+				return nil
+			})
+			if tc.refused != errors.Is(err, ErrInputs) {
+				t.Fatalf("err = %v, refused want %v", err, tc.refused)
 			}
 		})
 	}

@@ -27,6 +27,9 @@ func TestRopeIndexMatchesTransformers(t *testing.T) {
 			t.Fatalf("%s: %d cases", name, len(cs))
 		}
 		for _, c := range cs {
+			if !fx.has(c + ".position_ids") {
+				continue
+			}
 			t.Run(name+"/"+c, func(t *testing.T) {
 				in := fx.inputs(c)
 				got, err := cfg.RopeIndex(in)
