@@ -57,3 +57,17 @@ func (m *Model) BeginRotary(s *torch.Scope, in *Inputs, train bool, cos, sin *to
 func (p *Pass) Run(s *torch.Scope, x *torch.Tensor) *torch.Tensor {
 	return p.m.decodeEach(s, x, p.a, p.r, nil)
 }
+
+// RMSNorm is the decoder's RMSNorm (transformers' LlamaRMSNorm: statistics
+// in float32, cast back before the weight multiplies), for other blocks of
+// a backbone that use the same norm. x: (…,D) -> (…,D)
+func RMSNorm(s *torch.Scope, x, w *torch.Tensor, eps float64) *torch.Tensor {
+	return rmsNorm(s, x, w, eps)
+}
+
+// RopeInvFreq returns the rotary inverse frequencies 1/θ^(2i/dim), i <
+// dim/2, computed as transformers computes them (see invFreq), for rotary
+// embeddings outside the decoder (a vision tower's).
+func RopeInvFreq(theta float64, dim int) ([]float32, error) {
+	return Config{HeadDim: dim, RopeTheta: theta}.invFreq()
+}

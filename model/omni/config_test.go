@@ -257,6 +257,10 @@ func TestConfigRefusals(t *testing.T) {
 			sub(m, "vision_config")["num_heads"] = 8
 			return m
 		}, "vision_config.num_heads"},
+		{"window below a merged patch", func(m map[string]any) map[string]any {
+			sub(m, "vision_config")["window_size"] = 7
+			return m
+		}, "vision_config.window_size"},
 		{"huge time scale", func(m map[string]any) map[string]any { m["position_id_per_seconds"] = 1 << 20; return m }, "position_id_per_seconds"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

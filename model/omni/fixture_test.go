@@ -146,5 +146,24 @@ func (fx *fixture) embeds(s *torch.Scope, th *Thinker, c string) Embeds {
 	if f, ok := fx.audio(s, c); ok {
 		emb.Audio = th.AudioForward(s, f)
 	}
+	if px, g := fx.pixels(s, c, ".pixel_values", ".image_grid_thw"); px != nil {
+		emb.Image = th.VisionForward(s, px, g)
+	}
+	if px, g := fx.pixels(s, c, ".pixel_values_videos", ".video_grid_thw"); px != nil {
+		emb.Video = th.VisionForward(s, px, g)
+	}
 	return emb
+}
+
+// pixels returns a case's pixel values and grids, or nil.
+func (fx *fixture) pixels(s *torch.Scope, c, key, grid string) (*torch.Tensor, [][3]int64) {
+	if !fx.has(c + key) {
+		return nil, nil
+	}
+	v := fx.int64s(c + grid)
+	g := make([][3]int64, len(v)/3)
+	for i := range g {
+		g[i] = [3]int64{v[3*i], v[3*i+1], v[3*i+2]}
+	}
+	return s.FromFloat32(fx.float32s(c+key), fx.shape(c+key)...), g
 }

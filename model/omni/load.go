@@ -20,8 +20,7 @@ type Thinker struct {
 	Config  Config
 	Decoder *model.Model
 	// Audio and Vision hold the towers' weights, keyed by their names
-	// under audio_tower. and visual. (their forwards are not implemented
-	// yet: callers give encoder outputs instead, see Embeds).
+	// under audio_tower. and visual. (see AudioForward, VisionForward).
 	Audio, Vision map[string]*torch.Tensor
 
 	towers *torch.Scope

@@ -220,3 +220,106 @@ func TestAudioTowerChangesAndRefusals(t *testing.T) {
 		})
 	}
 }
+
+// The vision tower matches transformers' get_image_features and
+// get_video_features within 1e-4 (three images, two videos, in one batch
+// each), for window sizes of 2, 4 and 3 merged patches and full attention
+// in different blocks.
+func TestVisionTowerMatchesTransformers(t *testing.T) {
+	for _, name := range fixtureDirs {
+		th := loadThinker(t, filepath.Join("testdata", name), torch.Float32)
+		fx := openFixture(t, name)
+		for _, kind := range []struct{ px, grid, want string }{
+			{".pixel_values", ".image_grid_thw", ".image_embeds"}, {".pixel_values_videos", ".video_grid_thw", ".video_embeds"},
+		} {
+			t.Run(name+kind.px, func(t *testing.T) {
+				want, shape := fx.float32s("vision_tower"+kind.want), fx.shape("vision_tower"+kind.want)
+				var worst float64
+				err := torch.Run(func() error {
+					s := torch.NewScope()
+					defer s.Close()
+					px, g := fx.pixels(s, "vision_tower", kind.px, kind.grid)
+					got := th.VisionForward(s, px, g)
+					if err := s.Err(); err != nil {
+						return err
+					}
+					if !slices.Equal(got.Shape(), shape) {
+						t.Fatalf("embeddings %v, want %v", got.Shape(), shape)
+					}
+					v, err := got.Float32s()
+					if err != nil {
+						return err
+					}
+					for i := range v {
+						worst = math.Max(worst, math.Abs(float64(v[i]-want[i])))
+					}
+					return nil
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Logf("max |vision embedding - transformers| = %.3g", worst)
+				if worst > 1e-4 {
+					t.Errorf("max abs error %.3g > 1e-4", worst)
+				}
+			})
+		}
+	}
+}
+
+// The vision check can fail (another window size or another set of
+// full-attention blocks moves the embeddings), and pixels that do not fit
+// their grids are refused.
+func TestVisionTowerChangesAndRefusals(t *testing.T) {
+	th := loadThinker(t, filepath.Join("testdata", "omni-a"), torch.Float32)
+	fx := openFixture(t, "omni-a")
+	want := fx.float32s("vision_tower.image_embeds")
+	for _, tc := range []struct {
+		name    string
+		cfg     func(v *VisionConfig)
+		grids   func(g [][3]int64) [][3]int64
+		refused bool
+	}{
+		{"window size", func(v *VisionConfig) { v.WindowSize = 8 }, nil, false},
+		{"full attention blocks", func(v *VisionConfig) { v.FullAttBlockIndexes = []int{0} }, nil, false},
+		{"grids for other pixels", nil, func(g [][3]int64) [][3]int64 { return g[:2] }, true},
+		{"odd grid", nil, func(g [][3]int64) [][3]int64 { g[2] = [3]int64{1, 1, 4}; return g }, true},
+		{"window below a merged patch", func(v *VisionConfig) { v.WindowSize = 4 }, nil, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			old := th.Config.Vision
+			old.FullAttBlockIndexes = slices.Clone(old.FullAttBlockIndexes)
+			if tc.cfg != nil {
+				tc.cfg(&th.Config.Vision)
+			}
+			defer func() { th.Config.Vision = old }()
+			err := torch.Run(func() error {
+				s := torch.NewScope()
+				defer s.Close()
+				px, g := fx.pixels(s, "vision_tower", ".pixel_values", ".image_grid_thw")
+				if tc.grids != nil {
+					g = tc.grids(g)
+				}
+				got := th.VisionForward(s, px, g)
+				if err := s.Err(); err != nil {
+					return err
+				}
+				v, err := got.Float32s()
+				if err != nil {
+					return err
+				}
+				var worst float64
+				for i := range v {
+					worst = math.Max(worst, math.Abs(float64(v[i]-want[i])))
+				}
+				if worst < 1e-3 {
+					t.Errorf("embeddings moved by %.3g only", worst)
+				}
+				return nil
+			})
+			if refused := errors.Is(err, ErrInputs) || errors.Is(err, ErrConfig); refused != tc.refused {
+				t.Fatalf("err = %v, refused want %v", err, tc.refused)
+			}
+		})
+	}
+}

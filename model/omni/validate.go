@@ -92,6 +92,9 @@ func (c Config) Validate() error {
 	if v.HiddenSize%v.NumHeads != 0 || (v.HiddenSize/v.NumHeads)%4 != 0 {
 		return bad("vision_config.num_heads", "%d: hidden_size %d / num_heads must be a multiple of 4 (the 2D rotary splits each head in four)", v.NumHeads, v.HiddenSize)
 	}
+	if v.WindowSize/v.SpatialMergeSize/v.PatchSize < 1 {
+		return bad("vision_config.window_size", "%d is below spatial_merge_size × patch_size (%d × %d): no window would hold a merged patch", v.WindowSize, v.SpatialMergeSize, v.PatchSize)
+	}
 	for _, i := range v.FullAttBlockIndexes {
 		if i < 0 || i >= v.Depth {
 			return bad("vision_config.fullatt_block_indexes", "%d is not a block of depth %d", i, v.Depth)
