@@ -103,7 +103,7 @@ func TestPrefillMatchesForward(t *testing.T) {
 			return s.FromFloat32(v, int64(len(v))/D, D)
 		}
 		emb := Embeds{Audio: mk("audio_embeds"), Image: mk("image_embeds"), Video: mk("video_embeds")}
-		a := th.Forward(s, in, emb)
+		a := th.Forward(s, in, emb, false)
 		cache := th.Decoder.NewCache(in.B)
 		defer cache.Close()
 		b, _ := th.Prefill(s, cache, in, emb)

@@ -16,9 +16,10 @@ type Embeds struct {
 }
 
 // Forward runs the thinker's decoder over a batch with the encoder outputs
-// given, and returns the final normalised hidden states. Rows must be
-// right-padded (real tokens first). in (B,T) -> (B,T,D)
-func (th *Thinker) Forward(s *torch.Scope, in *Inputs, emb Embeds) *torch.Tensor {
+// given, and returns the final normalised hidden states; train turns the
+// adapters' dropout and gate noise on. Rows must be right-padded (real
+// tokens first). in (B,T) -> (B,T,D)
+func (th *Thinker) Forward(s *torch.Scope, in *Inputs, emb Embeds, train bool) *torch.Tensor {
 	if s.Err() != nil {
 		return nil
 	}
@@ -34,13 +35,13 @@ func (th *Thinker) Forward(s *torch.Scope, in *Inputs, emb Embeds) *torch.Tensor
 	ids := th.ids(s, in.IDs, in.B, in.T)
 	x := th.embed(s, in, ids, emb) // (B,T,D)
 	cos, sin := th.rotary(s, pos, int64(in.B), int64(in.T))
-	p := th.Decoder.BeginRotary(s, th.inputs(s, in, ids), false, cos, sin)
+	p := th.Decoder.BeginRotary(s, th.inputs(s, in, ids), train, cos, sin)
 	return p.Run(s, x)
 }
 
-// Logits is Forward followed by the head: (B,T) -> (B,T,V) float32.
+// Logits is an inference Forward followed by the head: (B,T) -> (B,T,V) float32.
 func (th *Thinker) Logits(s *torch.Scope, in *Inputs, emb Embeds) *torch.Tensor {
-	return th.Decoder.Logits(s, th.Forward(s, in, emb), nil)
+	return th.Decoder.Logits(s, th.Forward(s, in, emb, false), nil)
 }
 
 // checkRightPadded refuses rows with padding before a real token: the
