@@ -81,7 +81,7 @@ func TestThinkerLogitsMatchTransformers(t *testing.T) {
 			n++
 			t.Run(name+"/"+c, func(t *testing.T) {
 				err := maxLogitError(t, th, fx, c)
-				t.Logf("max |logit - transformers| = %.3g", err)
+				t.Logf("%s/%s: max |logit - transformers| = %.3g", name, c, err)
 				if err > 1e-4 {
 					t.Errorf("max abs logit error %.3g > 1e-4", err)
 				}
