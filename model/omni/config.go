@@ -343,19 +343,21 @@ func (c *Config) parseVision(s *section) {
 		s.oneOf("model_type", mt, "qwen2_5_omni_vision_encoder")
 	}
 	s.alias("depth", "num_hidden_layers", &v.Depth)
-	s.alias("hidden_size", "embed_dim", &v.HiddenSize)
+	s.int("hidden_size", &v.HiddenSize)
 	s.int("intermediate_size", &v.IntermediateSize)
 	s.alias("num_heads", "num_attention_heads", &v.NumHeads)
-	s.alias("in_channels", "in_chans", &v.InChannels)
-	s.alias("patch_size", "spatial_patch_size", &v.PatchSize)
+	s.int("in_channels", &v.InChannels)
+	s.int("patch_size", &v.PatchSize)
 	s.int("spatial_merge_size", &v.SpatialMergeSize)
 	s.int("temporal_patch_size", &v.TemporalPatchSize)
 	s.int("window_size", &v.WindowSize)
 	s.int("out_hidden_size", &v.OutHiddenSize)
 	s.ints("fullatt_block_indexes", &v.FullAttBlockIndexes)
-	// tokens_per_second (older saves) is not read: the thinker's
-	// position_id_per_seconds sets the time positions.
-	s.inert("tokens_per_second")
+	// Older saves carry Qwen2-VL's names beside the ones transformers reads
+	// (embed_dim, in_chans, spatial_patch_size); transformers 5 does not read
+	// them, nor tokens_per_second (the thinker's position_id_per_seconds
+	// sets the time positions), so neither does mose.
+	s.inert("embed_dim", "in_chans", "spatial_patch_size", "tokens_per_second")
 	var act string
 	if s.str("hidden_act", &act) {
 		s.oneOf("hidden_act", act, "silu")

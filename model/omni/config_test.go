@@ -104,7 +104,7 @@ func TestParseLegacyConfig(t *testing.T) {
 		s["pruned_heads"] = map[string]any{}
 		s["num_beams"], s["do_sample"], s["id2label"], s["_attn_implementation_autoset"] = 1, false, map[string]any{"0": "L"}, true
 	}
-	sub(m, "vision_config")["embed_dim"] = 16
+	sub(m, "vision_config")["embed_dim"] = 1280 // Qwen2-VL's name, not read by transformers 5
 	sub(m, "vision_config")["in_chans"] = 3
 	sub(m, "vision_config")["spatial_patch_size"] = 4
 	sub(m, "vision_config")["tokens_per_second"] = 25
@@ -204,9 +204,9 @@ func TestConfigRefusals(t *testing.T) {
 			return m
 		}, "text_config.pruned_heads"},
 		{"aliases disagree", func(m map[string]any) map[string]any {
-			sub(m, "vision_config")["embed_dim"] = 32
+			sub(m, "audio_config")["hidden_size"] = 32
 			return m
-		}, "vision_config.embed_dim"},
+		}, "audio_config.hidden_size"},
 		{"vision rope type", func(m map[string]any) map[string]any {
 			sub(m, "vision_config", "rope_parameters")["rope_type"] = "dynamic"
 			return m
