@@ -92,3 +92,21 @@ func TestModelInfoOmniBadFlags(t *testing.T) {
 		})
 	}
 }
+
+// init-model writes an omni preset that model-info loads; the LLaMA size
+// flags are refused with it.
+func TestInitModelOmni(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "omni")
+	if code, msg := runMose(t, "init-model", "--preset", "omni-tiny", "--out", out); code != 0 || !strings.Contains(msg, "Qwen2.5-Omni thinker") {
+		t.Fatalf("exit %d: %s", code, msg)
+	}
+	if code, msg := runMose(t, "model-info", "--model", out); code != 0 || !strings.Contains(msg, "vocab 512") {
+		t.Fatalf("model-info: exit %d: %s", code, msg)
+	}
+	if code, msg := runMose(t, "init-model", "--preset", "omni-tiny", "--layers", "3", "--out", filepath.Join(t.TempDir(), "x")); code != 2 || !strings.Contains(msg, "--layers") {
+		t.Fatalf("--layers with omni-tiny: exit %d: %s", code, msg)
+	}
+	if code, msg := runMose(t, "init-model", "--preset", "omni-huge", "--out", filepath.Join(t.TempDir(), "y")); code != 2 || !strings.Contains(msg, "omni-tiny") {
+		t.Fatalf("unknown preset: exit %d: %s", code, msg)
+	}
+}
