@@ -89,6 +89,7 @@ type prefixed struct {
 	prefix string
 }
 
+// Info describes tensor name, looked up under the prefix.
 func (p prefixed) Info(name string) (safetensors.TensorInfo, error) {
 	info, err := p.src.Info(p.prefix + name)
 	if err == nil {
@@ -97,6 +98,7 @@ func (p prefixed) Info(name string) (safetensors.TensorInfo, error) {
 	return info, err
 }
 
+// ReadInto reads tensor name, looked up under the prefix, into dst.
 func (p prefixed) ReadInto(name string, dst []byte) error { return p.src.ReadInto(p.prefix+name, dst) }
 
 // skipped reports whether a checkpoint tensor belongs to the speech parts

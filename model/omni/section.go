@@ -176,7 +176,8 @@ func (s *section) alias(k, old string, dst *int) {
 	}
 }
 
-// want refuses a present key whose value is not the one mose implements.
+// wantFloat refuses a present number key whose value is not the one mose
+// implements (why says which).
 func (s *section) wantFloat(k string, want float64, why string) {
 	var f float64
 	if s.float(k, &f) && f != want {
