@@ -61,11 +61,22 @@ func nanTensor(name string) safetensors.Tensor {
 	return safetensors.Tensor{Name: name, DType: safetensors.F32, Shape: []int64{2}, Data: safetensors.Float32sToBytes(v)}
 }
 
-// A full Qwen2.5-Omni directory (thinker.* beside talker.* and
-// token2wav.*) loads the thinker alone and gives the thinker-only save's
+// A full Qwen2.5-Omni directory (transformers' full config.json, and
+// thinker.* beside talker.* and token2wav.*) loads the thinker alone and gives the thinker-only save's
 // logits bit for bit.
 func TestLoadFullModel(t *testing.T) {
-	dir := rewrite(t, wrapFull, func(x *safetensors.Tensor) bool { x.Name = "thinker." + x.Name; return true },
+	fullConfig := func(map[string]any) map[string]any { // the full config.json transformers writes
+		b, err := os.ReadFile(filepath.Join("testdata", "omni-a", "full-config.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := map[string]any{}
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	dir := rewrite(t, fullConfig, func(x *safetensors.Tensor) bool { x.Name = "thinker." + x.Name; return true },
 		nanTensor("talker.model.layers.0.mlp.up_proj.weight"),
 		safetensors.Tensor{Name: "token2wav.code_embed.weight", DType: safetensors.I64, Shape: []int64{1}, Data: make([]byte, 8)})
 	full := loadThinker(t, dir, torch.Float32)
