@@ -285,6 +285,7 @@ func TestVisionTowerChangesAndRefusals(t *testing.T) {
 		{"grids for other pixels", nil, func(g [][3]int64) [][3]int64 { return g[:2] }, true},
 		{"odd grid", nil, func(g [][3]int64) [][3]int64 { g[2] = [3]int64{1, 1, 4}; return g }, true},
 		{"window below a merged patch", func(v *VisionConfig) { v.WindowSize = 4 }, nil, true},
+		{"grids of 2^34 patches", nil, func(g [][3]int64) [][3]int64 { return [][3]int64{{MaxGrid, MaxGrid, MaxGrid}} }, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			old := th.Config.Vision

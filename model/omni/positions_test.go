@@ -93,6 +93,8 @@ func TestRopeIndexRefusesBadInputs(t *testing.T) {
 		{"grid too small", "image", func(in *Inputs) { in.ImageGridTHW[0] = [3]int64{1, 2, 2} }},
 		{"odd grid", "image", func(in *Inputs) { in.ImageGridTHW[0] = [3]int64{1, 3, 6} }},
 		{"huge grid", "video", func(in *Inputs) { in.VideoGridTHW[0] = [3]int64{1 << 40, 4, 4} }},
+		{"grid of 2^34 patches", "image", func(in *Inputs) { in.ImageGridTHW[0] = [3]int64{MaxGrid, MaxGrid, MaxGrid} }},
+		{"audio of 2^20 frames", "audio_image", func(in *Inputs) { in.AudioFeatureLens[0] = MaxSourceFrames }},
 		{"no second_per_grid", "video", func(in *Inputs) { in.VideoSecondPerGrid = nil }},
 		{"negative second_per_grid", "video", func(in *Inputs) { in.VideoSecondPerGrid[0] = -1 }},
 		{"audio length disagrees", "audio_image", func(in *Inputs) { in.AudioFeatureLens[0] += 8 }},

@@ -27,13 +27,20 @@ func (v VisionConfig) plan(grids [][3]int64) (*visionPlan, error) {
 	if ws < 1 {
 		return nil, fmt.Errorf("%w: vision window_size %d is below spatial_merge_size × patch_size", ErrConfig, v.WindowSize)
 	}
-	p := &visionPlan{}
-	base := int64(0)
+	total := int64(0)
 	for i, g := range grids {
 		t, h, w := g[0], g[1], g[2]
 		if t <= 0 || h <= 0 || w <= 0 || t > MaxGrid || h > MaxGrid || w > MaxGrid || h%m != 0 || w%m != 0 {
 			return nil, fmt.Errorf("%w: grid %d %v: t, h, w must be in [1, %d], h and w multiples of %d", ErrInputs, i, g, MaxGrid, m)
 		}
+		if total += t * h * w; total > MaxVisionPatches {
+			return nil, fmt.Errorf("%w: the grids hold more than %d vision patches (mose's bound)", ErrInputs, MaxVisionPatches)
+		}
+	}
+	p := &visionPlan{}
+	base := int64(0)
+	for _, g := range grids {
+		t, h, w := g[0], g[1], g[2]
 		for range t {
 			for bh := range h / m {
 				for bw := range w / m {
@@ -66,9 +73,6 @@ func (v VisionConfig) plan(grids [][3]int64) (*visionPlan, error) {
 			}
 		}
 		base += t * lh * lw
-	}
-	if int64(len(p.hpos)) > MaxVisionPatches {
-		return nil, fmt.Errorf("%w: %d vision patches, beyond mose's bound %d", ErrInputs, len(p.hpos), MaxVisionPatches)
 	}
 	p.reverse = make([]int64, len(p.window))
 	for i, j := range p.window {

@@ -125,6 +125,9 @@ func (w *walker) row(ids []int64) ([3][]int64, error) {
 			}
 			push(arange(1, stIdx()))
 			al := AudioTokens(in.AudioFeatureLens[w.audio])
+			if err := fits(ids, minEd, al); err != nil {
+				return out, err
+			}
 			if err := placeholders(ids, minEd, map[int64]int64{int64(tok.Audio): al}); err != nil {
 				return out, err
 			}
@@ -147,6 +150,9 @@ func (w *walker) row(ids []int64) ([3][]int64, error) {
 			for i := range tIndex {
 				tIndex[i] = int64(i) * int64(w.c.PositionIDPerSeconds)
 			}
+			if err := fits(ids, minEd, w.gridTokens(g)); err != nil {
+				return out, err
+			}
 			vis := w.vision(stIdx(), tIndex, g)
 			if err := placeholders(ids, minEd, map[int64]int64{int64(tok.Image): int64(len(vis[0]))}); err != nil {
 				return out, err
@@ -165,6 +171,9 @@ func (w *walker) row(ids []int64) ([3][]int64, error) {
 				return out, fmt.Errorf("%w: more videos in the prompt than video_grid_thw rows (%d)", ErrInputs, len(in.VideoGridTHW))
 			}
 			push(arange(1, stIdx()))
+			if err := fits(ids, minEd, w.gridTokens(in.VideoGridTHW[w.video])); err != nil {
+				return out, err
+			}
 			vis := w.vision(stIdx(), w.videoTimes(), in.VideoGridTHW[w.video])
 			if err := placeholders(ids, minEd, map[int64]int64{int64(tok.Video): int64(len(vis[0]))}); err != nil {
 				return out, err
@@ -187,6 +196,9 @@ func (w *walker) row(ids []int64) ([3][]int64, error) {
 			push(bos)
 			start := stIdx()
 			al := AudioTokens(in.AudioFeatureLens[w.audio])
+			if err := fits(ids, minEd, al+w.gridTokens(in.VideoGridTHW[w.video])); err != nil {
+				return out, err
+			}
 			aud := arange(al, start)
 			vid := w.vision(start, w.videoTimes(), in.VideoGridTHW[w.video])
 			if err := placeholders(ids, minEd, map[int64]int64{int64(tok.Audio): al, int64(tok.Video): int64(len(vid[0]))}); err != nil {
@@ -256,6 +268,22 @@ func (w *walker) videoTimes() []int64 {
 		out[i] = int64(x)
 	}
 	return out
+}
+
+// fits refuses media that would place more tokens than the row has left
+// after position at: checked before any of their positions is made, so
+// that a grid of absurd size allocates nothing.
+func fits(ids []int64, at int, n int64) error {
+	if n < 0 || n > int64(len(ids)-at) {
+		return fmt.Errorf("%w: media of %d tokens at position %d of a %d-token row", ErrInputs, n, at, len(ids))
+	}
+	return nil
+}
+
+// gridTokens is the number of merged patches of a grid.
+func (w *walker) gridTokens(g [3]int64) int64 {
+	m := int64(w.c.Vision.SpatialMergeSize)
+	return g[0] * (g[1] / m) * (g[2] / m)
 }
 
 // vision lays a grid out after the spatial merge, T-major:
