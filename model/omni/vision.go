@@ -154,7 +154,7 @@ func (th *Thinker) visionRotary(s *torch.Scope, p *visionPlan, order func(*torch
 	h := s.Mul(s.To(s.FromInt64(p.hpos, N, 1), torch.Float32), f) // (N,hd/4)
 	x := s.Mul(s.To(s.FromInt64(p.wpos, N, 1), torch.Float32), f)
 	hw := s.Cat([]*torch.Tensor{h, x}, -1)
-	ang := th.toDev(s, order(s.Cat([]*torch.Tensor{hw, hw}, -1))) // (N,hd)
+	ang := order(th.toDev(s, s.Cat([]*torch.Tensor{hw, hw}, -1))) // (N,hd) on the device, in window order
 	return s.Unsqueeze(s.Cos(ang), 1), s.Unsqueeze(s.Sin(ang), 1)
 }
 
