@@ -3,10 +3,11 @@ package omni
 import (
 	"path/filepath"
 
-	"github.com/mose-llm/mose/internal/torch"
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/mose-llm/mose/internal/torch"
 
 	"github.com/mose-llm/mose/internal/safetensors"
 )
