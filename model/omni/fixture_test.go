@@ -2,14 +2,12 @@ package omni
 
 import (
 	"path/filepath"
-
 	"sort"
 	"strings"
 	"testing"
 
-	"github.com/mose-llm/mose/internal/torch"
-
 	"github.com/mose-llm/mose/internal/safetensors"
+	"github.com/mose-llm/mose/internal/torch"
 )
 
 // The fixtures under testdata/omni-* come from transformers 5.25
