@@ -76,6 +76,11 @@ def main() -> int:
     inputs = batch(model.config, torch.Generator().manual_seed(0))
     with torch.no_grad():
         ref = model(use_audio_in_video=True, **inputs).logits
+        towers = {
+            "audio_embeds": model.get_audio_features(inputs["input_features"], inputs["feature_attention_mask"]).last_hidden_state,
+            "image_embeds": torch.cat(model.get_image_features(inputs["pixel_values"], inputs["image_grid_thw"]).pooler_output),
+            "video_embeds": torch.cat(model.get_video_features(inputs["pixel_values_videos"], inputs["video_grid_thw"]).pooler_output),
+        }
         pos, _ = model.model.get_rope_index(
             inputs["input_ids"], inputs["image_grid_thw"], inputs["video_grid_thw"], inputs["attention_mask"], True,
             inputs["feature_attention_mask"].sum(-1), inputs["video_second_per_grid"])
@@ -89,6 +94,8 @@ def main() -> int:
     diff = (got["logits"] - ref).abs().max().item()
     print(f"{args.dir}: {inputs['input_ids'].shape[1]} tokens; position ids {'identical' if same_pos else 'DIFFER'}; "
           f"max |logit - transformers| = {diff:.3g} (logits span {ref.min().item():.3g}..{ref.max().item():.3g})")
+    for k, v in towers.items():
+        print(f"  {k}: max |mose - transformers| = {(got[k] - v).abs().max().item():.3g} (max |value| {v.abs().max().item():.3g})")
     return 0 if same_pos and diff <= 1e-4 else 1
 
 
