@@ -60,6 +60,15 @@ type Step struct {
 	Groups []int32
 	// NoAppend leaves the cache as it was (score several continuations).
 	NoAppend bool
+	// Embeds, when set, are the new tokens' input embeddings (B,T,D) in
+	// the run dtype, used in place of In's ids and features (a backbone
+	// that places its own encoder outputs, as model/omni does).
+	Embeds *torch.Tensor
+	// Cos and Sin, when set, are the new tokens' rotary tables
+	// (B,1,T,head_dim) in the run dtype, used in place of those of
+	// Positions, which then only order the tokens (causality, windows):
+	// Qwen2.5-Omni's multimodal rotary positions are not in token order.
+	Cos, Sin *torch.Tensor
 }
 
 // Extend runs the decoder over st's tokens, which attend to the cached
@@ -111,9 +120,14 @@ func (m *Model) Extend(s *torch.Scope, c *Cache, st *Step) *torch.Tensor {
 	}
 
 	r := m.routing(s, in, false)
-	x := m.Embed(s, in)
+	x := st.Embeds
+	if x == nil {
+		x = m.Embed(s, in)
+	}
 	a := &attnCtx{cache: c, appendKV: !st.NoAppend, masks: map[int]attnMask{}}
-	a.cos, a.sin = m.rope.tablesAt(s, m.toDev(s, s.FromInt64(pos, int64(B), int64(T))), maxPos+1, m.DType, m.Device)
+	if a.cos, a.sin = st.Cos, st.Sin; a.cos == nil || a.sin == nil {
+		a.cos, a.sin = m.rope.tablesAt(s, m.toDev(s, s.FromInt64(pos, int64(B), int64(T))), maxPos+1, m.DType, m.Device)
+	}
 	a.keyHot = r.OneHot
 	if c.hot != nil {
 		a.keyHot = s.Cat([]*torch.Tensor{c.hot, r.OneHot}, 1) // (B,L+T,modality.Count)

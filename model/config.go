@@ -50,6 +50,11 @@ type Config struct {
 	UseSlidingWindow bool `json:"use_sliding_window,omitempty"`
 	MaxWindowLayers  *int `json:"max_window_layers,omitempty"`
 
+	// HeadDimExplicit, set by model/omni (never from a file), says the
+	// attention reads head_dim even on a qwen2 decoder, as Qwen2.5-Omni's
+	// thinker does (transformers' plain Qwen2 ignores it).
+	HeadDimExplicit bool `json:"-"`
+
 	// Projectors map each modality input's features into the hidden size, in
 	// the order of the "mose" section's inputs. Empty for a plain LLM.
 	Projectors []ProjectorConfig `json:"-"`
@@ -216,7 +221,7 @@ func (c Config) Validate() error {
 		// transformers copies type over rope_type; a config that says both is ambiguous.
 		return bad("rope_scaling.type", "%q disagrees with rope_type %q", r.LegacyType, r.Type)
 	}
-	if c.ModelType == "qwen2" && (c.HiddenSize%c.NumHeads != 0 || c.HeadDim != c.HiddenSize/c.NumHeads) {
+	if c.ModelType == "qwen2" && !c.HeadDimExplicit && (c.HiddenSize%c.NumHeads != 0 || c.HeadDim != c.HiddenSize/c.NumHeads) {
 		// Qwen2Attention (transformers 4.46) ignores head_dim; its rotary embedding reads it.
 		return bad("head_dim", "%d on a qwen2 model: transformers' Qwen2 always uses hidden_size/num_attention_heads (%d/%d)", c.HeadDim, c.HiddenSize, c.NumHeads)
 	}

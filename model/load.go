@@ -60,7 +60,7 @@ func Load(dir string, opt Options) (*Model, error) {
 func ignored(name string) bool { return strings.HasSuffix(name, "rotary_emb.inv_freq") }
 
 // checkTensors compares the checkpoint with the config, listing every problem.
-func checkTensors(cfg Config, ck *safetensors.Checkpoint) error {
+func checkTensors(cfg Config, ck ckpt.Source) error {
 	var problems []string
 	for _, t := range cfg.Tensors() {
 		info, err := ck.Info(t.Name)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
@@ -22,7 +23,7 @@ func newInitModelCmd() *cobra.Command {
 		size       string
 	)
 	cmd := &cobra.Command{
-		Use:   "init-model --preset tiny|small --out DIR",
+		Use:   "init-model --preset tiny|small|omni-tiny|omni-small --out DIR",
 		Short: "Write a complete random model dir (config, weights, tokenizer) for the synthetic data",
 		Long: `init-model writes a HF-layout model directory with random weights: config.json
 (LlamaConfig keys plus a "mose" section with the preset's modality inputs, prompt
@@ -32,18 +33,32 @@ tokenizers load it too (scripts/checks/check_model_dir.py). tiny: d=128, 4 layer
 small: d=512, 8 layers. --size 1b is a LLaMA-3.2-1B-shaped decoder (d=2048,
 16 layers, MLP 8192, 32 heads, 8 KV heads; about 1.0B parameters with the
 synthetic vocabulary) on the small preset's inputs, for throughput benchmarks;
---hidden, --layers, --intermediate, --heads and --kv-heads override single sizes.`,
+--hidden, --layers, --intermediate, --heads and --kv-heads override single sizes.
+
+omni-tiny and omni-small write a random Qwen2.5-Omni thinker instead (config.json
+in transformers 5's layout and model.safetensors, no tokenizer): d=64 with a
+512-token vocabulary (special tokens at 500-509), or d=256 with Qwen2.5-Omni's
+vocabulary and special token ids; both take the real processor's media.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if out == "" {
 				return badInput(errors.New("init-model: --out is required"))
 			}
-			if _, ok := stack.ModelPresets[o.Preset]; !ok {
-				return badInput(fmt.Errorf("init-model: unknown --preset %q (want tiny or small)", o.Preset))
-			}
 			o.DType = map[string]safetensors.DType{"float32": safetensors.F32, "bfloat16": safetensors.BF16}[dtype]
 			if o.DType == "" {
 				return badInput(fmt.Errorf("init-model: --dtype %q (want float32 or bfloat16)", dtype))
+			}
+			if isOmniPreset(o.Preset) {
+				var set []string
+				for _, name := range []string{"hidden", "layers", "intermediate", "heads", "kv-heads", "size", "shard-mb", "visual-tokens"} {
+					if cmd.Flags().Changed(name) {
+						set = append(set, "--"+name)
+					}
+				}
+				return initOmniModel(cmd, o.Preset, out, o.DType, o.Seed, o.Std, force, set)
+			}
+			if _, ok := stack.ModelPresets[o.Preset]; !ok {
+				return badInput(fmt.Errorf("init-model: unknown --preset %q (want tiny, small, %s)", o.Preset, strings.Join(omniPresetNames(), " or ")))
 			}
 			if entries, err := os.ReadDir(out); err == nil && len(entries) > 0 {
 				if !force {
@@ -72,7 +87,7 @@ synthetic vocabulary) on the small preset's inputs, for throughput benchmarks;
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.Preset, "preset", "tiny", "model size and inputs: tiny or small")
+	f.StringVar(&o.Preset, "preset", "tiny", "model size and inputs: tiny or small, or a Qwen2.5-Omni thinker: omni-tiny or omni-small")
 	f.StringVar(&out, "out", "", "output model directory")
 	f.Uint64Var(&o.Seed, "seed", 1, "random seed of the weights")
 	f.Float64Var(&o.Std, "std", 0.02, "std of the normal init (transformers' initializer_range)")

@@ -17,7 +17,7 @@ import (
 )
 
 func newModelInfoCmd() *cobra.Command {
-	var dir, dtype, device, text, logitsOut, adapter string
+	var dir, dtype, device, text, logitsOut, adapter, inputs, dump string
 	cmd := &cobra.Command{
 		Use:   "model-info --model DIR",
 		Short: "Load a model dir and print its shape, size and load time",
@@ -25,7 +25,13 @@ func newModelInfoCmd() *cobra.Command {
 tensor against config.json) and prints a summary. With --text it also runs the
 decoder on the tokenized text and prints the top next-token logits; --logits-out
 writes all logits to a safetensors file (scripts/checks/check_model_dir.py compares them
-with transformers).`,
+with transformers).
+
+On a Qwen2.5-Omni dir (a full model or a thinker-only save) it loads the thinker;
+--inputs FILE.safetensors (transformers' processor outputs under their own names,
+use_audio_in_video in the metadata) runs the towers and the decoder and
+--logits-out OUT writes logits, with --dump towers,positions also audio_embeds,
+image_embeds, video_embeds, position_ids and rope_deltas.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if dir == "" {
@@ -38,6 +44,17 @@ with transformers).`,
 			dev, err := torch.ParseDevice(device)
 			if err != nil {
 				return badInput(fmt.Errorf("--device: %w", err))
+			}
+			if isOmni, err := isOmniDir(dir); err != nil {
+				return badInput(err)
+			} else if isOmni {
+				if text != "" || adapter != "" {
+					return badInput(fmt.Errorf("model-info: --text and --adapter are not supported on a Qwen2.5-Omni dir (give --inputs)"))
+				}
+				return omniModelInfo(cmd, dir, dt, dev, inputs, logitsOut, dump)
+			}
+			if inputs != "" || dump != "" {
+				return badInput(fmt.Errorf("model-info: --inputs and --dump need a Qwen2.5-Omni dir"))
 			}
 			var ids []int32
 			if text != "" {
@@ -84,7 +101,9 @@ with transformers).`,
 	f.StringVar(&dtype, "dtype", "float32", "run dtype: float32, bfloat16 or float16")
 	f.StringVar(&device, "device", "cpu", "cpu, cuda or cuda:N")
 	f.StringVar(&text, "text", "", "run the decoder on this text (tokenized with the dir's tokenizer.json)")
-	f.StringVar(&logitsOut, "logits-out", "", "with --text: write input_ids and logits to this safetensors file")
+	f.StringVar(&logitsOut, "logits-out", "", "with --text (or --inputs): write the logits to this safetensors file")
+	f.StringVar(&inputs, "inputs", "", "Qwen2.5-Omni: processor outputs (a safetensors file) to run the thinker on")
+	f.StringVar(&dump, "dump", "", "Qwen2.5-Omni, with --logits-out: also write towers (encoder outputs) and/or positions (position_ids, rope_deltas)")
 	f.StringVar(&adapter, "adapter", "", "a PEFT LoRA adapter dir to apply: a mose export, or any PEFT 0.13.2 LoRA mose supports (README: PEFT adapters from elsewhere)")
 	return cmd
 }

@@ -25,7 +25,7 @@ var layer = map[string]int{
 	"internal/ckpt": 1, "internal/dist": 1, "recipes": 1, "data": 1, "data/npy": 1,
 	"data/tokenizer": 1, "data/mer": 1, "data/synth": 1,
 
-	"model": 2, "experts": 2, "gating": 2,
+	"model": 2, "model/omni": 2, "experts": 2, "gating": 2,
 
 	"checkpoint": 3,
 	"stack":      4,
