@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/mose-llm/mose/internal/safetensors"
+	"github.com/mose-llm/mose/internal/testfix"
 )
 
 // plainModel writes a plain HF model dir (no "mose" section, no projectors)
@@ -147,7 +148,7 @@ func TestAttachEndToEnd(t *testing.T) {
 		t.Fatalf("model-info on the merged dir: exit %d: %s", code, msg)
 	}
 
-	py := refPython(t)
+	py := testfix.RefPython(t)
 	code, msg = runPython(t, py, "../../scripts/checks/check_peft_export.py", exp, "--checkpoint", cks[len(cks)-1], "--model", plain, "--mose", e2e.bin)
 	t.Logf("PEFT on the original dir:\n%s", msg)
 	if code != 0 || !strings.Contains(msg, "OK") {
@@ -242,7 +243,7 @@ func TestAttachSmolLM2(t *testing.T) {
 	if code, msg := runMose(t, "export", "--checkpoint", ck, "--format", "peft", "--out", exp); code != 0 {
 		t.Fatalf("export: exit %d: %s", code, msg)
 	}
-	py := refPython(t)
+	py := testfix.RefPython(t)
 	code, msg := runPython(t, py, "../../scripts/checks/check_peft_export.py", exp, "--checkpoint", ck, "--model", base,
 		"--mose", e2e.bin, "--manifest", e2e.train)
 	t.Logf("PEFT on the original SmolLM2 dir:\n%s", lastLine(msg))

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/mose-llm/mose/internal/safetensors"
+	"github.com/mose-llm/mose/internal/testfix"
 )
 
 // scripts/checks/check_peft_export.py compares PEFT on an export with the training
@@ -15,7 +16,7 @@ import (
 // broken one (flipped use_rslora, doubled lora_alpha, zeroed lora_B, zeroed
 // trained projectors). Skips without the reference venv.
 func TestCheckPEFTExportScript(t *testing.T) {
-	py := refPython(t)
+	py := testfix.RefPython(t)
 	if e2e.err != nil {
 		t.Fatal(e2e.err)
 	}
