@@ -91,20 +91,6 @@ if [[ -e $VENV || -L $VENV ]]; then
 	fi
 fi
 
-# index_unreachable: the index pip uses, and why it cannot be reached; exit 1 when it can.
-index_unreachable() {
-	"$PY" - "$("$PY" -m pip config get global.index-url 2>/dev/null || true)" <<'PY'
-import os, sys, urllib.request
-url = os.environ.get("PIP_INDEX_URL") or sys.argv[1].strip() or "https://pypi.org/simple/"
-try:
-    urllib.request.urlopen(url.rstrip("/") + "/pip/", timeout=20).close()
-except Exception as e:  # any failure to fetch the index page is "cannot be reached"
-    print(f"the package index {url} cannot be reached ({e})")
-    sys.exit(0)
-sys.exit(1)
-PY
-}
-
 skip() {
 	local why=$1
 	echo "$why" >"$SKIPFILE"
@@ -135,7 +121,7 @@ ls "$WHEELS" | sort >"$before"
 if ! "$VPY" -m pip download --quiet --no-index --no-deps --only-binary=:all: --find-links "$WHEELS" -d "$WHEELS" -r "$REQ" >/dev/null 2>&1; then
 	info "fetching the pinned wheels into $WHEELS (log: $LOG)"
 	if ! "$VPY" -m pip download --no-deps --only-binary=:all: --find-links "$WHEELS" -d "$WHEELS" -r "$REQ" >"$LOG" 2>&1; then
-		if why=$(index_unreachable); then
+		if why=$("$PY" "$ROOT/scripts/setup/index_probe.py"); then
 			skip "$why"
 		fi
 		tail -5 "$LOG" >&2
