@@ -81,14 +81,13 @@ if [[ -x $VENV/bin/python && -f $STAMP && $(cat "$STAMP") == "$want" ]]; then
 fi
 
 # Rebuild from scratch, but remove only a venv this script made.
+old=0
 if [[ -e $VENV || -L $VENV ]]; then
-	if [[ ! -L $VENV && -d $VENV && ( -f $OWNER || -f $LEGACY_OWNER ) ]]; then
-		info "rebuilding $VENV (built from other pins, or not finished)"
-		rm -rf "$VENV"
-	else
+	if [[ -L $VENV || ! -d $VENV || ! ( -f $OWNER || -f $LEGACY_OWNER ) ]]; then
 		die "$VENV exists but was not made by scripts/setup/pyenv.sh (it has no .mose-venv marker): not touching it" \
 			"fix: move it away (or set MOSE_CACHE to another cache dir), then rerun"
 	fi
+	old=1
 fi
 
 skip() {
@@ -97,7 +96,11 @@ skip() {
 	if [[ $MAKE_TEST == 1 ]]; then
 		echo "=================================================================================" >&2
 		echo "pyenv: SKIP: the Python reference venv was not built: $why." >&2
-		echo "pyenv:   The real-model (SmolLM2), PEFT, TensorBoard and converter tests will SKIP." >&2
+		if [[ -f $STAMP ]]; then
+			echo "pyenv:   The tests use the older venv left at $VENV (built from other pins)." >&2
+		else
+			echo "pyenv:   The real-model (SmolLM2), PEFT, TensorBoard and converter tests will SKIP." >&2
+		fi
 		echo "pyenv:   Rerun make test (or make pyenv) where the index can be reached." >&2
 		echo "=================================================================================" >&2
 		exit 0
@@ -105,14 +108,27 @@ skip() {
 	die "$why" "the venv needs the pinned wheels once; rerun where the index can be reached"
 }
 
+newvenv() {
+	rm -rf "$VENV"
+	info "creating $VENV with $("$PY" --version 2>&1)"
+	mkdir -p "$VENV"
+	echo "made by scripts/setup/pyenv.sh: it may remove and rebuild this directory" >"$OWNER"
+	"$PY" -m venv "$VENV" || die "$PY -m venv $VENV failed"
+}
+
 t0=$SECONDS
 mkdir -p "$CACHE" "$WHEELS"
-info "creating $VENV with $("$PY" --version 2>&1)"
-mkdir -p "$VENV"
-echo "made by scripts/setup/pyenv.sh: it may remove and rebuild this directory" >"$OWNER"
-"$PY" -m venv "$VENV" || die "$PY -m venv $VENV failed"
 VPY=$VENV/bin/python
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
+# Download with the old venv's pip when it runs this Python (so that a failed download
+# leaves it in place), else with the new venv's.
+if [[ $old == 1 ]] && [[ $("$VPY" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])' 2>/dev/null) == "$pyver" ]] &&
+	"$VPY" -m pip --version >/dev/null 2>&1; then
+	info "updating $VENV (built from other pins, or not finished)"
+else
+	newvenv
+	old=0
+fi
 
 # Fetch what the wheel folder lacks: offline when every pinned file is already there.
 before=$(mktemp)
@@ -137,6 +153,7 @@ if [[ -n $fetched ]]; then
 fi
 tfetch=$((SECONDS - t0))
 
+[[ $old == 0 ]] || newvenv
 info "installing into $VENV"
 "$VPY" -m pip install --quiet --no-index --no-deps --find-links "$WHEELS" -r "$REQ" ||
 	die "pip install from $WHEELS failed"
