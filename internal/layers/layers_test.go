@@ -37,7 +37,7 @@ var layer = map[string]int{
 
 // noCgo are the packages that must build without libtorch: none of their
 // dependencies, direct or not, may reach internal/torch or gotch.
-var noCgo = []string{"data", "data/npy", "data/tokenizer", "data/mer", "data/synth", "recipes", "metrics", "plots", "modality"}
+var noCgo = []string{"data", "data/npy", "data/tokenizer", "data/mer", "data/synth", "recipes", "metrics", "plots", "modality", "internal/refenv"}
 
 // onlyIn lists third-party packages and the mose packages allowed to import
 // them directly.

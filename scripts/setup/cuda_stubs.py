@@ -18,8 +18,10 @@ CUDA runtime, installed from its wheel, finds no driver), and nothing on the CPU
 into a stubbed library; a call that did would get the error status 1, not a result.
 
 Refused by name: a missing library that is not an NVIDIA CUDA library (a stub for libgomp,
-say, would change the CPU math), a version node that no missing library provides, and
-importers whose symbols no stub can define. Needs readelf, nm (binutils) and a C compiler.
+say, would change the CPU math). Unversioned symbols go to the missing library whose name
+they start with (ncclAllReduce to libnccl.so.2); one that fits none stays undefined, and
+scripts/setup/pyenv.sh's import check then fails naming it. Needs readelf, nm (binutils)
+and a C compiler.
 
     cuda_stubs.py TORCH_LIB_DIR [--search DIR]... [--cc gcc]
 """
