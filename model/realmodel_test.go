@@ -2,7 +2,6 @@ package model
 
 import (
 	"encoding/json"
-	"errors"
 	"math"
 	"os"
 	"path/filepath"
@@ -10,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/mose-llm/mose/data/tokenizer"
+	"github.com/mose-llm/mose/internal/refenv"
 	"github.com/mose-llm/mose/internal/safetensors"
 	"github.com/mose-llm/mose/internal/torch"
 )
@@ -34,22 +34,6 @@ type realReference struct {
 		Tokens    int    `json:"tokens"`
 		NextToken string `json:"next_token"`
 	} `json:"prompts"`
-}
-
-func smolLM2Dir(t *testing.T) string {
-	t.Helper()
-	if d := os.Getenv("MOSE_SMOLLM2_DIR"); d != "" {
-		return d
-	}
-	cache := os.Getenv("MOSE_CACHE")
-	if cache == "" {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			t.Skip("no home directory to find the cache in")
-		}
-		cache = filepath.Join(home, ".cache", "mose")
-	}
-	return filepath.Join(cache, "models", "smollm2-135m")
 }
 
 // readJSON unmarshals a file into v.
@@ -103,15 +87,12 @@ func refTensors(t *testing.T, path string) (ints map[string][]int64, floats map[
 func TestRealSmolLM2Logits(t *testing.T) {
 	var ref realReference
 	readJSON(t, filepath.Join("testdata", "smollm2", "reference.json"), &ref)
-	dir := smolLM2Dir(t)
+	dir := refenv.SmolLM2Dir(t)
 	var src struct {
 		GGUFSHA256 string `json:"gguf_sha256"`
 		Converter  int    `json:"converter"`
 	}
 	b, err := os.ReadFile(filepath.Join(dir, "mose-source.json"))
-	if errors.Is(err, os.ErrNotExist) {
-		t.Skipf("%s not found: run \"$(scripts/setup/pyenv.sh)\" scripts/fixtures/fetch_smollm2.py to fetch and convert SmolLM2 (make test does when the venv exists)", dir)
-	}
 	if err != nil {
 		t.Fatal(err)
 	}

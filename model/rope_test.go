@@ -2,6 +2,7 @@ package model
 
 import (
 	"encoding/json"
+	"errors"
 	"math"
 	"os"
 	"path/filepath"
@@ -237,5 +238,60 @@ func TestRopeConfigRefused(t *testing.T) {
 		if _, err := ParseConfig([]byte(ok)); err != nil {
 			t.Errorf("%s: %v", ok, err)
 		}
+	}
+}
+
+// transformers 5 writes rope_theta, rope_scaling and partial_rotary_factor
+// inside rope_parameters: mose reads them from there exactly as from the older
+// keys, refuses a config whose two forms disagree, and refuses rope_parameters
+// keys it does not implement.
+func TestRopeParameters(t *testing.T) {
+	base := `"model_type":"llama","hidden_size":64,"intermediate_size":96,"num_hidden_layers":1,"num_attention_heads":2,"vocab_size":32`
+	llama3 := `"factor":8.0,"high_freq_factor":4.0,"low_freq_factor":1.0,"original_max_position_embeddings":8192`
+	old, err := ParseConfig([]byte(`{` + base + `,"rope_theta":500000.0,"rope_scaling":{"rope_type":"llama3",` + llama3 + `}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, js := range []string{
+		`{` + base + `,"rope_parameters":{"rope_theta":500000.0,"rope_type":"llama3",` + llama3 + `}}`,
+		`{` + base + `,"rope_theta":500000.0,"rope_parameters":{"rope_theta":500000.0,"rope_type":"llama3",` + llama3 + `}}`,
+		`{` + base + `,"rope_scaling":{"rope_type":"llama3",` + llama3 + `},"rope_parameters":{"rope_theta":500000.0,"rope_type":"llama3",` + llama3 + `,"partial_rotary_factor":1.0}}`,
+	} {
+		got, err := ParseConfig([]byte(js))
+		if err != nil {
+			t.Fatalf("%s: %v", js, err)
+		}
+		if got.RopeTheta != old.RopeTheta || *got.RopeScaling != *old.RopeScaling {
+			t.Errorf("%s: theta %g scaling %+v, the older keys give %g %+v", js, got.RopeTheta, *got.RopeScaling, old.RopeTheta, *old.RopeScaling)
+		}
+	}
+	if c, err := ParseConfig([]byte(`{` + base + `,"rope_parameters":{"rope_theta":100000.0,"rope_type":"default"}}`)); err != nil || c.RopeTheta != 1e5 || c.RopeScaling.Kind() != "default" {
+		t.Errorf("default rope_parameters: theta %g kind %s, %v", c.RopeTheta, c.RopeScaling.Kind(), err)
+	}
+	for _, tc := range []struct {
+		name, json string
+		want       []string
+	}{
+		{"theta disagrees", `{` + base + `,"rope_theta":10000.0,"rope_parameters":{"rope_theta":500000.0,"rope_type":"default"}}`, []string{"rope_theta", "500000"}},
+		{"scaling disagrees", `{` + base + `,"rope_scaling":{"rope_type":"linear","factor":2},"rope_parameters":{"rope_theta":10000.0,"rope_type":"default"}}`, []string{"rope_scaling", "linear"}},
+		{"unknown key", `{` + base + `,"rope_parameters":{"rope_theta":10000.0,"rope_type":"default","mrope_section":[1,2]}}`, []string{"rope_parameters.mrope_section"}},
+		{"unsupported type", `{` + base + `,"rope_parameters":{"rope_theta":10000.0,"rope_type":"yarn","factor":4}}`, []string{"yarn"}},
+		{"partial rotary", `{` + base + `,"rope_parameters":{"rope_theta":10000.0,"rope_type":"default","partial_rotary_factor":0.5}}`, []string{"partial_rotary_factor", "0.5"}},
+		{"not an object", `{` + base + `,"rope_parameters":[1]}`, []string{"rope_parameters"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ParseConfig([]byte(tc.json))
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			if !errors.Is(err, ErrConfig) {
+				t.Errorf("error %v is not ErrConfig", err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+		})
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -158,7 +157,7 @@ func TestTensorBoardResume(t *testing.T) {
 	}
 
 	t.Run("EventAccumulator", func(t *testing.T) {
-		py := tensorBoardPython(t)
+		py := testfix.RefPython(t)
 		script := filepath.Join("..", "scripts", "checks", "check_tensorboard.py")
 		if b, err := exec.Command(py, script, out).CombinedOutput(); err != nil {
 			t.Fatalf("%s %s: %v\n%s", script, out, err, b)
@@ -204,25 +203,6 @@ func TestTensorBoardOff(t *testing.T) {
 	if err != nil || evs[len(evs)-1].Step != 3 {
 		t.Errorf("after a resume at 3 with TensorBoard off: last step %d, %v", evs[len(evs)-1].Step, err)
 	}
-}
-
-// tensorBoardPython is the fixture venv's python if it can import
-// tensorboard; otherwise the test is skipped.
-func tensorBoardPython(t *testing.T) string {
-	t.Helper()
-	cache := os.Getenv("MOSE_CACHE")
-	if cache == "" {
-		home, _ := os.UserHomeDir()
-		cache = filepath.Join(home, ".cache", "mose")
-	}
-	py := filepath.Join(cache, "venv", "bin", "python")
-	if _, err := os.Stat(py); err != nil {
-		t.Skipf("no fixture venv at %s (run scripts/setup/pyenv.sh): %v", py, err)
-	}
-	if b, err := exec.Command(py, "-c", "import tensorboard").CombinedOutput(); err != nil {
-		t.Skipf("%s cannot import tensorboard (rerun scripts/setup/pyenv.sh): %s", py, strings.TrimSpace(string(b)))
-	}
-	return py
 }
 
 func copyRun(t *testing.T, from, to string) {

@@ -8,14 +8,18 @@ import (
 	"testing"
 
 	"github.com/mose-llm/mose/internal/safetensors"
+	"github.com/mose-llm/mose/internal/testfix"
 )
 
 // scripts/checks/check_peft_export.py compares PEFT on an export with the training
-// checkpoint's own logits: it passes on a good export and fails on each
-// broken one (flipped use_rslora, doubled lora_alpha, zeroed lora_B, zeroed
-// trained projectors). Skips without the reference venv.
+// checkpoint's own logits: it passes on a good export (PEFT's unrelated
+// deprecation notices do not fail it) and fails on each broken one (flipped
+// use_rslora, doubled lora_alpha, zeroed lora_B, zeroed trained projectors; and,
+// with the logits unchanged, an unknown LoraConfig field and an adapter tensor of
+// a module that is not a target, which only PEFT's warnings reveal). Skips
+// without the reference venv.
 func TestCheckPEFTExportScript(t *testing.T) {
-	py := refPython(t)
+	py := testfix.RefPython(t)
 	if e2e.err != nil {
 		t.Fatal(e2e.err)
 	}
@@ -53,6 +57,12 @@ func TestCheckPEFTExportScript(t *testing.T) {
 		}},
 		{"zero lora_B", func(dir string) { zeroTensors(t, filepath.Join(dir, "adapter_model.safetensors"), "lora_B") }},
 		{"zero trained projectors", func(dir string) { zeroTensors(t, filepath.Join(dir, "mose_adapter.safetensors"), "projectors.") }},
+		{"unknown LoraConfig field", func(dir string) {
+			editConfig(t, dir, func(c map[string]any) { c["mose_unknown_field"] = 1 })
+		}},
+		{"tensor of a module that is not a target", func(dir string) {
+			copyTensor(t, filepath.Join(dir, "adapter_model.safetensors"), "q_proj.lora_A", "k_proj.lora_A")
+		}},
 	}
 	for _, b := range broken {
 		t.Run(strings.ReplaceAll(b.name, " ", "_"), func(t *testing.T) {
@@ -111,6 +121,32 @@ func zeroTensors(t *testing.T, path, part string) {
 		t.Fatalf("%s has no %s tensors", path, part)
 	}
 	if err := safetensors.WriteFile(path, ts, map[string]string{"format": "pt"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// copyTensor adds to a safetensors file a copy of its first tensor whose name
+// contains part, named with part replaced by as.
+func copyTensor(t *testing.T, path, part, as string) {
+	t.Helper()
+	f, err := safetensors.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ts []safetensors.Tensor
+	var extra *safetensors.Tensor
+	for _, info := range f.Tensors() {
+		b, _ := f.Read(info.Name)
+		ts = append(ts, safetensors.Tensor{Name: info.Name, DType: info.DType, Shape: info.Shape, Data: b})
+		if extra == nil && strings.Contains(info.Name, part) {
+			extra = &safetensors.Tensor{Name: strings.Replace(info.Name, part, as, 1), DType: info.DType, Shape: info.Shape, Data: b}
+		}
+	}
+	f.Close()
+	if extra == nil {
+		t.Fatalf("%s has no %s tensor", path, part)
+	}
+	if err := safetensors.WriteFile(path, append(ts, *extra), map[string]string{"format": "pt"}); err != nil {
 		t.Fatal(err)
 	}
 }

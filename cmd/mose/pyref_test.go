@@ -3,28 +3,8 @@ package main
 import (
 	"os"
 	"os/exec"
-	"path/filepath"
 	"testing"
 )
-
-// refPython returns the reference venv's python (scripts/setup/pyenv.sh), or skips
-// the test when that venv has not been built: Go tests never build it.
-func refPython(t *testing.T) string {
-	t.Helper()
-	cache := os.Getenv("MOSE_CACHE")
-	if cache == "" {
-		home, _ := os.UserHomeDir()
-		cache = filepath.Join(home, ".cache", "mose")
-	}
-	py := filepath.Join(cache, "venv", "bin", "python")
-	if _, err := os.Stat(filepath.Join(cache, "venv", ".mose-requirements.sha256")); err != nil {
-		t.Skipf("no reference venv (run scripts/setup/pyenv.sh): %v", err)
-	}
-	if _, err := os.Stat(py); err != nil {
-		t.Skipf("no reference venv python: %v", err)
-	}
-	return py
-}
 
 // runPython runs a repo script with the reference python; it returns the exit
 // code and the combined output.

@@ -1,29 +1,12 @@
 package tokenizer
 
 import (
-	"errors"
 	"os"
 	"path/filepath"
 	"testing"
-)
 
-// smolLM2Dir is the converted SmolLM2-135M-Instruct dir that scripts/fixtures/fetch_smollm2.py
-// writes ($MOSE_SMOLLM2_DIR, else $MOSE_CACHE/models/smollm2-135m).
-func smolLM2Dir(t *testing.T) string {
-	t.Helper()
-	if d := os.Getenv("MOSE_SMOLLM2_DIR"); d != "" {
-		return d
-	}
-	cache := os.Getenv("MOSE_CACHE")
-	if cache == "" {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			t.Skip("no home directory to find the cache in")
-		}
-		cache = filepath.Join(home, ".cache", "mose")
-	}
-	return filepath.Join(cache, "models", "smollm2-135m")
-}
+	"github.com/mose-llm/mose/internal/refenv"
+)
 
 // TestRealSmolLM2 checks the tokenizer.json of a real pretrained model (SmolLM2-135M-
 // Instruct, byte-level BPE with byte_fallback and fuse_unk, as transformers converts
@@ -38,11 +21,8 @@ func TestRealSmolLM2(t *testing.T) {
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			c := readCases(t, filepath.Join("testdata", tc.cases))
-			path := filepath.Join(smolLM2Dir(t), tc.file)
+			path := filepath.Join(refenv.SmolLM2Dir(t), tc.file)
 			data, err := os.ReadFile(path)
-			if errors.Is(err, os.ErrNotExist) {
-				t.Skipf("%s not found: run \"$(scripts/setup/pyenv.sh)\" scripts/fixtures/fetch_smollm2.py to fetch and convert SmolLM2", path)
-			}
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -20,7 +20,7 @@ const module = "github.com/mose-llm/mose/"
 var layer = map[string]int{
 	"modality": 0, "internal/inputerr": 0, "internal/strictjson": 0, "internal/fsutil": 0,
 	"internal/safetensors": 0, "internal/tfevents": 0, "internal/torch": 0, "metrics": 0, "plots": 0,
-	"internal/docscheck": 0, "internal/layers": 0,
+	"internal/docscheck": 0, "internal/layers": 0, "internal/refenv": 0,
 
 	"internal/ckpt": 1, "internal/dist": 1, "recipes": 1, "data": 1, "data/npy": 1,
 	"data/tokenizer": 1, "data/mer": 1, "data/synth": 1,
@@ -37,7 +37,7 @@ var layer = map[string]int{
 
 // noCgo are the packages that must build without libtorch: none of their
 // dependencies, direct or not, may reach internal/torch or gotch.
-var noCgo = []string{"data", "data/npy", "data/tokenizer", "data/mer", "data/synth", "recipes", "metrics", "plots", "modality"}
+var noCgo = []string{"data", "data/npy", "data/tokenizer", "data/mer", "data/synth", "recipes", "metrics", "plots", "modality", "internal/refenv"}
 
 // onlyIn lists third-party packages and the mose packages allowed to import
 // them directly.

@@ -15,6 +15,7 @@ import (
 	"github.com/mose-llm/mose/checkpoint"
 	"github.com/mose-llm/mose/data"
 	"github.com/mose-llm/mose/data/synth"
+	"github.com/mose-llm/mose/internal/refenv"
 	"github.com/mose-llm/mose/internal/safetensors"
 	"github.com/mose-llm/mose/internal/torch"
 	"github.com/mose-llm/mose/recipes"
@@ -218,4 +219,16 @@ func Reseal(t *testing.T, dir string, fn func(st *checkpoint.State)) {
 	if err := checkpoint.WriteState(dir, st); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// RefPython returns the Python reference environment's interpreter
+// (transformers, PEFT, tokenizers, safetensors, gguf, TensorBoard on torch
+// 2.11, CPU; scripts/setup/pyenv.sh builds it and `make test` runs that):
+// $MOSE_REF_PYTHON when set, else the venv in mose's cache. Without either the
+// test is skipped, naming why (the package index could not be reached, or the
+// command that builds it). It is internal/refenv.Python, for the packages that
+// import testfix.
+func RefPython(t testing.TB) string {
+	t.Helper()
+	return refenv.Python(t)
 }

@@ -25,7 +25,7 @@ def main():
         emb, lens, want = f.get_tensor("embeds"), f.get_tensor("lengths"), f.get_tensor("tokens")
     B, T, D = emb.shape
     n = want.shape[1]
-    model = transformers.LlamaForCausalLM.from_pretrained(meta["model"], torch_dtype=torch.float32, attn_implementation="eager").eval()
+    model = transformers.LlamaForCausalLM.from_pretrained(meta["model"], dtype=torch.float32, attn_implementation="eager").eval()
     left = torch.zeros(B, T, D)
     mask = torch.zeros(B, T, dtype=torch.long)
     for r in range(B):

@@ -19,7 +19,7 @@ def main() -> None:
     ap.add_argument("--attn", default="sdpa", help="transformers attention implementation (sdpa or eager)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    model = AutoModelForCausalLM.from_pretrained(args.dir, torch_dtype=torch.float32, attn_implementation=args.attn)
+    model = AutoModelForCausalLM.from_pretrained(args.dir, dtype=torch.float32, attn_implementation=args.attn)
     model.eval()
     B, T = 2, 256
     V = model.config.vocab_size

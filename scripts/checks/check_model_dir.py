@@ -29,7 +29,7 @@ def main() -> int:
 
     tok = Tokenizer.from_file(os.path.join(args.dir, "tokenizer.json"))
     ids = tok.encode(args.text).ids
-    model = AutoModelForCausalLM.from_pretrained(args.dir, torch_dtype=torch.float32, attn_implementation="eager")
+    model = AutoModelForCausalLM.from_pretrained(args.dir, dtype=torch.float32, attn_implementation="eager")
     model.eval()
     with torch.no_grad():
         ref = model(torch.tensor([ids])).logits[0]

@@ -9,15 +9,21 @@ computes the checkpoint's logits (its recipe, model and adapter.safetensors) on 
 of a manifest, a prompt with feature tokens and its answer, and writes the inputs with them
 (input_ids, the features of each modality input and the positions they fill). This script
 then loads the base model with transformers, applies the export with PEFT's own
-PeftModel.from_pretrained (any PEFT warning while loading fails the check), builds the
+PeftModel.from_pretrained (a warning about the adapter while loading fails the check), builds the
 same input embeddings (token embeddings, with the projected features spliced in: the
 export's trained projectors from mose_adapter.safetensors when the run trained them, else
 the model dir's) and compares PEFT's float32 logits with the checkpoint's.
 
 It fails (exit 1) when
-  - PEFT warns while loading the export, or its logits differ from the checkpoint's by
-    more than --tol (a flipped use_rslora, a wrong lora_alpha, zeroed or swapped
-    weights, wrong projectors all land here);
+  - PEFT or transformers warns, while the export loads, about the adapter: its keys
+    (missing, unexpected), its config (unknown or deprecated LoraConfig fields, field
+    values), its target modules; or any other warning that is not a deprecation notice
+    (deprecation notices that name nothing of the adapter, such as transformers'
+    `is_gradient_checkpointing is deprecated`, are printed and ignored);
+  - a tensor of adapter_model.safetensors fits no module PEFT made (PEFT ignores it
+    silently), or a module lacks its tensor;
+  - PEFT's logits differ from the checkpoint's by more than --tol (a flipped use_rslora,
+    a wrong lora_alpha, zeroed or swapped weights, wrong projectors all land here);
   - the adapter does not move PEFT's logits (disable_adapter gives the same), or the
     sample has no feature tokens, or trained projectors do not change the logits.
 Only plain-LoRA exports (`adapters.method: lora`) are comparable: PEFT cannot run MoSE's
@@ -26,7 +32,9 @@ routed experts, so a MoSE export exits 2 with a message. Exit 2 also for bad arg
 import argparse
 import glob
 import json
+import logging
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -40,6 +48,57 @@ from safetensors.torch import load_file
 def fail(msg: str) -> int:
     print(f"FAIL: {msg}")
     return 1
+
+
+DEPRECATION = (DeprecationWarning, PendingDeprecationWarning, FutureWarning)
+
+
+def about_adapter(msg: str, cfg: dict, export: str) -> bool:
+    """Whether a warning's text concerns the adapter: its keys, files, config or targets."""
+    low = msg.lower()
+    if any(w in low for w in ("key", "adapter", "loraconfig", "lora config", "peft config", "peft_config",
+                              "target module", "lora_", "safetensors", os.path.basename(os.path.normpath(export)).lower())):
+        return True
+    names = [k for k in cfg if len(k) > 2]
+    targets = cfg.get("target_modules") or []
+    names += [t for t in (targets if isinstance(targets, list) else [targets]) if isinstance(t, str)]
+    return any(re.search(r"(?<![A-Za-z0-9_])" + re.escape(n.lower()) + r"(?![A-Za-z0-9_])", low) for n in names)
+
+
+class Collect(logging.Handler):
+    """Keeps the WARNING-or-worse records of the loggers it is attached to."""
+
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.records = []
+
+    def emit(self, record):
+        self.records.append(record.getMessage())
+
+
+def load_warnings(load, cfg: dict, export: str):
+    """Runs load() and sorts what it warned (warnings module and the peft / transformers
+    loggers) into (failing, ignored) messages; returns (load's result, failing, ignored)."""
+    handler = Collect()
+    loggers = [logging.getLogger(n) for n in ("peft", "transformers")]
+    for lg in loggers:
+        lg.addHandler(handler)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = load()
+    finally:
+        for lg in loggers:
+            lg.removeHandler(handler)
+    failing, ignored = [], []
+    for msg, deprecation in [(str(w.message), issubclass(w.category, DEPRECATION)) for w in caught] + \
+            [(m, False) for m in handler.records]:
+        deprecation = deprecation or "deprecat" in msg.lower()
+        if about_adapter(msg, cfg, export) or not deprecation:
+            failing.append(msg)
+        else:
+            ignored.append(msg)
+    return result, failing, ignored
 
 
 def projector_tensors(export: str, model_dir: str, trained: bool) -> dict:
@@ -108,12 +167,20 @@ def main() -> int:
     if n_feat == 0:
         return fail("the sample has no feature tokens: the projectors would not be checked")
 
-    model = AutoModelForCausalLM.from_pretrained(base, torch_dtype=torch.float32, attn_implementation="eager")
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        peft_model = PeftModel.from_pretrained(model, args.export)
-    if caught:
-        return fail("PEFT warned while loading the export: " + "; ".join(str(w.message) for w in caught))
+    model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32, attn_implementation="eager")
+    peft_model, failing, ignored = load_warnings(lambda: PeftModel.from_pretrained(model, args.export), cfg, args.export)
+    for msg in ignored:
+        print(f"ignored (a deprecation notice that names nothing of the adapter): {msg}")
+    if failing:
+        return fail("PEFT warned while loading the export: " + "; ".join(failing))
+    # PEFT's from_pretrained warns about missing adapter keys but drops unexpected ones
+    # silently: load the file's tensors again (the same values) and look at both.
+    from peft.utils import load_peft_weights, set_peft_model_state_dict
+    res = set_peft_model_state_dict(peft_model, load_peft_weights(args.export), adapter_name="default")
+    missing = [k for k in res.missing_keys if "lora_" in k and ".default" in k]
+    if res.unexpected_keys or missing:
+        return fail(f"the adapter's tensors do not match its modules: unexpected {sorted(res.unexpected_keys)[:5]} "
+                    f"({len(res.unexpected_keys)}), missing {sorted(missing)[:5]} ({len(missing)})")
     peft_model.eval()
     embed = peft_model.get_input_embeddings()
 

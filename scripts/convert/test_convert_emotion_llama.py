@@ -124,7 +124,7 @@ def peft_reference(llama_dir, sd, ids):
     """Logits of the base model with the checkpoint's LoRA applied unmerged, by PEFT."""
     from peft import LoraConfig, get_peft_model
     from transformers import LlamaForCausalLM
-    base = LlamaForCausalLM.from_pretrained(llama_dir, torch_dtype=torch.float32, attn_implementation="eager")
+    base = LlamaForCausalLM.from_pretrained(llama_dir, dtype=torch.float32, attn_implementation="eager")
     model = get_peft_model(base, LoraConfig(r=R, lora_alpha=ALPHA, lora_dropout=0.0,
                                             target_modules=["q_proj", "v_proj"], bias="none"))
     params = dict(model.named_parameters())
@@ -145,7 +145,7 @@ def peft_reference(llama_dir, sd, ids):
 
 def hf_logits(d, ids):
     from transformers import LlamaForCausalLM
-    m = LlamaForCausalLM.from_pretrained(d, torch_dtype=torch.float32, attn_implementation="eager")
+    m = LlamaForCausalLM.from_pretrained(d, dtype=torch.float32, attn_implementation="eager")
     m.eval()
     with torch.no_grad():
         return m(torch.tensor([ids])).logits[0]
@@ -166,7 +166,7 @@ def setUpModule():
     cfg = LlamaConfig(vocab_size=vocab, hidden_size=HIDDEN, intermediate_size=INTER, num_hidden_layers=LAYERS,
                       num_attention_heads=HEADS, num_key_value_heads=HEADS, max_position_embeddings=256,
                       rms_norm_eps=1e-5, initializer_range=0.1, tie_word_embeddings=False,
-                      bos_token_id=1, eos_token_id=2, torch_dtype="float32")
+                      bos_token_id=1, eos_token_id=2, dtype="float32")
     model = LlamaForCausalLM(cfg).eval()
 
     # Source 1: sharded safetensors + index, tokenizer.json.
