@@ -109,6 +109,7 @@ fixtures:
 	"$$(scripts/setup/pyenv.sh)" scripts/fixtures/fetch_smollm2.py --fixtures
 	"$$(scripts/setup/pyenv.sh)" scripts/fixtures/make_peft_import_fixtures.py
 	"$$(scripts/setup/pyenv.sh)" scripts/fixtures/make_window_fixtures.py
+	"$$(scripts/setup/pyenv.sh)" scripts/fixtures/make_omni_fixtures.py
 
 clean:
 	rm -rf bin dist .build go.work go.work.sum
