@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -11,13 +12,14 @@ import (
 
 	"github.com/mose-llm/mose/data/tokenizer"
 	"github.com/mose-llm/mose/export"
+	"github.com/mose-llm/mose/internal/quant"
 	"github.com/mose-llm/mose/internal/safetensors"
 	"github.com/mose-llm/mose/internal/torch"
 	"github.com/mose-llm/mose/model"
 )
 
 func newModelInfoCmd() *cobra.Command {
-	var dir, dtype, device, text, logitsOut, adapter string
+	var dir, dtype, device, text, logitsOut, adapter, quantize, dump string
 	cmd := &cobra.Command{
 		Use:   "model-info --model DIR",
 		Short: "Load a model dir and print its shape, size and load time",
@@ -25,7 +27,9 @@ func newModelInfoCmd() *cobra.Command {
 tensor against config.json) and prints a summary. With --text it also runs the
 decoder on the tokenized text and prints the top next-token logits; --logits-out
 writes all logits to a safetensors file (scripts/checks/check_model_dir.py compares them
-with transformers).`,
+with transformers). --quantize nf4|int8 loads the decoder linears quantized, as
+model.quantize does; --dump-quantized TENSOR=FILE then writes that weight's
+quantized form (torchao's names) and its dequantized value to FILE.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if dir == "" {
@@ -39,6 +43,17 @@ with transformers).`,
 			if err != nil {
 				return badInput(fmt.Errorf("--device: %w", err))
 			}
+			qk, err := quant.ParseKind(quantize)
+			if err != nil {
+				return badInput(fmt.Errorf("--quantize: %w", err))
+			}
+			dumpName, dumpFile, dumping := strings.Cut(dump, "=")
+			if dump != "" && (!dumping || dumpName == "" || dumpFile == "") {
+				return badInput(fmt.Errorf("--dump-quantized %q: want TENSOR=FILE", dump))
+			}
+			if dump != "" && qk == quant.None {
+				return badInput(fmt.Errorf("--dump-quantized needs --quantize nf4 or int8"))
+			}
 			var ids []int32
 			if text != "" {
 				tok, err := tokenizer.Load(filepath.Join(dir, "tokenizer.json"))
@@ -51,7 +66,7 @@ with transformers).`,
 			}
 			return torch.Run(func() error {
 				start := time.Now()
-				opt := model.Options{DType: dt, Device: dev}
+				opt := model.Options{DType: dt, Device: dev, Quantize: qk}
 				m, closeFn, err := loadModel(dir, adapter, opt)
 				if err != nil {
 					return badInput(err)
@@ -65,6 +80,15 @@ with transformers).`,
 					fmt.Fprintf(out, "  projector %s: %s %d -> %d\n", p.Name, p.Kind, p.Dim, c.HiddenSize)
 				}
 				fmt.Fprintf(out, "loaded in %.2fs as %v on %v\n", time.Since(start).Seconds(), dt, dev)
+				if qk != quant.None {
+					fmt.Fprintf(out, "  decoder linears stored %s: %.1f MiB\n", qk, float64(m.FrozenBytes())/(1<<20))
+				}
+				if dump != "" {
+					if err := dumpQuantized(m, dumpName, dumpFile); err != nil {
+						return err
+					}
+					fmt.Fprintf(out, "  %s quantized form written to %s\n", dumpName, dumpFile)
+				}
 				if ck, err := safetensors.OpenDir(dir); err == nil {
 					if unused := model.Unused(c, ck.Names()); len(unused) > 0 {
 						fmt.Fprintf(out, "  %d checkpoint tensors the config does not use, e.g. %s\n", len(unused), unused[0])
@@ -85,6 +109,8 @@ with transformers).`,
 	f.StringVar(&device, "device", "cpu", "cpu, cuda or cuda:N")
 	f.StringVar(&text, "text", "", "run the decoder on this text (tokenized with the dir's tokenizer.json)")
 	f.StringVar(&logitsOut, "logits-out", "", "with --text: write input_ids and logits to this safetensors file")
+	f.StringVar(&quantize, "quantize", "none", "store the decoder linears quantized: none, nf4 or int8 (as model.quantize)")
+	f.StringVar(&dump, "dump-quantized", "", "with --quantize: TENSOR=FILE writes that weight's quantized form and its dequantized value to a safetensors file")
 	f.StringVar(&adapter, "adapter", "", "a PEFT LoRA adapter dir to apply: a mose export, or any PEFT 0.13.2 LoRA mose supports (README: PEFT adapters from elsewhere)")
 	return cmd
 }
@@ -99,6 +125,18 @@ func loadModel(dir, adapter string, opt model.Options) (*model.Model, func(), er
 		return nil, nil, err
 	}
 	return m, m.Close, nil
+}
+
+// dumpQuantized writes one weight's quantized form to file.
+func dumpQuantized(m *model.Model, name, file string) error {
+	ts, err := m.DumpQuantized(name)
+	if err != nil {
+		return badInput(fmt.Errorf("--dump-quantized: %w", err))
+	}
+	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
+		return err
+	}
+	return safetensors.WriteFile(file, ts, map[string]string{"format": "pt"})
 }
 
 // printLogits runs the decoder on ids and prints the top-5 next tokens.
