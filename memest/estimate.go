@@ -25,8 +25,9 @@ type Shape struct {
 // are given whatever the recipe says.
 type Estimate struct {
 	Weights int64 // frozen weights (and frozen projectors) in the run dtype, quantized linears as stored
-	// Dequant is one decoder layer's quantized linears dequantized to the
-	// run dtype: each forward makes them in its scope (counted in Layer).
+	// Dequant is the peak of dequantizing the largest quantized linear (the
+	// weight in the run dtype and its intermediates): a forward or backward
+	// makes it and drops it (counted in LayerBack).
 	Dequant   int64
 	Adapters  int64 // trainable parameters (adapters, gates, trained projectors), float32
 	Grads     int64 // their gradients, float32
@@ -107,9 +108,7 @@ func Compute(cfg *recipes.Config, sh Shape) (Estimate, error) {
 			e.Params += n
 		case qk != quant.None && model.IsQuantized(t.Name):
 			e.Weights += quant.StoredBytes(qk, n, t.Shape[0], es)
-			if strings.HasPrefix(t.Name, "model.layers.0.") {
-				e.Dequant += n * es
-			}
+			e.Dequant = max(e.Dequant, dequantScratch(qk, n, es))
 		default:
 			e.Weights += n * es
 		}
@@ -132,8 +131,8 @@ func Compute(cfg *recipes.Config, sh Shape) (Estimate, error) {
 	e.Saved = N * D * es
 	e.Inputs = inputBytes(cfg, sh, N, D, es)
 	la := layerActs{cfg: cfg, mc: mc, N: N, B: B, T: T, e: es, cuda: sh.CUDA, adapters: ad}
-	e.Layer = la.forward() + e.Dequant
-	e.LayerBack = la.backward()
+	e.Layer = la.forward()
+	e.LayerBack = la.backward() + e.Dequant
 	e.Head = headBytes(mc, N, B*int64(max(1, sh.Answer)), D, es)
 	return e, nil
 }

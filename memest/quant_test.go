@@ -30,8 +30,9 @@ func TestQuantizePreflight(t *testing.T) {
 
 // TestQuantizeEstimate: quantized linears are counted as stored (nf4 ≈ 4.13
 // bits, int8 8 bits + a float32 scale per row), the rest of the weights in
-// the run dtype, and one layer's dequantized linears are added to each
-// layer's activations.
+// the run dtype, and the largest linear dequantized is added to the backward
+// working set (the autograd function keeps the quantized parts, not the
+// dequantized weight, so nothing is added per layer).
 func TestQuantizeEstimate(t *testing.T) {
 	cfg, err := recipes.Load("emotion-llama-mose", []string{"model.path=testdata/emotion-llama-7b-config",
 		"run.device=cpu", "data.train=testdata/none.jsonl"})
@@ -81,10 +82,14 @@ func TestQuantizeEstimate(t *testing.T) {
 	if bits := float64(nf4Linears) * 8 / float64(linears); bits < 4.12 || bits > 4.15 {
 		t.Errorf("nf4: %.3f bits a weight", bits)
 	}
-	perLayer := linears * es / int64(mc.NumLayers)
-	for _, q := range []string{"int8", "nf4"} {
-		if est[q].Dequant != perLayer || est[q].Layer != est["none"].Layer+perLayer {
-			t.Errorf("%s: dequantization scratch %d (layer %d), want %d added to %d", q, est[q].Dequant, est[q].Layer, perLayer, est["none"].Layer)
+	n := int64(mc.IntermediateSize) * int64(mc.HiddenSize) // the largest linear
+	for q, largest := range map[string]int64{"nf4": 2 * n * es, "int8": n * (es + 4)} {
+		if est[q].Dequant != largest || est[q].LayerBack != est["none"].LayerBack+largest || est[q].Layer != est["none"].Layer {
+			t.Errorf("%s: dequantization scratch %d (layer %d, backward %d), want %d added to the backward %d", q, est[q].Dequant,
+				est[q].Layer, est[q].LayerBack, largest, est["none"].LayerBack)
+		}
+		if est[q].Total(false) >= est["none"].Total(false) || est[q].Total(true) >= est["none"].Total(true) {
+			t.Errorf("%s does not lower the estimate", q)
 		}
 	}
 	if est["none"].Dequant != 0 {

@@ -149,7 +149,7 @@ func (e Estimate) Format(w io.Writer, cfg *recipes.Config, dev torch.Device, ava
 		dev, cfg.Train.BatchSize, sh.T, sh.Answer, cfg.Model.DType)
 	fmt.Fprintf(w, "    frozen weights             %10s%s\n", gib(e.Weights), quantNote(cfg))
 	if e.Dequant > 0 {
-		fmt.Fprintf(w, "    dequantization scratch     %10s  per decoder layer (its linears in %s, counted in the layer's activations)\n", gib(e.Dequant), cfg.Model.DType)
+		fmt.Fprintf(w, "    dequantization scratch     %10s  (the largest linear dequantized to %s, made and dropped by each forward and backward)\n", gib(e.Dequant), cfg.Model.DType)
 	}
 	fmt.Fprintf(w, "    trainable (%.1fM, fp32)     %10s  + grads %s + AdamW %s\n", float64(e.Params)/1e6, gib(e.Adapters), gib(e.Grads), gib(e.Optimizer))
 	fmt.Fprintf(w, "    runtime allowance          %10s\n", gib(e.Runtime))

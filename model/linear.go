@@ -33,10 +33,15 @@ type Linear struct {
 }
 
 // Forward computes x: (B,T,in) -> (B,T,out). A quantized weight is
-// dequantized to the run dtype into s for this forward; it never requires
-// grad, so the backward forms the input's gradient only.
+// dequantized to the run dtype inside the product and dropped; the backward
+// dequantizes it again and forms the input's gradient only.
 func (l *Linear) Forward(s *torch.Scope, x *torch.Tensor, r *Routing) *torch.Tensor {
-	y := s.Linear(x, l.weight(s), l.Bias)
+	var y *torch.Tensor
+	if l.Quant != nil {
+		y = l.Quant.Linear(s, x, l.Bias)
+	} else {
+		y = s.Linear(x, l.Weight, l.Bias)
+	}
 	if l.Adapter == nil || y == nil {
 		return y
 	}

@@ -74,14 +74,6 @@ func readLinearWeight(s *torch.Scope, get func(*torch.Scope, string) *torch.Tens
 	l.Quant = quant.Quantize(s, k, l.Name+".weight", get(tmp, l.Name+".weight"))
 }
 
-// weight is the linear's weight for a forward: the stored one, or the
-// quantized one dequantized into s (to the run dtype). () -> (out, in)
-func (l *Linear) weight(s *torch.Scope) *torch.Tensor {
-	if l.Quant != nil {
-		return l.Quant.Dequantize(s)
-	}
-	return l.Weight
-}
 
 // FrozenBytes is the memory the decoder linears' frozen weights take as
 // stored (quantized or not).

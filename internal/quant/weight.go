@@ -101,3 +101,18 @@ func (w *Weight) Parts() []Named {
 	}
 	return []Named{{"weight_int8", w.Q}, {"scale", w.Scale}}
 }
+
+// Linear is x·Ŵᵀ + bias with Ŵ the dequantized weight, as an autograd
+// function that keeps the quantized parts, not Ŵ, for its backward (which
+// dequantizes again and returns x's gradient only): torchao's linear_nf4.
+// bias may be nil. x: (…,in) -> (…,out)
+func (w *Weight) Linear(s *torch.Scope, x, bias *torch.Tensor) *torch.Tensor {
+	switch w.Kind {
+	case NF4:
+		return s.QuantLinear(x, bias, torch.QuantNF4, []*torch.Tensor{w.Data, w.Scalers, w.Factor, w.Mean, w.pairs}, w.Shape[0], w.Shape[1], w.DType)
+	case Int8:
+		return s.QuantLinear(x, bias, torch.QuantInt8, []*torch.Tensor{w.Q, w.Scale}, w.Shape[0], w.Shape[1], w.DType)
+	}
+	s.Fail(fmt.Errorf("%w %q", ErrKind, string(w.Kind)))
+	return nil
+}
