@@ -161,3 +161,53 @@ func smolLM2CacheDir() string {
 	}
 	return d
 }
+
+// TestQuantizedLoRAVsPEFT: a LoRA trained 20 steps on an nf4 base (a tiny
+// model shaped to fit), exported as PEFT, gives through `model-info
+// --quantize nf4 --adapter` the logits of transformers + PEFT on the base
+// with every decoder linear replaced by torchao's dequantized weight, within
+// 1e-4; the trained adapter moves those logits, so the check can fail.
+func TestQuantizedLoRAVsPEFT(t *testing.T) {
+	py := quantRefPython(t)
+	dir := t.TempDir()
+	fit := filepath.Join(dir, "fit")
+	if _, err := stack.InitModelDir(fit, stack.InitModel{Preset: "tiny", Seed: 4, KVHeads: 4, Intermediate: 256}); err != nil {
+		t.Fatal(err)
+	}
+	run := filepath.Join(dir, "run")
+	code, msg := runMose(t, append([]string{"train"}, recipeArgs(run, "model.path="+fit, "model.quantize=nf4", "adapters.method=lora",
+		"adapters.targets=[q_proj,v_proj,down_proj]", "train.max_steps=20", "train.lr=1e-2")...)...)
+	if code != 0 {
+		t.Fatalf("train: exit %d: %s", code, msg)
+	}
+	peft := filepath.Join(dir, "peft")
+	ck := filepath.Join(run, "checkpoints", "step-0000020")
+	if code, msg := runMose(t, "export", "--checkpoint", ck, "--format", "peft", "--out", peft); code != 0 {
+		t.Fatalf("export: exit %d: %s", code, msg)
+	}
+	logits := filepath.Join(dir, "logits.safetensors")
+	if code, msg := runMose(t, "model-info", "--model", fit, "--quantize", "nf4", "--adapter", peft,
+		"--text", "The person in the video says: hello there.", "--logits-out", logits); code != 0 {
+		t.Fatalf("model-info: exit %d: %s", code, msg)
+	}
+	code, out := runPython(t, py, filepath.Join("..", "..", "scripts", "fixtures", "make_quant_fixtures.py"), "check",
+		"--model", fit, "--quantize", "nf4", "--logits", logits, "--adapter", peft)
+	if code != 0 {
+		t.Fatalf("reference: exit %d: %s", code, out)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	var r struct {
+		Diff   float64 `json:"max_abs_logit_diff"`
+		Effect float64 `json:"adapter_effect"`
+	}
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &r); err != nil {
+		t.Fatalf("reference output: %v: %s", err, out)
+	}
+	t.Logf("max |mose - transformers+PEFT on the torchao-dequantized base| %.3g; the adapter moves logits by %.3g", r.Diff, r.Effect)
+	if r.Diff > 1e-4 {
+		t.Errorf("max abs logit difference %.3g > 1e-4", r.Diff)
+	}
+	if r.Effect < 1e-3 {
+		t.Errorf("the trained adapter barely moves the logits (%.3g): the check proves nothing", r.Effect)
+	}
+}
