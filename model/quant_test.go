@@ -134,3 +134,35 @@ func TestIsQuantized(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckQuantizeShapes: which known shapes nf4 takes (LLaMA-2-7B,
+// Qwen2.5-7B, the small preset) and which it refuses by name (SmolLM2's
+// 576-wide weights, the tiny preset's 64-row k/v projections); int8 takes
+// them all.
+func TestCheckQuantizeShapes(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		cfg     Config
+		nf4     bool
+		mention string
+	}{
+		{"llama-2-7b", Config{HiddenSize: 4096, IntermediateSize: 11008, NumLayers: 2, NumHeads: 32, NumKVHeads: 32, HeadDim: 128, VocabSize: 32000}, true, ""},
+		{"qwen2.5-7b", Config{ModelType: "qwen2", HiddenSize: 3584, IntermediateSize: 18944, NumLayers: 2, NumHeads: 28, NumKVHeads: 4, HeadDim: 128, VocabSize: 152064}, true, ""},
+		{"small preset", Config{HiddenSize: 512, IntermediateSize: 1376, NumLayers: 2, NumHeads: 8, NumKVHeads: 4, HeadDim: 64, VocabSize: 1000}, true, ""},
+		{"smollm2-135m", Config{HiddenSize: 576, IntermediateSize: 1536, NumLayers: 30, NumHeads: 9, NumKVHeads: 3, HeadDim: 64, VocabSize: 49152, TieWordEmbeddings: true},
+			false, "model.layers.0.self_attn.q_proj.weight [576 576]"},
+		{"tiny preset", Config{HiddenSize: 128, IntermediateSize: 344, NumLayers: 4, NumHeads: 4, NumKVHeads: 2, HeadDim: 32, VocabSize: 1000},
+			false, "model.layers.0.self_attn.k_proj.weight [64 128]"},
+	} {
+		err := c.cfg.CheckQuantize(quant.NF4)
+		if (err == nil) != c.nf4 {
+			t.Errorf("%s: nf4: %v", c.name, err)
+		}
+		if err != nil && (!strings.Contains(err.Error(), c.mention) || !errors.Is(err, quant.ErrLayout)) {
+			t.Errorf("%s: the refusal does not name %q: %v", c.name, c.mention, err)
+		}
+		if err := c.cfg.CheckQuantize(quant.Int8); err != nil {
+			t.Errorf("%s: int8: %v", c.name, err)
+		}
+	}
+}
