@@ -74,7 +74,6 @@ func readLinearWeight(s *torch.Scope, get func(*torch.Scope, string) *torch.Tens
 	l.Quant = quant.Quantize(s, k, l.Name+".weight", get(tmp, l.Name+".weight"))
 }
 
-
 // FrozenBytes is the memory the decoder linears' frozen weights take as
 // stored (quantized or not).
 func (m *Model) FrozenBytes() int64 {
