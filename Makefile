@@ -108,6 +108,7 @@ fixtures:
 	"$$(scripts/setup/pyenv.sh)" scripts/fixtures/tokenizer_survey_fixtures.py
 	"$$(scripts/setup/pyenv.sh)" scripts/fixtures/fetch_smollm2.py --fixtures
 	"$$(scripts/setup/pyenv.sh)" scripts/fixtures/make_peft_import_fixtures.py
+	"$$(scripts/setup/pyenv.sh)" scripts/fixtures/make_quant_fixtures.py
 	"$$(scripts/setup/pyenv.sh)" scripts/fixtures/make_window_fixtures.py
 	"$$(scripts/setup/pyenv.sh)" scripts/fixtures/make_omni_fixtures.py
 

@@ -18,7 +18,9 @@ import (
 // the tensors scripts/checks/check_peft_export.py compares with PEFT on the
 // export: input_ids (1,T) and modality (1,T) int64, logits (1,T,V) float32,
 // and per modality input features.<name> (1,N,F) float32 and
-// positions.<name> (N) int64 (the sequence positions its tokens replace).
+// positions.<name> (N) int64 (the sequence positions its tokens replace);
+// target_positions (A) and targets (A) int64: the answer positions the
+// training loss is taken at and the tokens they must predict.
 func DumpLogits(dir, manifest string, index int) ([]safetensors.Tensor, error) {
 	cfg, st, err := checkpoint.Open(dir)
 	if err != nil {
@@ -72,6 +74,13 @@ func DumpLogits(dir, manifest string, index int) ([]safetensors.Tensor, error) {
 			safetensors.Tensor{Name: "input_ids", DType: safetensors.I64, Shape: []int64{1, T}, Data: safetensors.Int64sToBytes(b.IDs)},
 			safetensors.Tensor{Name: "modality", DType: safetensors.I64, Shape: []int64{1, T}, Data: safetensors.Int64sToBytes(mods)},
 			safetensors.Tensor{Name: "logits", DType: safetensors.F32, Shape: []int64{1, T, int64(len(logits)) / T}, Data: safetensors.Float32sToBytes(logits)})
+		targets := make([]int64, len(b.TargetPos))
+		for i, p := range b.TargetPos {
+			targets[i] = b.Targets[p]
+		}
+		out = append(out,
+			safetensors.Tensor{Name: "target_positions", DType: safetensors.I64, Shape: []int64{int64(len(b.TargetPos))}, Data: safetensors.Int64sToBytes(b.TargetPos)},
+			safetensors.Tensor{Name: "targets", DType: safetensors.I64, Shape: []int64{int64(len(targets))}, Data: safetensors.Int64sToBytes(targets)})
 		for i, f := range b.Features {
 			name := ds.Spec().Inputs[i].Name
 			out = append(out,

@@ -30,15 +30,24 @@ type Stamp struct {
 	Format        string   `json:"format"` // peft or merged
 	Checkpoint    string   `json:"checkpoint"`
 	Files         []string `json:"files"` // every file the export wrote, this one excluded
+	// BaseQuantization is the run's model.quantize when it was not none:
+	// the adapters were trained on that quantized base. A PEFT export does
+	// not depend on it (its deltas apply to any copy of the base; PEFT's
+	// adapter_config.json has no field for it); a merged export holds the
+	// base dequantized to its stored dtype with the deltas folded in.
+	BaseQuantization string `json:"base_quantization,omitempty"`
 }
 
 // writeExportStamp lists the files of the finished export in tmp.
-func writeExportStamp(tmp string, opt Options) error {
+func writeExportStamp(tmp string, opt Options, quantize string) error {
 	entries, err := os.ReadDir(tmp)
 	if err != nil {
 		return err
 	}
 	st := Stamp{FormatVersion: 1, Format: opt.Format, Checkpoint: opt.Checkpoint, Files: []string{}}
+	if quantize != "none" {
+		st.BaseQuantization = quantize
+	}
 	for _, e := range entries {
 		st.Files = append(st.Files, e.Name())
 	}

@@ -41,6 +41,12 @@ type MergeReport struct {
 	// Coefficients are the expected coefficient of every expert slot of every
 	// target (scaling × modality weight × group share × gate), as merged.
 	Coefficients map[string][]float64 `json:"coefficients"`
+	// QuantizedBase is the run's model.quantize when not none: the merged
+	// weights are the quantized base dequantized to its stored dtype, with
+	// the deltas folded in; QuantizedFidelity compares the merged model with
+	// the quantized one and its adapters.
+	QuantizedBase     string             `json:"quantized_base,omitempty"`
+	QuantizedFidelity *QuantizedFidelity `json:"quantized_fidelity,omitempty"`
 }
 
 // files copied unchanged from the base model dir into a merged dir.
@@ -81,6 +87,11 @@ func writeMerged(ctx context.Context, c *stack.Stack, dir string, opt Options) (
 	}
 	if opt.Approximate {
 		if err := fidelity(ctx, c, cal, dir, rep); err != nil {
+			return nil, err
+		}
+	}
+	if quantized(c.Cfg) {
+		if err := quantFidelity(c, dir, rep); err != nil {
 			return nil, err
 		}
 	}
@@ -146,6 +157,15 @@ func foldInto(c *stack.Stack, dir string, coefs map[string][]float64) error {
 			projectors[p.Name] = p.T
 		}
 	}
+	quantLinears := map[string]*model.Linear{} // dequantized, whether adapted or not
+	if c.Model != nil {
+		for _, l := range c.Model.Linears() {
+			if l.Quant != nil {
+				quantLinears[l.Name+".weight"] = l
+			}
+		}
+	}
+	var coef []float64
 	var buf []byte
 	for _, f := range ck.Files() {
 		infos := f.Tensors()
@@ -166,7 +186,13 @@ func foldInto(c *stack.Stack, dir string, coefs map[string][]float64) error {
 				w.Abort()
 				return err
 			}
-			if m := targets[in.Name]; m != nil {
+			if l := quantLinears[in.Name]; l != nil {
+				var m *experts.Mixture
+				if m = targets[in.Name]; m != nil {
+					coef = coefs[m.Name]
+				}
+				b, err = foldQuantized(in, l, m, coef)
+			} else if m := targets[in.Name]; m != nil {
 				b, err = foldTensor(c.Dev, b, in, m, coefs[m.Name])
 			} else if p := projectors[in.Name]; p != nil {
 				b, err = castBytes(p, in.DType)

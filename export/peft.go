@@ -86,7 +86,7 @@ func Export(ctx context.Context, opt Options) (*Result, error) {
 	res := &Result{Out: opt.Out}
 	err = torch.Run(func() error {
 		build := stack.BuildAdaptersOnly // the base weights are streamed, not loaded
-		if opt.Format == FormatMerged && opt.Approximate {
+		if opt.Format == FormatMerged && (opt.Approximate || quantized(cfg)) {
 			build = func(cfg *recipes.Config) (*stack.Stack, error) { return stack.Build(cfg, stack.NoData) }
 		}
 		c, err := build(cfg)
@@ -109,7 +109,7 @@ func Export(ctx context.Context, opt Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := writeExportStamp(tmp, opt); err != nil {
+	if err := writeExportStamp(tmp, opt, cfg.Model.Quantize); err != nil {
 		return nil, err
 	}
 	if err := fsutil.ReplaceDir(tmp, opt.Out, replace); err != nil {

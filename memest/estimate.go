@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/mose-llm/mose/experts"
+	"github.com/mose-llm/mose/internal/quant"
 	"github.com/mose-llm/mose/model"
 	"github.com/mose-llm/mose/recipes"
 )
@@ -23,7 +24,11 @@ type Shape struct {
 // broken down by what holds it. Activations are per micro-batch; both paths
 // are given whatever the recipe says.
 type Estimate struct {
-	Weights   int64 // frozen weights (and frozen projectors) in the run dtype
+	Weights int64 // frozen weights (and frozen projectors) in the run dtype, quantized linears as stored
+	// Dequant is the peak of dequantizing the largest quantized linear (the
+	// weight in the run dtype and its intermediates): a forward or backward
+	// makes it and drops it (counted in LayerBack).
+	Dequant   int64
 	Adapters  int64 // trainable parameters (adapters, gates, trained projectors), float32
 	Grads     int64 // their gradients, float32
 	Optimizer int64 // AdamW's two moments, float32
@@ -86,18 +91,27 @@ func Compute(cfg *recipes.Config, sh Shape) (Estimate, error) {
 	if sh.T <= 0 || cfg.Train.BatchSize <= 0 {
 		return e, fmt.Errorf("%w: memory estimate needs a positive sequence length and batch size", recipes.ErrRecipe)
 	}
-	// Frozen weights in the run dtype; trained projectors are float32
-	// parameters, counted with the adapters.
+	// Frozen weights in the run dtype (the decoder linears as stored when
+	// quantized); trained projectors are float32 parameters, counted with
+	// the adapters.
+	qk, err := quant.ParseKind(cfg.Model.Quantize)
+	if err != nil {
+		return e, fmt.Errorf("%w: model.quantize: %v", recipes.ErrRecipe, err)
+	}
 	for _, t := range mc.Tensors() {
 		n := int64(1)
 		for _, d := range t.Shape {
 			n *= d
 		}
-		if strings.HasPrefix(t.Name, "projectors.") && cfg.Model.TrainProjectors {
+		switch {
+		case strings.HasPrefix(t.Name, "projectors.") && cfg.Model.TrainProjectors:
 			e.Params += n
-			continue
+		case qk != quant.None && model.IsQuantized(t.Name):
+			e.Weights += quant.StoredBytes(qk, n, t.Shape[0], es)
+			e.Dequant = max(e.Dequant, dequantScratch(qk, n, es))
+		default:
+			e.Weights += n * es
 		}
-		e.Weights += n * es
 	}
 	ad, err := adapterShapes(cfg, mc)
 	if err != nil {
@@ -118,7 +132,7 @@ func Compute(cfg *recipes.Config, sh Shape) (Estimate, error) {
 	e.Inputs = inputBytes(cfg, sh, N, D, es)
 	la := layerActs{cfg: cfg, mc: mc, N: N, B: B, T: T, e: es, cuda: sh.CUDA, adapters: ad}
 	e.Layer = la.forward()
-	e.LayerBack = la.backward()
+	e.LayerBack = la.backward() + e.Dequant
 	e.Head = headBytes(mc, N, B*int64(max(1, sh.Answer)), D, es)
 	return e, nil
 }

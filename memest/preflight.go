@@ -51,6 +51,9 @@ func Preflight(cfg *recipes.Config, kind Kind) error {
 	if err := checkAdapterSize(cfg, mc); err != nil {
 		return err
 	}
+	if err := checkQuantize(cfg, mc); err != nil {
+		return err
+	}
 	if l := cfg.Eval.AR.Layers; len(l) == 2 && l[1] >= mc.NumLayers {
 		return fmt.Errorf("%w: eval.ar.layers %v: the model (%s) has %d layers, 0 to %d", recipes.ErrRecipe, l,
 			filepath.Join(cfg.Model.Path, "config.json"), mc.NumLayers, mc.NumLayers-1)

@@ -147,7 +147,10 @@ func (e Estimate) Format(w io.Writer, cfg *recipes.Config, dev torch.Device, ava
 	sh := e.Shape
 	fmt.Fprintf(w, "  memory  estimated peak on %s, micro-batch %d × %d tokens (%d answer), %s:\n",
 		dev, cfg.Train.BatchSize, sh.T, sh.Answer, cfg.Model.DType)
-	fmt.Fprintf(w, "    frozen weights             %10s\n", gib(e.Weights))
+	fmt.Fprintf(w, "    frozen weights             %10s%s\n", gib(e.Weights), quantNote(cfg))
+	if e.Dequant > 0 {
+		fmt.Fprintf(w, "    dequantization scratch     %10s  (the largest linear dequantized to %s, made and dropped by each forward and backward)\n", gib(e.Dequant), cfg.Model.DType)
+	}
 	fmt.Fprintf(w, "    trainable (%.1fM, fp32)     %10s  + grads %s + AdamW %s\n", float64(e.Params)/1e6, gib(e.Adapters), gib(e.Grads), gib(e.Optimizer))
 	fmt.Fprintf(w, "    runtime allowance          %10s\n", gib(e.Runtime))
 	fmt.Fprintf(w, "    inputs and embeddings      %10s\n", gib(e.Inputs))

@@ -1,6 +1,9 @@
 package model
 
-import "github.com/mose-llm/mose/internal/torch"
+import (
+	"github.com/mose-llm/mose/internal/quant"
+	"github.com/mose-llm/mose/internal/torch"
+)
 
 // Routing is what adapters may know about the tokens of one forward pass.
 type Routing struct {
@@ -23,14 +26,22 @@ type Adapter interface {
 // Linear is a frozen projection y = x·Wᵀ + b with an optional adapter.
 type Linear struct {
 	Name    string        // HF module name, e.g. "model.layers.3.self_attn.q_proj"
-	Weight  *torch.Tensor // (out, in), frozen, run dtype
+	Weight  *torch.Tensor // (out, in), frozen, run dtype; nil when Quant holds it
+	Quant   *quant.Weight // the weight stored quantized (model.quantize), or nil
 	Bias    *torch.Tensor // (out) or nil
 	Adapter Adapter       // nil: the frozen projection only
 }
 
-// Forward computes x: (B,T,in) -> (B,T,out).
+// Forward computes x: (B,T,in) -> (B,T,out). A quantized weight is
+// dequantized to the run dtype inside the product and dropped; the backward
+// dequantizes it again and forms the input's gradient only.
 func (l *Linear) Forward(s *torch.Scope, x *torch.Tensor, r *Routing) *torch.Tensor {
-	y := s.Linear(x, l.Weight, l.Bias)
+	var y *torch.Tensor
+	if l.Quant != nil {
+		y = l.Quant.Linear(s, x, l.Bias)
+	} else {
+		y = s.Linear(x, l.Weight, l.Bias)
+	}
 	if l.Adapter == nil || y == nil {
 		return y
 	}
@@ -42,5 +53,12 @@ func (l *Linear) Forward(s *torch.Scope, x *torch.Tensor, r *Routing) *torch.Ten
 }
 
 // In and Out are the input and output sizes.
-func (l *Linear) In() int64  { return l.Weight.Size(1) }
-func (l *Linear) Out() int64 { return l.Weight.Size(0) }
+func (l *Linear) In() int64  { return l.shape()[1] }
+func (l *Linear) Out() int64 { return l.shape()[0] }
+
+func (l *Linear) shape() []int64 {
+	if l.Quant != nil {
+		return l.Quant.Shape
+	}
+	return l.Weight.Shape()
+}

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/mose-llm/mose/internal/ckpt"
+	"github.com/mose-llm/mose/internal/quant"
 	"github.com/mose-llm/mose/internal/safetensors"
 	"github.com/mose-llm/mose/internal/torch"
 )
@@ -16,6 +17,9 @@ type Options struct {
 	DType           torch.DType  // run dtype of the frozen weights (0 means float32)
 	Device          torch.Device // where every tensor goes
 	TrainProjectors bool         // projectors in float32 with requires_grad
+	// Quantize stores the decoder linears (QuantizedModules) quantized,
+	// quantized from their run-dtype values while loading.
+	Quantize quant.Kind
 }
 
 // Load reads a HF-layout model dir (config.json and model.safetensors, or
@@ -44,7 +48,10 @@ func Load(dir string, opt Options) (*Model, error) {
 	if err := checkTensors(cfg, ck); err != nil {
 		return nil, fmt.Errorf("model %s: %w", dir, err)
 	}
-	m := &Model{Config: cfg, DType: opt.DType, Device: opt.Device, weights: torch.NewScope()}
+	if err := cfg.CheckQuantize(opt.Quantize); err != nil {
+		return nil, fmt.Errorf("model %s: %w: quantize %s: %w", dir, ErrWeights, opt.Quantize, err)
+	}
+	m := &Model{Config: cfg, DType: opt.DType, Device: opt.Device, Quantize: opt.Quantize, weights: torch.NewScope()}
 	if m.rope.invFreq, err = cfg.invFreq(); err != nil {
 		m.Close()
 		return nil, fmt.Errorf("model %s: %w", dir, err)
@@ -99,8 +106,10 @@ func Unused(cfg Config, names []string) []string {
 func (m *Model) read(r *ckpt.Reader, opt Options) error {
 	s := m.weights
 	get := func(name string) *torch.Tensor { return r.Read(s, name, opt.DType, opt.Device) }
+	getIn := func(sc *torch.Scope, name string) *torch.Tensor { return r.Read(sc, name, opt.DType, opt.Device) }
 	linear := func(name string, bias bool) Linear {
-		l := Linear{Name: name, Weight: get(name + ".weight")}
+		l := Linear{Name: name}
+		readLinearWeight(s, getIn, &l, opt.Quantize)
 		if bias {
 			l.Bias = get(name + ".bias")
 		}

@@ -5,6 +5,7 @@
 package model
 
 import (
+	"github.com/mose-llm/mose/internal/quant"
 	"github.com/mose-llm/mose/internal/torch"
 )
 
@@ -15,6 +16,8 @@ type Model struct {
 	Config Config
 	DType  torch.DType // run dtype of the frozen weights
 	Device torch.Device
+	// Quantize is how the decoder linears are stored (quant.None: in DType).
+	Quantize quant.Kind
 
 	EmbedTokens *torch.Tensor // (V,D)
 	Layers      []Layer

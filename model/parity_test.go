@@ -17,7 +17,13 @@ var parityDirs = []string{"llama-gqa", "llama-tied-rope3", "llama-bias-headdim"}
 // readExpected returns input_ids (B,T) and the named logits (B,T,V).
 func readExpected(t *testing.T, dir, logits string) (ids []int64, want []float32, shape []int64) {
 	t.Helper()
-	f, err := safetensors.Open(filepath.Join(dir, "expected.safetensors"))
+	return readExpectedFile(t, dir, "expected.safetensors", logits)
+}
+
+// readExpectedFile is readExpected on dir/file.
+func readExpectedFile(t *testing.T, dir, file, logits string) (ids []int64, want []float32, shape []int64) {
+	t.Helper()
+	f, err := safetensors.Open(filepath.Join(dir, file))
 	if err != nil {
 		t.Fatal(err)
 	}

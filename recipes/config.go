@@ -47,6 +47,9 @@ type Model struct {
 	Path            string `mapstructure:"path" yaml:"path"`                         // HF-layout model dir (required; made absolute)
 	DType           string `mapstructure:"dtype" yaml:"dtype"`                       // float32 | bfloat16 | float16 (default float32)
 	TrainProjectors bool   `mapstructure:"train_projectors" yaml:"train_projectors"` // train the modality projectors too (default false)
+	// Quantize stores the frozen decoder linears quantized: none (default),
+	// nf4 (torchao's to_nf4 layout) or int8 (per output channel).
+	Quantize string `mapstructure:"quantize" yaml:"quantize"`
 	// Create makes a random model with `mose init-model --preset <create>` at
 	// Path when Path does not exist yet ("" = never; the demo uses "tiny").
 	Create     string `mapstructure:"create" yaml:"create"`

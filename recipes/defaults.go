@@ -15,6 +15,7 @@ func Defaults() Config {
 		},
 		Model: Model{
 			DType:      "float32",
+			Quantize:   "none",
 			CreateSeed: 1,
 		},
 		Adapters: Adapters{

@@ -9,7 +9,9 @@ import (
 
 // Allowed values of the enumerated keys.
 var (
-	Methods         = []string{"mose", "lora"}
+	Methods = []string{"mose", "lora"}
+	// Quantizations are the values of model.quantize.
+	Quantizations   = []string{"none", "nf4", "int8"}
 	TargetModules   = []string{"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
 	ModalityWeights = []string{"static", "token-balanced", "contribution"}
 	DTypes          = []string{"float32", "bfloat16", "float16"}
@@ -138,6 +140,7 @@ func (c *Config) validateRun(p *problems) {
 		p.add("model.path", "is required (a model directory in Hugging Face layout)")
 	}
 	oneOf(p, "model.dtype", m.DType, DTypes)
+	oneOf(p, "model.quantize", m.Quantize, Quantizations)
 }
 
 func (c *Config) validateAdapters(p *problems) {

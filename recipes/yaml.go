@@ -44,7 +44,7 @@ func (c *Config) Hash() string {
 // change between a checkpoint and its resume.
 var exactKeys = []string{
 	"run.seed", "run.world_size",
-	"model.path", "model.dtype", "model.train_projectors",
+	"model.path", "model.dtype", "model.train_projectors", "model.quantize",
 	"adapters.", "loss.", // every key of these sections
 	"data.train", "data.root", "data.max_len",
 	"train.batch_size", "train.grad_accum", "train.lr", "train.schedule",

@@ -15,6 +15,7 @@ import (
 	"github.com/mose-llm/mose/experts"
 	"github.com/mose-llm/mose/gating"
 	"github.com/mose-llm/mose/internal/inputerr"
+	"github.com/mose-llm/mose/internal/quant"
 	"github.com/mose-llm/mose/internal/torch"
 	"github.com/mose-llm/mose/model"
 	"github.com/mose-llm/mose/recipes"
@@ -89,7 +90,11 @@ func Build(cfg *recipes.Config, sets Sets) (*Stack, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: model.dtype: %v", recipes.ErrRecipe, err)
 	}
-	if c.Model, err = model.Load(cfg.Model.Path, model.Options{DType: dt, Device: c.Dev, TrainProjectors: cfg.Model.TrainProjectors}); err != nil {
+	qk, err := quant.ParseKind(cfg.Model.Quantize)
+	if err != nil {
+		return nil, fmt.Errorf("%w: model.quantize: %v", recipes.ErrRecipe, err)
+	}
+	if c.Model, err = model.Load(cfg.Model.Path, model.Options{DType: dt, Device: c.Dev, TrainProjectors: cfg.Model.TrainProjectors, Quantize: qk}); err != nil {
 		return nil, fmt.Errorf("%w: model.path %s: %w", inputerr.ErrModel, cfg.Model.Path, err)
 	}
 	// The mose section and the tokenizer serve the data; an export of a plain

@@ -43,6 +43,11 @@ Nothing is left behind on error; an existing --out needs --force.`,
 				fmt.Fprintf(out, "approximate merge on %s (%d samples, %d tokens): label agreement %.4f, mean logit KL %.4g nats\n",
 					r.Calibration, r.Samples, r.Tokens, *r.LabelAgreement, *r.MeanLogitKL)
 			}
+			if r := res.Report; r != nil && r.QuantizedFidelity != nil {
+				q := r.QuantizedFidelity
+				fmt.Fprintf(out, "base trained %s, merged dequantized to its stored dtype: vs the %s model with adapters on %d tokens, max |logit diff| %.4g, mean logit KL %.4g nats\n",
+					r.QuantizedBase, r.QuantizedBase, q.Tokens, q.MaxAbsLogitDiff, q.MeanLogitKL)
+			}
 			return nil
 		},
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -11,13 +12,14 @@ import (
 
 	"github.com/mose-llm/mose/data/tokenizer"
 	"github.com/mose-llm/mose/export"
+	"github.com/mose-llm/mose/internal/quant"
 	"github.com/mose-llm/mose/internal/safetensors"
 	"github.com/mose-llm/mose/internal/torch"
 	"github.com/mose-llm/mose/model"
 )
 
 func newModelInfoCmd() *cobra.Command {
-	var dir, dtype, device, text, logitsOut, adapter, inputs, dump string
+	var dir, dtype, device, text, logitsOut, adapter, inputs, dump, quantize, dumpQ string
 	cmd := &cobra.Command{
 		Use:   "model-info --model DIR",
 		Short: "Load a model dir and print its shape, size and load time",
@@ -25,7 +27,9 @@ func newModelInfoCmd() *cobra.Command {
 tensor against config.json) and prints a summary. With --text it also runs the
 decoder on the tokenized text and prints the top next-token logits; --logits-out
 writes all logits to a safetensors file (scripts/checks/check_model_dir.py compares them
-with transformers).
+with transformers). --quantize nf4|int8 loads the decoder linears quantized, as
+model.quantize does; --dump-quantized TENSOR=FILE then writes that weight's
+quantized form (torchao's names) and its dequantized value to FILE.
 
 On a Qwen2.5-Omni dir (a full model or a thinker-only save) it loads the thinker;
 --inputs FILE.safetensors (transformers' processor outputs under their own names,
@@ -48,13 +52,24 @@ image_embeds, video_embeds, position_ids and rope_deltas.`,
 			if isOmni, err := isOmniDir(dir); err != nil {
 				return badInput(err)
 			} else if isOmni {
-				if text != "" || adapter != "" {
-					return badInput(fmt.Errorf("model-info: --text and --adapter are not supported on a Qwen2.5-Omni dir (give --inputs)"))
+				if text != "" || adapter != "" || quantize != "none" || dumpQ != "" {
+					return badInput(fmt.Errorf("model-info: --text, --adapter, --quantize and --dump-quantized are not supported on a Qwen2.5-Omni dir (give --inputs)"))
 				}
 				return omniModelInfo(cmd, dir, dt, dev, inputs, logitsOut, dump)
 			}
 			if inputs != "" || dump != "" {
 				return badInput(fmt.Errorf("model-info: --inputs and --dump need a Qwen2.5-Omni dir"))
+			}
+			qk, err := quant.ParseKind(quantize)
+			if err != nil {
+				return badInput(fmt.Errorf("--quantize: %w", err))
+			}
+			dumpName, dumpFile, dumping := strings.Cut(dumpQ, "=")
+			if dumpQ != "" && (!dumping || dumpName == "" || dumpFile == "") {
+				return badInput(fmt.Errorf("--dump-quantized %q: want TENSOR=FILE", dumpQ))
+			}
+			if dumpQ != "" && qk == quant.None {
+				return badInput(fmt.Errorf("--dump-quantized needs --quantize nf4 or int8"))
 			}
 			var ids []int32
 			if text != "" {
@@ -68,7 +83,7 @@ image_embeds, video_embeds, position_ids and rope_deltas.`,
 			}
 			return torch.Run(func() error {
 				start := time.Now()
-				opt := model.Options{DType: dt, Device: dev}
+				opt := model.Options{DType: dt, Device: dev, Quantize: qk}
 				m, closeFn, err := loadModel(dir, adapter, opt)
 				if err != nil {
 					return badInput(err)
@@ -82,6 +97,15 @@ image_embeds, video_embeds, position_ids and rope_deltas.`,
 					fmt.Fprintf(out, "  projector %s: %s %d -> %d\n", p.Name, p.Kind, p.Dim, c.HiddenSize)
 				}
 				fmt.Fprintf(out, "loaded in %.2fs as %v on %v\n", time.Since(start).Seconds(), dt, dev)
+				if qk != quant.None {
+					fmt.Fprintf(out, "  decoder linears stored %s: %.1f MiB\n", qk, float64(m.FrozenBytes())/(1<<20))
+				}
+				if dumpQ != "" {
+					if err := dumpQuantized(m, dumpName, dumpFile); err != nil {
+						return err
+					}
+					fmt.Fprintf(out, "  %s quantized form written to %s\n", dumpName, dumpFile)
+				}
 				if ck, err := safetensors.OpenDir(dir); err == nil {
 					if unused := model.Unused(c, ck.Names()); len(unused) > 0 {
 						fmt.Fprintf(out, "  %d checkpoint tensors the config does not use, e.g. %s\n", len(unused), unused[0])
@@ -101,9 +125,11 @@ image_embeds, video_embeds, position_ids and rope_deltas.`,
 	f.StringVar(&dtype, "dtype", "float32", "run dtype: float32, bfloat16 or float16")
 	f.StringVar(&device, "device", "cpu", "cpu, cuda or cuda:N")
 	f.StringVar(&text, "text", "", "run the decoder on this text (tokenized with the dir's tokenizer.json)")
-	f.StringVar(&logitsOut, "logits-out", "", "with --text (or --inputs): write the logits to this safetensors file")
+	f.StringVar(&logitsOut, "logits-out", "", "with --text (or --inputs): write the logits (and input_ids) to this safetensors file")
 	f.StringVar(&inputs, "inputs", "", "Qwen2.5-Omni: processor outputs (a safetensors file) to run the thinker on")
 	f.StringVar(&dump, "dump", "", "Qwen2.5-Omni, with --logits-out: also write towers (encoder outputs) and/or positions (position_ids, rope_deltas)")
+	f.StringVar(&quantize, "quantize", "none", "store the decoder linears quantized: none, nf4 or int8 (as model.quantize)")
+	f.StringVar(&dumpQ, "dump-quantized", "", "with --quantize: TENSOR=FILE writes that weight's quantized form and its dequantized value to a safetensors file")
 	f.StringVar(&adapter, "adapter", "", "a PEFT LoRA adapter dir to apply: a mose export, or any PEFT 0.13.2 LoRA mose supports (README: PEFT adapters from elsewhere)")
 	return cmd
 }
@@ -118,6 +144,18 @@ func loadModel(dir, adapter string, opt model.Options) (*model.Model, func(), er
 		return nil, nil, err
 	}
 	return m, m.Close, nil
+}
+
+// dumpQuantized writes one weight's quantized form to file.
+func dumpQuantized(m *model.Model, name, file string) error {
+	ts, err := m.DumpQuantized(name)
+	if err != nil {
+		return badInput(fmt.Errorf("--dump-quantized: %w", err))
+	}
+	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
+		return err
+	}
+	return safetensors.WriteFile(file, ts, map[string]string{"format": "pt"})
 }
 
 // printLogits runs the decoder on ids and prints the top-5 next tokens.

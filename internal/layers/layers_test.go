@@ -22,7 +22,7 @@ var layer = map[string]int{
 	"internal/safetensors": 0, "internal/tfevents": 0, "internal/torch": 0, "metrics": 0, "plots": 0,
 	"internal/docscheck": 0, "internal/layers": 0, "internal/refenv": 0,
 
-	"internal/ckpt": 1, "internal/dist": 1, "recipes": 1, "data": 1, "data/npy": 1,
+	"internal/ckpt": 1, "internal/dist": 1, "internal/quant": 1, "recipes": 1, "data": 1, "data/npy": 1,
 	"data/tokenizer": 1, "data/mer": 1, "data/synth": 1,
 
 	"model": 2, "model/omni": 2, "experts": 2, "gating": 2,

@@ -27,6 +27,11 @@ CPU mode on the build machine). The checks:
   7 nccl     the data-parallel path: a group of one (torchrun's environment,
              WORLD_SIZE=1) trains check 2's run through c10d (NCCL on CUDA, Gloo
              in CPU mode); its losses must match check 2's.
+  8 nf4      QLoRA: LoRA q,v with checkpointing on a base whose linears fit NF4 (the 1B
+             decoder in bf16 on CUDA, a tiny one in float32 on CPU), model.quantize none
+             vs int8 vs nf4: step time and peak caching-allocator memory side by side;
+             one weight's NF4 parts against torchao's on the same device (when the
+             Python has torchao).
 
 Exit status 0 when every check passed, 1 otherwise, 2 on bad usage. Only the
 standard library is needed to orchestrate; torch/transformers/peft are imported
@@ -397,12 +402,67 @@ class Kit:
             summ += f", peak {lq['gpu_peak_mib']:.0f} MiB"
         return True, summ, det
 
+    def check_nf4(self):
+        d = self.args.device
+        b = dict(BENCH[d])
+        if d == "cuda":
+            mdir = os.path.join(self.work, "runs/models/bench-1b")
+            init = [self.mose, "init-model", "--preset", "small", "--size", "1b", "--seed", "1", "--dtype", "bfloat16", "--out", mdir]
+            data = "small"
+        else:  # the tiny preset with 4 KV heads and an MLP of 256: every decoder weight a multiple of 64 x 256
+            mdir = os.path.join(self.work, "runs/models/tiny-nf4")
+            init = [self.mose, "init-model", "--preset", "tiny", "--seed", "1", "--kv-heads", "4", "--intermediate", "256", "--out", mdir]
+            data = "tiny"
+        if not os.path.exists(os.path.join(mdir, "config.json")):
+            self.sh("init-nf4", init, timeout=600)
+        rows = {}
+        for q in ("none", "int8", "nf4"):
+            sets = [f"model.path={mdir}", "model.create=", f"model.dtype={b['dtype']}", "model.train_projectors=false",
+                    f"data.synth={data}", f"data.train=runs/data/synth-{data}/train.jsonl", "data.eval=",
+                    f"train.batch_size={b['batch']}", f"train.log_every={b['log_every']}", "train.eval_every=0",
+                    "train.save_every=0", "train.keep_best_by=", "adapters.method=lora", "adapters.targets=[q_proj,v_proj]",
+                    "train.activation_checkpointing=true", f"model.quantize={q}"]
+            out, _ = self.train(f"nf4-{q}", sets, b["steps"])
+            recs = [json.loads(l) for l in open(os.path.join(out, "metrics.jsonl")) if l.strip()]
+            recs = [r for r in recs if r.get("kind", "train") == "train"]
+            timed = recs[1:] or recs
+            rows[q] = {"step_time_s": sum(r["step_time_s"] for r in timed) / len(timed),
+                       "tokens_per_s": sum(r["tokens_per_s"] for r in timed) / len(timed),
+                       "gpu_peak_mib": recs[-1].get("gpu_peak_mib"),
+                       "final_loss": recs[-1]["emotion_loss"],
+                       "finite": all(math.isfinite(r["emotion_loss"]) for r in recs) and recs[-1].get("skipped", 0) == 0}
+        for q in ("int8", "nf4"):
+            rows[q]["step_time_vs_none"] = rows[q]["step_time_s"] / rows["none"]["step_time_s"]
+        tensor = "model.layers.0.mlp.down_proj.weight"
+        dump = os.path.join(self.work, "runs", "nf4-dump.safetensors")
+        self.sh("nf4-dump", [self.mose, "model-info", "--model", mdir, "--device", d, "--dtype", b["dtype"], "--quantize", "nf4",
+                             "--dump-quantized", f"{tensor}={dump}", "--log-level", "warn"], timeout=600)
+        res, _ = self.sh("nf4-torchao", [self.py, os.path.join(KIT, "nf4_check.py"), "--model", mdir, "--tensor", tensor,
+                                         "--dump", dump, "--dtype", b["dtype"], "--device", d], timeout=600)
+        parity = json.loads(res.strip().splitlines()[-1])
+        parts_ok = parity.get("torchao") is None or all(v == "equal" for v in parity["parts"].values())
+        ok = all(r["finite"] for r in rows.values()) and parts_ok
+        if d == "cuda" and rows["none"]["gpu_peak_mib"] and rows["nf4"]["gpu_peak_mib"]:
+            ok = ok and rows["nf4"]["gpu_peak_mib"] < rows["none"]["gpu_peak_mib"]
+        det = {"model": os.path.basename(mdir), "dtype": b["dtype"], "batch": b["batch"], "steps": b["steps"],
+               "runs": rows, "parity": parity, "tensor": tensor}
+        summ = (f"step time vs {b['dtype']} base: int8 {rows['int8']['step_time_vs_none']:.2f}x, "
+                f"nf4 {rows['nf4']['step_time_vs_none']:.2f}x")
+        if rows["none"]["gpu_peak_mib"]:
+            summ += (f"; peak {rows['none']['gpu_peak_mib']:.0f} / {rows['int8']['gpu_peak_mib']:.0f} / "
+                     f"{rows['nf4']['gpu_peak_mib']:.0f} MiB (none/int8/nf4)")
+        if parity.get("torchao") is None:
+            summ += "; no torchao here: parts not compared"
+        else:
+            summ += "; parts vs torchao " + ("equal" if parts_ok else json.dumps(parity["parts"]))
+        return ok, summ, det
+
     # ------------------------------------------------------------ driver
     def run(self):
         t0 = time.time()
         checks = [(1, "env", self.check_env), (2, "fp32", self.check_fp32), (3, "bf16", self.check_bf16),
                   (4, "resume", self.check_resume), (5, "export", self.check_export), (6, "speed", self.check_speed),
-                  (7, "nccl", self.check_nccl)]
+                  (7, "nccl", self.check_nccl), (8, "nf4", self.check_nf4)]
         only = {int(x) for x in self.args.only.split(",")} if self.args.only else None
         self.device_name = None
         env_failed = False
