@@ -9,8 +9,12 @@ import (
 
 // refPython returns the reference venv's python (scripts/setup/pyenv.sh), or skips
 // the test when that venv has not been built: Go tests never build it.
+// MOSE_REF_PYTHON names another python with the same packages.
 func refPython(t *testing.T) string {
 	t.Helper()
+	if py := os.Getenv("MOSE_REF_PYTHON"); py != "" {
+		return py
+	}
 	cache := os.Getenv("MOSE_CACHE")
 	if cache == "" {
 		home, _ := os.UserHomeDir()
