@@ -65,7 +65,7 @@ with transformers).`,
 					fmt.Fprintf(out, "  projector %s: %s %d -> %d\n", p.Name, p.Kind, p.Dim, c.HiddenSize)
 				}
 				fmt.Fprintf(out, "loaded in %.2fs as %v on %v\n", time.Since(start).Seconds(), dt, dev)
-				if ck, err := safetensors.OpenDir(dir); err == nil {
+				if ck, err := model.OpenWeights(dir); err == nil {
 					if unused := model.Unused(c, ck.Names()); len(unused) > 0 {
 						fmt.Fprintf(out, "  %d checkpoint tensors the config does not use, e.g. %s\n", len(unused), unused[0])
 					}
