@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mose-llm/mose/export"
 	"github.com/mose-llm/mose/internal/safetensors"
 	"github.com/mose-llm/mose/internal/testfix"
 	"github.com/mose-llm/mose/model"
@@ -83,5 +84,31 @@ func TestMergedExportLayout(t *testing.T) {
 	code, msg = runPython(t, py, "../../scripts/checks/check_merged_load.py", e2e.model)
 	if code != 1 || !strings.Contains(msg, "unexpected_keys") {
 		t.Fatalf("a dir with projectors in its weight file passes the check: exit %d\n%s", code, msg)
+	}
+}
+
+// Exporting MoSE to PEFT format says in one line that PEFT alone gets only the
+// omni expert; a LoRA export does not.
+func TestExportPEFTOnlyNote(t *testing.T) {
+	if e2e.err != nil {
+		t.Fatal(e2e.err)
+	}
+	for _, c := range []struct {
+		method string
+		note   bool
+	}{{"mose", true}, {"lora", false}} {
+		fx := &testfix.Fixture{Model: e2e.model, Train: e2e.train, Eval: e2e.eval}
+		_, ck := fx.Adapted(t, "model.path="+e2e.model, "adapters.method="+c.method)
+		out := filepath.Join(t.TempDir(), "export")
+		code, msg := runMose(t, "export", "--checkpoint", ck, "--format", "peft", "--out", out)
+		if code != 0 {
+			t.Fatalf("%s: export: exit %d: %s", c.method, code, msg)
+		}
+		if strings.Contains(msg, export.PEFTOnlyNote) != c.note {
+			t.Errorf("%s: the note is printed: %v, want %v:\n%s", c.method, !c.note, c.note, msg)
+		}
+		if _, err := os.Stat(filepath.Join(out, export.ReadmeFile)); err != nil {
+			t.Errorf("%s: %v", c.method, err)
+		}
 	}
 }
