@@ -274,3 +274,28 @@ func runPythonEnv(t *testing.T, py string, env []string, args ...string) (int, s
 	}
 	return 0, string(out)
 }
+
+// `pip install ./python` builds and installs mose_hf with nothing to download (its
+// in-tree build backend has no build dependencies), and the installed copy imports.
+// It installs a copy of python/ into a temporary --target, never into the venv.
+func TestMoseHFPipInstall(t *testing.T) {
+	py := refPython(t)
+	src := filepath.Join(t.TempDir(), "python")
+	if err := os.CopyFS(src, os.DirFS(repoPython(t))); err != nil {
+		t.Fatal(err)
+	}
+	target := filepath.Join(t.TempDir(), "site")
+	code, out := runPythonEnv(t, py, nil, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index",
+		"--disable-pip-version-check", "--target", target, src)
+	if code != 0 {
+		t.Fatalf("pip install ./python: exit %d\n%s", code, out)
+	}
+	cmd := exec.Command(py, "-c", "import importlib.metadata as m, mose_hf; print(mose_hf.__file__); print(m.version('mose-hf'), sorted(m.requires('mose-hf')))")
+	cmd.Dir = t.TempDir()
+	cmd.Env = append(os.Environ(), "PYTHONPATH="+target)
+	b, err := cmd.CombinedOutput()
+	if err != nil || !strings.HasPrefix(string(b), target) || !strings.Contains(string(b), "0.1.0") {
+		t.Fatalf("the installed mose_hf does not import from %s (%v):\n%s", target, err, b)
+	}
+	t.Logf("installed: %s", strings.ReplaceAll(strings.TrimSpace(string(b)), "\n", "; "))
+}
