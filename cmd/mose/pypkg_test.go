@@ -17,8 +17,8 @@ import (
 // The python/ package (mose_hf) runs a mose export on a transformers model exactly
 // as mose does: scripts/checks/check_mose_hf.py compares it with `mose dump-logits`
 // (logits at every position of samples with visual and audio feature tokens), with
-// `mose predict`'s greedy answers, and with predict's label log-likelihoods under
-// Attention Reallocation. A sidecar with the visual and nonvisual experts swapped,
+// `mose predict`'s greedy answers, and with predict's label log-likelihoods and
+// greedy answers under Attention Reallocation. A sidecar with the visual and nonvisual experts swapped,
 // a scaling that disagrees with rank and alpha, a consistently doubled alpha, a
 // missing or a changed modality weight must each be refused by name or disagree.
 // Skipped without the reference venv.
@@ -102,7 +102,7 @@ func moseHFCheck(t *testing.T, py, modelDir, base string, tol float64, sets ...s
 	}
 	plain := predict(filepath.Join(work, "pred.jsonl"))
 	ar := predict(filepath.Join(work, "pred-ar.jsonl"), "--set", "eval.ar.enabled=true", "--set", "eval.ar.tau=fixed",
-		"--set", "eval.ar.tau_value=0.1", "--set", "eval.ar.beta=0.7", "--no-generate")
+		"--set", "eval.ar.tau_value=0.02", "--set", "eval.ar.beta=1")
 	var cases []map[string]any
 	for i, l := range lines {
 		var s struct{ Subtitle string }
@@ -117,7 +117,7 @@ func moseHFCheck(t *testing.T, py, modelDir, base string, tol float64, sets ...s
 			scores[m["label"].(string)] = m["log_likelihood"].(float64)
 		}
 		cases = append(cases, map[string]any{"dump": dump, "subtitle": s.Subtitle, "answer": plain[i]["answer"], "max_new_tokens": 6,
-			"ar_scores": scores, "ar": map[string]any{"beta": 0.7, "tau": "fixed", "tau_value": 0.1}})
+			"ar_scores": scores, "ar_answer": ar[i]["answer"], "ar": map[string]any{"beta": 1.0, "tau": "fixed", "tau_value": 0.02}})
 	}
 	casesPath := filepath.Join(work, "cases.json")
 	b, _ := json.Marshal(cases)

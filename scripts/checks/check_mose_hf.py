@@ -8,15 +8,16 @@ CASES.json (written by `go test ./cmd/mose -run TestMoseHF`) lists samples, each
   dump:     a `mose dump-logits` file of the training checkpoint (ids, features, logits);
   subtitle: the sample's subtitle, for mose_hf's encode_prompt;
   answer:   `mose predict`'s greedy answer for it (optional);
-  ar_scores, ar: `mose predict`'s label log-likelihoods with Attention Reallocation on, and
-            the AR settings (optional).
+  ar_scores, ar_answer, ar: `mose predict`'s label log-likelihoods and greedy answer with
+            Attention Reallocation on, and the AR settings (optional).
 transformers loads the base model once (--base, default the mose model dir); for each
 EXPORT mose_hf attaches the export (and detaches it after), and the check compares
   - the logits at every position (prompt, feature tokens of both modalities, answer) with
     dump-logits: max |diff| <= --tol;
   - the prompt ids encode_prompt builds with the dump's;
   - greedy generate with predict's answer (the decoded tokens, EOS excluded);
-  - with AR, every label's answer log-likelihood with predict's: max |diff| <= --ar-tol.
+  - with AR, every label's answer log-likelihood with predict's (max |diff| <= --ar-tol, and
+    AR must move them by at least ten times that) and greedy generate with predict's answer.
 It prints one line per export, `EXPORT: OK ...`, `EXPORT: FAIL ...` (numbers disagree) or
 `EXPORT: REFUSED ...` (mose_hf refused the export by name), and exits 0 only when every
 export is OK.
@@ -56,7 +57,7 @@ def check(export, args, cases, model, tok, mose_hf):
 def compare(mm, args, cases, tok, mose_hf):
     spec = json.load(open(os.path.join(args.model_dir, "config.json")))["mose"]
     ends = end_tokens(args.model_dir)
-    worst, worst_ar, notes = 0.0, 0.0, []
+    worst, worst_ar, ar_moves, notes, tokens, feature_tokens = 0.0, 0.0, 0.0, [], 0, {}
     for c in cases:
         d = load_file(c["dump"])
         ids = d["input_ids"].clone()
@@ -64,6 +65,8 @@ def compare(mm, args, cases, tok, mose_hf):
         for inp in mm.inputs:
             ids[0, d["positions." + inp.name]] = mm.placeholder_id(inp.name)
             feats[inp.name] = d["features." + inp.name]
+            feature_tokens[inp.modality] = feature_tokens.get(inp.modality, 0) + d["positions." + inp.name].numel()
+        tokens += ids.shape[1]
         with torch.no_grad():
             logits = mm(ids, features=feats).logits
         worst = max(worst, (logits - d["logits"]).abs().max().item())
@@ -73,35 +76,51 @@ def compare(mm, args, cases, tok, mose_hf):
         T = prompt.shape[1]
         if not torch.equal(prompt[0], ids[0, :T]):
             return "FAIL", f"{c['dump']}: encode_prompt gives other ids than mose's prompt"
-        pf = {k: v for k, v in feats.items()}
-        if "answer" in c:
+        pf = feats
+        def generate():
             with torch.no_grad():
                 out = mm.generate(prompt, features=pf, max_new_tokens=c["max_new_tokens"], do_sample=False,
                                   eos_token_id=ends, pad_token_id=ends[0] if ends else 0)
             new = out[0, T:].tolist()
             if ends and new and new[-1] in ends:
                 new = new[:-1]
-            got = tok.decode(new, skip_special_tokens=False)
+            return new, tok.decode(new, skip_special_tokens=False)
+
+        if "answer" in c:
+            new, got = generate()
             if got != c["answer"]:
                 return "FAIL", f"{c['dump']}: generate gives {got!r} ({len(new)} tokens), mose predict {c['answer']!r}"
             notes.append(f"{len(new)} generated tokens")
         if "ar_scores" in c:
+            def label_ll(label):
+                ans = tok.encode(spec["prompt"]["answer"].replace("{label}", label), add_special_tokens=False).ids
+                full = torch.cat([prompt, torch.tensor([ans])], 1)
+                with torch.no_grad():
+                    lp = mm(full, features=pf).logits[0, T - 1:-1].log_softmax(-1)
+                return lp.gather(1, torch.tensor(ans)[:, None]).sum().item()
+
+            plain = {label: label_ll(label) for label in c["ar_scores"]}
             mm.set_ar(mose_hf.AR(**c["ar"]))
             try:
                 for label, want in c["ar_scores"].items():
-                    ans = tok.encode(spec["prompt"]["answer"].replace("{label}", label), add_special_tokens=False).ids
-                    full = torch.cat([prompt, torch.tensor([ans])], 1)
-                    with torch.no_grad():
-                        lp = mm(full, features=pf).logits[0, T - 1:-1].log_softmax(-1)
-                    ll = lp.gather(1, torch.tensor(ans)[:, None]).sum().item()
-                    worst_ar = max(worst_ar, abs(ll - want))
+                    got = label_ll(label)
+                    worst_ar = max(worst_ar, abs(got - want))
+                    ar_moves = max(ar_moves, abs(got - plain[label]))
+                if "ar_answer" in c:
+                    new, got = generate()
+                    if got != c["ar_answer"]:
+                        return "FAIL", f"{c['dump']}: generate with AR gives {got!r}, mose predict with AR {c['ar_answer']!r}"
+                    notes.append(f"{len(new)} with AR")
             finally:
                 mm.set_ar(None)
-    msg = f"max |logit diff| {worst:.3g} over {len(cases)} sample(s)"
+    feat = ", ".join(f"{n} {m}" for m, n in sorted(feature_tokens.items()))
+    msg = f"max |logit diff| {worst:.3g} over {len(cases)} sample(s), {tokens} tokens ({feat} feature tokens)"
     if any("ar_scores" in c for c in cases):
-        msg += f"; with AR, max |label log-likelihood diff| {worst_ar:.3g}"
+        msg += f"; with AR, max |label log-likelihood diff| {worst_ar:.3g} (AR moves them by {ar_moves:.3g})"
     if notes:
         msg += "; greedy generate = mose predict (" + ", ".join(notes) + ")"
+    if any("ar_scores" in c for c in cases) and ar_moves < 10 * args.ar_tol:
+        return "FAIL", f"{msg}: AR barely moves the log-likelihoods, so AR was not checked"
     if worst_ar > args.ar_tol:
         return "FAIL", f"{msg}: AR differs by more than {args.ar_tol:g}"
     return "OK", msg
