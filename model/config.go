@@ -1,6 +1,7 @@
 package model
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -147,8 +148,53 @@ func ParseConfig(b []byte) (Config, error) {
 	if extra.Mose != nil {
 		cfg.Projectors = extra.Mose.Inputs
 	}
+	if err := cfg.readRopeParameters(b); err != nil {
+		return Config{}, err
+	}
 	cfg = cfg.WithDefaults()
 	return cfg, cfg.Validate()
+}
+
+// readRopeParameters reads transformers 5's rope_parameters, which holds
+// rope_theta and the scaling's fields together (transformers 4 writes
+// rope_theta and rope_scaling): its values are used, an unknown field in it
+// is refused, and so is a value that disagrees with the top-level keys.
+func (c *Config) readRopeParameters(b []byte) error {
+	var raw struct {
+		Params  json.RawMessage `json:"rope_parameters"`
+		Theta   *float64        `json:"rope_theta"`
+		Scaling json.RawMessage `json:"rope_scaling"`
+	}
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return fmt.Errorf("%w: %v", ErrConfig, err)
+	}
+	if len(raw.Params) == 0 || string(raw.Params) == "null" {
+		return nil
+	}
+	var p struct {
+		RopeScaling
+		Theta *float64 `json:"rope_theta"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw.Params))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&p); err != nil {
+		return fmt.Errorf("%w: rope_parameters: %v (mose reads rope_theta, rope_type, factor, low_freq_factor, high_freq_factor, original_max_position_embeddings)", ErrConfig, err)
+	}
+	if p.Theta != nil {
+		if raw.Theta != nil && *raw.Theta != *p.Theta {
+			return fmt.Errorf("%w: rope_parameters.rope_theta %g disagrees with rope_theta %g", ErrConfig, *p.Theta, *raw.Theta)
+		}
+		c.RopeTheta = *p.Theta
+	}
+	if p.RopeScaling.Kind() == "default" {
+		return nil
+	}
+	if len(raw.Scaling) > 0 && string(raw.Scaling) != "null" {
+		return fmt.Errorf("%w: rope_parameters (rope_type %q) and rope_scaling are both set: keep one", ErrConfig, p.RopeScaling.Kind())
+	}
+	sc := p.RopeScaling
+	c.RopeScaling = &sc
+	return nil
 }
 
 // WithDefaults fills what transformers derives when config.json omits it:
