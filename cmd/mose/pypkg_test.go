@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -69,21 +70,75 @@ func smolLM2Dir(t *testing.T) string {
 
 // moseHFCheck makes a MoSE checkpoint (random adapters, gates and trained projectors,
 // modality weights 1.3 / 0.8) on the mose model dir modelDir, exports it, writes the
-// references (dump-logits on two samples, predict with and without AR), breaks copies
-// of the export, and runs the check on all of them. It returns the good export's line.
+// references, breaks copies of the export, and runs the check on all of them. It
+// returns the good export's line.
 func moseHFCheck(t *testing.T, py, modelDir, base string, tol float64, sets ...string) string {
 	t.Helper()
-	dataDir := filepath.Dir(e2e.eval)
 	fx := &testfix.Fixture{Model: modelDir, Train: e2e.train, Eval: e2e.eval}
 	_, ck := fx.Adapted(t, append([]string{"model.train_projectors=true", "adapters.modality_weights=contribution",
-		"data.root=" + dataDir, "eval.max_new_tokens=6"}, sets...)...)
+		"data.root=" + filepath.Dir(e2e.eval), "eval.max_new_tokens=6"}, sets...)...)
 	testfix.Reseal(t, ck, func(st *checkpoint.State) { st.ModalityWeights = [2]float64{1.3, 0.8} })
+	exp, cases := hfReferences(t, ck)
+	broken := []struct{ name, want string }{
+		{"swapped-experts", "FAIL"}, {"scaling-only", "REFUSED"}, {"alpha-doubled", "FAIL"},
+		{"missing-visual-weight", "REFUSED"}, {"changed-visual-weight", "FAIL"},
+	}
+	exports := []string{exp}
+	for _, br := range broken {
+		dir := filepath.Join(filepath.Dir(exp), br.name)
+		if err := os.CopyFS(dir, os.DirFS(exp)); err != nil {
+			t.Fatal(err)
+		}
+		breakExport(t, dir, br.name)
+		exports = append(exports, dir)
+	}
+	code, status := runHFCheck(t, py, cases, modelDir, base, tol, exports)
+	if !strings.HasPrefix(status[exp], "OK") {
+		t.Fatalf("the good export: %q", status[exp])
+	}
+	for i, br := range broken {
+		if got := status[exports[i+1]]; !strings.HasPrefix(got, br.want) {
+			t.Errorf("%s: %q, want %s", br.name, got, br.want)
+		}
+	}
+	if code != 1 {
+		t.Errorf("exit %d with broken exports, want 1", code)
+	}
+	return status[exp]
+}
+
+// A plain-LoRA export without a sidecar (PEFT's files only; the projectors are the
+// model dir's) runs exactly too.
+func TestMoseHFLoRA(t *testing.T) {
+	py := refPython(t)
+	if e2e.err != nil {
+		t.Fatal(e2e.err)
+	}
+	fx := &testfix.Fixture{Model: e2e.model, Train: e2e.train, Eval: e2e.eval}
+	_, ck := fx.Adapted(t, "model.path="+e2e.model, "adapters.method=lora", "adapters.targets=[q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj]",
+		"adapters.rslora=true", "model.train_projectors=false", "data.root="+filepath.Dir(e2e.eval), "eval.max_new_tokens=6")
+	exp, cases := hfReferences(t, ck)
+	if _, err := os.Stat(filepath.Join(exp, "mose_config.json")); err == nil {
+		t.Fatal("a LoRA export without trained projectors has a sidecar")
+	}
+	code, status := runHFCheck(t, py, cases, e2e.model, "", 1e-5, []string{exp})
+	if code != 0 || !strings.HasPrefix(status[exp], "OK") {
+		t.Fatalf("exit %d: %q", code, status[exp])
+	}
+	t.Logf("tiny LoRA export: %s", status[exp])
+}
+
+// hfReferences exports checkpoint ck (PEFT format) and writes the check's
+// references on the first two eval samples (each with visual and audio feature
+// tokens): dump-logits, predict's answers, and predict's label log-likelihoods and
+// answers with AR. It returns the export and the cases file.
+func hfReferences(t *testing.T, ck string) (exp, casesPath string) {
+	t.Helper()
 	work := t.TempDir()
-	exp := filepath.Join(work, "export")
+	exp = filepath.Join(work, "export")
 	if code, msg := runMose(t, "export", "--checkpoint", ck, "--format", "peft", "--out", exp); code != 0 {
 		t.Fatalf("export: exit %d: %s", code, msg)
 	}
-	// Two samples (each with visual and audio feature tokens), in a manifest of their own.
 	lines := firstLines(t, e2e.eval, 2)
 	manifest := filepath.Join(work, "two.jsonl")
 	os.WriteFile(manifest, []byte(strings.Join(lines, "\n")+"\n"), 0o644)
@@ -107,8 +162,8 @@ func moseHFCheck(t *testing.T, py, modelDir, base string, tol float64, sets ...s
 	for i, l := range lines {
 		var s struct{ Subtitle string }
 		json.Unmarshal([]byte(l), &s)
-		dump := filepath.Join(work, "dump"+string(rune('0'+i))+".safetensors")
-		if code, msg := runMose(t, "dump-logits", "--checkpoint", ck, "--manifest", manifest, "--index", string(rune('0'+i)), "--out", dump); code != 0 {
+		dump := filepath.Join(work, fmt.Sprintf("dump%d.safetensors", i))
+		if code, msg := runMose(t, "dump-logits", "--checkpoint", ck, "--manifest", manifest, "--index", fmt.Sprint(i), "--out", dump); code != 0 {
 			t.Fatalf("dump-logits: exit %d: %s", code, msg)
 		}
 		scores := map[string]float64{}
@@ -119,24 +174,17 @@ func moseHFCheck(t *testing.T, py, modelDir, base string, tol float64, sets ...s
 		cases = append(cases, map[string]any{"dump": dump, "subtitle": s.Subtitle, "answer": plain[i]["answer"], "max_new_tokens": 6,
 			"ar_scores": scores, "ar_answer": ar[i]["answer"], "ar": map[string]any{"beta": 1.0, "tau": "fixed", "tau_value": 0.02}})
 	}
-	casesPath := filepath.Join(work, "cases.json")
+	casesPath = filepath.Join(work, "cases.json")
 	b, _ := json.Marshal(cases)
 	os.WriteFile(casesPath, b, 0o644)
+	return exp, casesPath
+}
 
-	broken := []struct{ name, want string }{
-		{"swapped-experts", "FAIL"}, {"scaling-only", "REFUSED"}, {"alpha-doubled", "FAIL"},
-		{"missing-visual-weight", "REFUSED"}, {"changed-visual-weight", "FAIL"},
-	}
-	exports := []string{exp}
-	for _, br := range broken {
-		dir := filepath.Join(work, br.name)
-		if err := os.CopyFS(dir, os.DirFS(exp)); err != nil {
-			t.Fatal(err)
-		}
-		breakExport(t, dir, br.name)
-		exports = append(exports, dir)
-	}
-	args := []string{"../../scripts/checks/check_mose_hf.py", casesPath, "--model-dir", modelDir, "--tol", formatTol(tol)}
+// runHFCheck runs scripts/checks/check_mose_hf.py with python/ on PYTHONPATH and
+// returns its exit code and each export's line (after "EXPORT: ").
+func runHFCheck(t *testing.T, py, cases, modelDir, base string, tol float64, exports []string) (int, map[string]string) {
+	t.Helper()
+	args := []string{"../../scripts/checks/check_mose_hf.py", cases, "--model-dir", modelDir, "--tol", fmt.Sprint(tol)}
 	if base != "" {
 		args = append(args, "--base", base)
 	}
@@ -150,18 +198,7 @@ func moseHFCheck(t *testing.T, py, modelDir, base string, tol float64, sets ...s
 			}
 		}
 	}
-	if !strings.HasPrefix(status[exp], "OK") {
-		t.Fatalf("the good export: %q", status[exp])
-	}
-	for i, br := range broken {
-		if got := status[exports[i+1]]; !strings.HasPrefix(got, br.want) {
-			t.Errorf("%s: %q, want %s", br.name, got, br.want)
-		}
-	}
-	if code != 1 {
-		t.Errorf("exit %d with broken exports, want 1", code)
-	}
-	return status[exp]
+	return code, status
 }
 
 // breakExport damages a copy of a MoSE export.
@@ -248,8 +285,6 @@ func firstLines(t *testing.T, path string, n int) []string {
 	}
 	return out
 }
-
-func formatTol(x float64) string { b, _ := json.Marshal(x); return string(b) }
 
 // repoPython is the python/ directory of this repository (mose_hf's source).
 func repoPython(t *testing.T) string {

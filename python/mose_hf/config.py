@@ -254,3 +254,13 @@ def read_export(export_dir: str) -> ExportConfig:
                           f"target_modules={pc['target_modules']}) does not match {mpath} (rank={cfg.rank}, alpha={cfg.alpha:g}, "
                           f"rslora={cfg.rslora}, target_modules={cfg.targets})")
     return cfg
+
+
+def model_dir_inputs(model_dir: str) -> list:
+    """The modality inputs of a mose model dir (its config.json's "mose" section), for
+    exports without a sidecar (plain LoRA, projectors not trained)."""
+    path = os.path.join(model_dir, "config.json")
+    mose = _read_json(path).get("mose")
+    if not isinstance(mose, dict) or not isinstance(mose.get("inputs"), list):
+        raise ExportError(f"{path}: no \"mose\" section with inputs (is {model_dir} a mose model dir?)")
+    return _inputs(path + ": mose", mose["inputs"])

@@ -19,10 +19,11 @@ import torch
 from safetensors.torch import load_file
 
 from . import ar as ar_mod
-from .config import MOSE_WEIGHTS, PEFT_PREFIX, PEFT_WEIGHTS, ExportError, read_export
+from .config import MOSE_WEIGHTS, PEFT_PREFIX, PEFT_WEIGHTS, ExportError, model_dir_inputs, read_export
 from .experts import Mixture
 from .inputs import Projector, encode_prompt, model_dir_projectors, token_modality
 
+SUPPORTED = ("llama", "mistral", "qwen2")
 TARGET_RE = re.compile(r"^model\.layers\.(\d+)\.(self_attn|mlp)\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)$")
 
 
@@ -34,6 +35,7 @@ class _State:
         self.used = set()
         self.attention_mask = None
         self.past = 0
+        self.ids = None  # (B,T) input ids of this forward
         self.onehot = None  # (B,T,4) float32 of this forward's tokens
         self.key_hot = None  # (B,past+T,4) float32 of every key (AR)
         self.ar = None
@@ -55,6 +57,9 @@ class MoseModel:
     def __init__(self, model, export_dir: str, model_dir: str | None = None, ar: ar_mod.AR | None = None):
         self.model, self.export_dir, self.model_dir = model, export_dir, model_dir
         self.cfg = cfg = read_export(export_dir)
+        kind = getattr(model.config, "model_type", None)
+        if kind not in SUPPORTED:
+            raise ExportError(f"model_type {kind!r} is not supported (mose_hf runs the LLaMA family: {', '.join(SUPPORTED)})")
         inner = model.get_submodule("model")
         self.embed = inner.embed_tokens
         self.vocab = self.embed.num_embeddings
@@ -104,6 +109,8 @@ class MoseModel:
         if unknown:
             raise ExportError(f"{path}: tensor(s) this package does not use: {unknown[:5]}{' ...' if len(unknown) > 5 else ''}")
         self.inputs = cfg.inputs
+        if not cfg.sidecar and model_dir is not None:
+            self.inputs = model_dir_inputs(model_dir)  # a LoRA export without a sidecar: the model dir's inputs
         self.projectors = []
         if self.inputs:
             if not cfg.projectors_trained:
@@ -207,11 +214,12 @@ class MoseModel:
             self.state.ar = None
             return
         self.state.ar = ar.resolve(self.model.config.num_hidden_layers)
-        AttentionInterface.register(ar_mod.NAME, ar_mod.make_attention(self.state))
-        ALL_MASK_ATTENTION_FUNCTIONS.register(ar_mod.NAME, sdpa_mask)
+        name = f"{ar_mod.NAME}_{id(self)}"  # the registry is global: one name per attached model
+        AttentionInterface.register(name, ar_mod.make_attention(self.state))
+        ALL_MASK_ATTENTION_FUNCTIONS.register(name, sdpa_mask)  # boolean masks, None when plain causal
         if self._attn_before is None:
             self._attn_before = self.model.config._attn_implementation
-        self.model.set_attn_implementation(ar_mod.NAME)
+        self.model.set_attn_implementation(name)
 
     # ---- inputs ------------------------------------------------------------------------
     def placeholder_id(self, name: str) -> int:

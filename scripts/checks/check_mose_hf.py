@@ -62,6 +62,9 @@ def compare(mm, args, cases, tok, mose_hf):
         d = load_file(c["dump"])
         ids = d["input_ids"].clone()
         feats = {}
+        dumped = sorted(k[len("features."):] for k in d if k.startswith("features."))
+        if dumped != sorted(i.name for i in mm.inputs):
+            return "FAIL", f"{c['dump']}: the sample has feature inputs {dumped}, mose_hf knows {[i.name for i in mm.inputs]}"
         for inp in mm.inputs:
             ids[0, d["positions." + inp.name]] = mm.placeholder_id(inp.name)
             feats[inp.name] = d["features." + inp.name]
