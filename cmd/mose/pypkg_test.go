@@ -129,8 +129,8 @@ func TestMoseHFLoRA(t *testing.T) {
 }
 
 // hfReferences exports checkpoint ck (PEFT format) and writes the check's
-// references on the first two eval samples (each with visual and audio feature
-// tokens): dump-logits, predict's answers, and predict's label log-likelihoods and
+// references on two eval samples of different lengths (each with visual and audio
+// feature tokens): dump-logits, predict's answers, and predict's label log-likelihoods and
 // answers with AR. It returns the export and the cases file.
 func hfReferences(t *testing.T, ck string) (exp, casesPath string) {
 	t.Helper()
@@ -139,7 +139,7 @@ func hfReferences(t *testing.T, ck string) (exp, casesPath string) {
 	if code, msg := runMose(t, "export", "--checkpoint", ck, "--format", "peft", "--out", exp); code != 0 {
 		t.Fatalf("export: exit %d: %s", code, msg)
 	}
-	lines := firstLines(t, e2e.eval, 2)
+	lines := twoSamples(t, e2e.eval)
 	manifest := filepath.Join(work, "two.jsonl")
 	os.WriteFile(manifest, []byte(strings.Join(lines, "\n")+"\n"), 0o644)
 	predict := func(out string, extra ...string) []map[string]any {
@@ -264,6 +264,24 @@ func renameTensors(t *testing.T, path string, fn func(string) string) {
 	}
 	if err := safetensors.WriteFile(path, ts, map[string]string{"format": "pt"}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// twoSamples returns the manifest's first sample and the first one after it whose
+// subtitle has another number of words (so that a batch of both needs padding).
+func twoSamples(t *testing.T, manifest string) []string {
+	t.Helper()
+	all := firstLines(t, manifest, 2)
+	words := func(l string) int {
+		var s struct{ Subtitle string }
+		json.Unmarshal([]byte(l), &s)
+		return len(strings.Fields(s.Subtitle))
+	}
+	for n := 2; ; n++ {
+		if words(all[len(all)-1]) != words(all[0]) {
+			return []string{all[0], all[len(all)-1]}
+		}
+		all = firstLines(t, manifest, n+1)
 	}
 }
 

@@ -63,6 +63,8 @@ def reallocate(ar: AR, q, k, v, key_hot, mask):
     elif T > 1:
         scores = scores.masked_fill(torch.ones(T, Lk, dtype=torch.bool, device=q.device).triu(Lk - T + 1), -math.inf)
     alpha = scores.float().softmax(-1)  # (B,H,T,Lk)
+    if mask is not None:  # a padded query attends to nothing: 0, not NaN (never read, but 0·NaN would spread)
+        alpha = alpha.masked_fill(~mask.any(-1, keepdim=True), 0.0)
 
     def key(m):  # (B,Lk,4) -> (B,1,1,Lk)
         return key_hot[..., m:m + 1].transpose(1, 2).unsqueeze(1)

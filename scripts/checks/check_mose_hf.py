@@ -15,7 +15,8 @@ EXPORT mose_hf attaches the export (and detaches it after), and the check compar
   - the logits at every position (prompt, feature tokens of both modalities, answer) with
     dump-logits: max |diff| <= --tol;
   - the prompt ids encode_prompt builds with the dump's;
-  - greedy generate with predict's answer (the decoded tokens, EOS excluded);
+  - greedy generate with predict's answer (the decoded tokens, EOS excluded), one sample
+    at a time and all samples in one left-padded batch;
   - with AR, every label's answer log-likelihood with predict's (max |diff| <= --ar-tol, and
     AR must move them by at least ten times that) and greedy generate with predict's answer.
 It prints one line per export, `EXPORT: OK ...`, `EXPORT: FAIL ...` (numbers disagree) or
@@ -57,7 +58,7 @@ def check(export, args, cases, model, tok, mose_hf):
 def compare(mm, args, cases, tok, mose_hf):
     spec = json.load(open(os.path.join(args.model_dir, "config.json")))["mose"]
     ends = end_tokens(args.model_dir)
-    worst, worst_ar, ar_moves, notes, tokens, feature_tokens = 0.0, 0.0, 0.0, [], 0, {}
+    worst, worst_ar, ar_moves, notes, tokens, feature_tokens, batch = 0.0, 0.0, 0.0, [], 0, {}, []
     for c in cases:
         d = load_file(c["dump"])
         ids = d["input_ids"].clone()
@@ -90,6 +91,9 @@ def compare(mm, args, cases, tok, mose_hf):
             return new, tok.decode(new, skip_special_tokens=False)
 
         if "answer" in c:
+            batch.append({"prompt": prompt[0], "features": pf, "answer": c["answer"]})
+            if "ar_answer" in c:
+                batch[-1]["ar_answer"] = c["ar_answer"]
             new, got = generate()
             if got != c["answer"]:
                 return "FAIL", f"{c['dump']}: generate gives {got!r} ({len(new)} tokens), mose predict {c['answer']!r}"
@@ -116,6 +120,33 @@ def compare(mm, args, cases, tok, mose_hf):
                     notes.append(f"{len(new)} with AR")
             finally:
                 mm.set_ar(None)
+    if len(batch) > 1:  # all prompts in one left-padded batch, as transformers users batch them
+        L = max(len(b["prompt"]) for b in batch)
+        pad = ends[0] if ends else 0
+        ids = torch.full((len(batch), L), pad)
+        mask = torch.zeros(len(batch), L, dtype=torch.long)
+        for r, b in enumerate(batch):
+            ids[r, L - len(b["prompt"]):], mask[r, L - len(b["prompt"]):] = b["prompt"], 1
+        feats = {k: torch.cat([b["features"][k] for b in batch]) for k in batch[0]["features"]}
+        runs = [(None, "answer")] + ([(cases[0]["ar"], "ar_answer")] if all("ar_answer" in b for b in batch) else [])
+        for ar, key in runs:
+            mm.set_ar(mose_hf.AR(**ar) if ar else None)
+            try:
+                with torch.no_grad():
+                    out = mm.generate(ids, attention_mask=mask, features=feats, max_new_tokens=max(c["max_new_tokens"] for c in cases),
+                                      do_sample=False, eos_token_id=ends, pad_token_id=pad)
+            finally:
+                mm.set_ar(None)
+            for r, b in enumerate(batch):
+                new = out[r, L:].tolist()
+                for i, t in enumerate(new):
+                    if ends and t in ends:
+                        new = new[:i]
+                        break
+                if tok.decode(new, skip_special_tokens=False) != b[key]:
+                    return "FAIL", f"batched generate ({key}), row {r}: {tok.decode(new)!r}, mose predict {b[key]!r}"
+        padded = len({len(b["prompt"]) for b in batch}) > 1
+        notes.append("batched" + (", left-padded," if padded else "") + (" with and without AR," if len(runs) > 1 else "") + " the same")
     feat = ", ".join(f"{n} {m}" for m, n in sorted(feature_tokens.items()))
     msg = f"max |logit diff| {worst:.3g} over {len(cases)} sample(s), {tokens} tokens ({feat} feature tokens)"
     if any("ar_scores" in c for c in cases):
