@@ -29,7 +29,11 @@ class Projector:
         missing = [p + n for n in names if p + n not in tensors]
         if missing:
             raise ExportError(f"projector of input {inp.name!r}: missing tensor(s) {missing}")
-        self.t = [tensors[p + n].to(device=device, dtype=dtype) for n in names]
+        self.names = [p + n for n in names]
+        for n in self.names:
+            if not torch.isfinite(tensors[n]).all():
+                raise ExportError(f"{n} holds NaN or Inf values")
+        self.t = [tensors[n].to(device=device, dtype=dtype) for n in self.names]
         self.name = inp.name
         if self.t[0].shape[1] != inp.feature_dim:
             raise ExportError(f"{p}{names[0]}: shape {tuple(self.t[0].shape)}, input {inp.name!r} has feature_dim {inp.feature_dim}")

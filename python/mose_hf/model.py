@@ -101,18 +101,12 @@ class MoseModel:
         for t in cfg.targets:
             if not any(n.endswith("." + t) for n in self.mixtures):
                 raise ExportError(f"target module {t!r} matches no linear of the model")
-        proj = {}
-        if cfg.projectors_trained:
-            proj = {k: v for k, v in tensors.items() if k.startswith("projectors.")}
-            used |= set(proj)
-        unknown = sorted(set(tensors) - used)
-        if unknown:
-            raise ExportError(f"{path}: tensor(s) this package does not use: {unknown[:5]}{' ...' if len(unknown) > 5 else ''}")
         self.inputs = cfg.inputs
         if not cfg.sidecar and model_dir is not None:
             self.inputs = model_dir_inputs(model_dir)  # a LoRA export without a sidecar: the model dir's inputs
         self.projectors = []
         if self.inputs:
+            proj = tensors
             if not cfg.projectors_trained:
                 if model_dir is None:
                     raise ExportError(f"{export_dir}: the projectors were not trained, so they are the model dir's: "
@@ -121,6 +115,11 @@ class MoseModel:
             # mose runs trained projectors in float32, frozen ones in the model's dtype.
             pdt = torch.float32 if cfg.projectors_trained else self.embed.weight.dtype
             self.projectors = [Projector(i, proj, pdt, dev) for i in self.inputs]
+            if cfg.projectors_trained:
+                used |= {n for p in self.projectors for n in p.names}
+        unknown = sorted(set(tensors) - used)
+        if unknown:
+            raise ExportError(f"{path}: tensor(s) this package does not use: {unknown[:5]}{' ...' if len(unknown) > 5 else ''}")
         self.state = _State()
         self._handles = []
         self._attn_before = None
