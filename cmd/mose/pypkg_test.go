@@ -18,11 +18,11 @@ import (
 // The python/ package (mose_hf) runs a mose export on a transformers model exactly
 // as mose does: scripts/checks/check_mose_hf.py compares it with `mose dump-logits`
 // (logits at every position of samples with visual and audio feature tokens), with
-// `mose predict`'s greedy answers, and with predict's label log-likelihoods and
-// greedy answers under Attention Reallocation. A sidecar with the visual and nonvisual experts swapped,
-// a scaling that disagrees with rank and alpha, a consistently doubled alpha, a
-// missing or a changed modality weight must each be refused by name or disagree.
-// Skipped without the reference venv.
+// `mose predict`'s greedy answers (one by one and in a left-padded batch), and with
+// predict's label log-likelihoods and answers under Attention Reallocation. A sidecar
+// with the visual and nonvisual experts swapped, a scaling that disagrees with rank
+// and alpha, a consistently doubled alpha, a missing or a changed modality weight
+// must each be refused by name or disagree. Skipped without the reference venv.
 func TestMoseHFTiny(t *testing.T) {
 	py := refPython(t)
 	if e2e.err != nil {
