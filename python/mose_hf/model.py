@@ -164,18 +164,19 @@ class MoseModel:
             B, T, D = x.shape
             flat = x.reshape(B * T, D).clone()
             for i, (inp, proj) in enumerate(zip(self.inputs, self.projectors)):
-                pos = (ids.reshape(-1) == self.vocab + i).nonzero().squeeze(1)
-                if pos.numel() == 0:
+                here = ids == self.vocab + i  # (B,T)
+                if not bool(here.any()):
                     continue
                 f = (st.features or {}).get(inp.name)
                 if f is None:
                     raise ValueError(f"the prompt has placeholders of input {inp.name!r} but no features were given for it")
                 if f.dim() != 3 or f.shape[0] != B or f.shape[2] != inp.feature_dim:
                     raise ValueError(f"features of {inp.name!r}: shape {tuple(f.shape)}, want ({B}, N, {inp.feature_dim})")
-                p = proj(f.to(x.device)).reshape(-1, D).to(x.dtype)  # (B*N,D)
-                if p.shape[0] != pos.numel():
-                    raise ValueError(f"input {inp.name!r}: {pos.numel()} placeholder tokens for {p.shape[0]} feature tokens")
-                flat = flat.index_copy(0, pos, p)
+                per_row = here.sum(1)
+                if bool((per_row != f.shape[1]).any()):
+                    raise ValueError(f"input {inp.name!r}: {per_row.tolist()} placeholder tokens per row for {f.shape[1]} feature tokens")
+                p = proj(f.to(x.device)).reshape(-1, D).to(x.dtype)  # (B*N,D), row by row as the placeholders
+                flat = flat.index_copy(0, here.reshape(-1).nonzero().squeeze(1), p)
                 st.used.add(inp.name)
             return flat.view(B, T, D)
 
