@@ -19,7 +19,8 @@ EXPORT mose_hf attaches the export (and detaches it after), and the check compar
     at a time and all samples in one left-padded batch;
   - with AR, every label's answer log-likelihood with predict's (max |diff| <= --ar-tol, and
     AR must move them by at least ten times that) and greedy generate with predict's answer.
-It prints one line per export, `EXPORT: OK ...`, `EXPORT: FAIL ...` (numbers disagree) or
+After each export, mose_hf's remove() must leave the model computing as before. It
+prints one line per export, `EXPORT: OK ...`, `EXPORT: FAIL ...` (numbers disagree) or
 `EXPORT: REFUSED ...` (mose_hf refused the export by name), and exits 0 only when every
 export is OK.
 """
@@ -182,9 +183,15 @@ def main():
     cases = json.load(open(args.cases))
     model = AutoModelForCausalLM.from_pretrained(args.base or args.model_dir, dtype=torch.float32)
     model.eval()
+    plain_ids = load_file(cases[0]["dump"])["input_ids"]
+    with torch.no_grad():
+        plain = model(input_ids=plain_ids).logits
     ok = True
     for export in args.exports:  # one model: mose_hf's hooks come off after each export
         status, msg = check(export, args, cases, model, tok, mose_hf)
+        with torch.no_grad():
+            if not torch.equal(model(input_ids=plain_ids).logits, plain):
+                status, msg = "FAIL", msg + "; and after remove() the model does not compute as before"
         print(f"{export}: {status} {msg}", flush=True)
         ok = ok and status == "OK"
     return 0 if ok else 1
