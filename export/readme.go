@@ -50,6 +50,7 @@ func writeReadme(dir string, opt Options, method string, projectors bool, rep *M
 				"top-label agreement with the unmerged model %s, mean logit KL %s (`%s`). For the exact model use the PEFT export and `mose_hf` |",
 				rep.Calibration, agree, kl, mergeReportFile)
 		}
+		w("| %s: `mose_hf.load(model, THIS_DIR)` | the merged model with the projectors spliced at the feature placeholders (and optional AR), as exact as the merge |", hf)
 		w("| mose (`--set model.path=THIS_DIR`) | the merged model, reading the projectors from `%s` |", model.MergedProjectors)
 	case method == experts.MethodLoRA:
 		w("| PEFT `PeftModel.from_pretrained(base, THIS_DIR)` | **exact**: a complete LoRA adapter of the base model (`%s`, `%s`) |", stack.PEFTConfigFile, stack.PEFTWeightsFile)

@@ -23,7 +23,7 @@ func TestExportReadme(t *testing.T) {
 			[]string{"**exact**: a complete LoRA adapter", "`mose_hf`"}, []string{"approximate", "trained projectors"}},
 		{"peft lora with projectors", FormatPEFT, "lora", true, nil,
 			[]string{"**exact**: a complete LoRA adapter", "the trained projectors", "mose_adapter.safetensors"}, []string{"approximate"}},
-		{"merged lora", FormatMerged, "lora", true, &MergeReport{}, []string{"**exact**", "mose_projectors.safetensors"}, []string{"approximate"}},
+		{"merged lora", FormatMerged, "lora", true, &MergeReport{}, []string{"**exact**", "mose_projectors.safetensors", "mose_hf.load(model, THIS_DIR)"}, []string{"approximate"}},
 		{"merged mose", FormatMerged, "mose", true, approx,
 			[]string{"**approximate**", "agreement with the unmerged model 0.6700", "KL 0.0195 nats", "cal.jsonl"}, []string{"**exact**"}},
 	}

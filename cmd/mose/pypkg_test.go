@@ -108,7 +108,7 @@ func moseHFCheck(t *testing.T, py, modelDir, base string, tol float64, sets ...s
 }
 
 // A plain-LoRA export without a sidecar (PEFT's files only; the projectors are the
-// model dir's) runs exactly too.
+// model dir's) runs exactly too, and so does its merged export.
 func TestMoseHFLoRA(t *testing.T) {
 	py := refPython(t)
 	if e2e.err != nil {
@@ -126,6 +126,18 @@ func TestMoseHFLoRA(t *testing.T) {
 		t.Fatalf("exit %d: %q", code, status[exp])
 	}
 	t.Logf("tiny LoRA export: %s", status[exp])
+
+	// Its merged export, loaded by transformers as it is, with mose_hf splicing the
+	// projectors of mose_projectors.safetensors: exact for plain LoRA.
+	merged := filepath.Join(t.TempDir(), "merged")
+	if code, msg := runMose(t, "export", "--checkpoint", ck, "--format", "merged", "--out", merged); code != 0 {
+		t.Fatalf("merged export: exit %d: %s", code, msg)
+	}
+	code, status = runHFCheck(t, py, cases, merged, "", 1e-5, []string{merged})
+	if code != 0 || !strings.HasPrefix(status[merged], "OK") {
+		t.Fatalf("merged: exit %d: %q", code, status[merged])
+	}
+	t.Logf("its merged export: %s", status[merged])
 }
 
 // hfReferences exports checkpoint ck (PEFT format) and writes the check's

@@ -233,8 +233,15 @@ def read_mose_config(path: str) -> ExportConfig:
 
 def read_export(export_dir: str) -> ExportConfig:
     """The export's adapters: the sidecar's description when there is one (checked against
-    adapter_config.json, as mose does), else adapter_config.json's plain LoRA."""
+    adapter_config.json, as mose does), else adapter_config.json's plain LoRA. A merged
+    export (a model dir whose config.json notes mose.merged) has no adapters left: only
+    its modality inputs and projectors."""
     pc_path = os.path.join(export_dir, PEFT_CONFIG)
+    if not os.path.exists(pc_path) and os.path.exists(os.path.join(export_dir, "config.json")):
+        mose = _read_json(os.path.join(export_dir, "config.json")).get("mose")
+        if isinstance(mose, dict) and isinstance(mose.get("merged"), dict):
+            return ExportConfig(method="merged", rank=0, alpha=0.0, rslora=False, scaling=0.0, targets=[],
+                                inputs=model_dir_inputs(export_dir))
     pc = read_peft_config(pc_path)
     side = [os.path.exists(os.path.join(export_dir, n)) for n in (MOSE_CONFIG, MOSE_WEIGHTS)]
     if side[0] != side[1]:

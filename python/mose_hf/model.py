@@ -66,7 +66,10 @@ class MoseModel:
         dev = self.embed.weight.device
         side = cfg.sidecar
         path = os.path.join(export_dir, MOSE_WEIGHTS if side else PEFT_WEIGHTS)
-        tensors = load_file(path, device=str(dev))
+        merged = cfg.method == "merged"  # the adapters are in the weights: projectors only
+        if merged and model_dir is None:
+            self.model_dir = export_dir  # a merged dir is a mose model dir (prompt, inputs)
+        tensors = {} if merged else load_file(path, device=str(dev))
         prefix = "" if side else PEFT_PREFIX
         used = set()
 
@@ -102,17 +105,19 @@ class MoseModel:
             if not any(n.endswith("." + t) for n in self.mixtures):
                 raise ExportError(f"target module {t!r} matches no linear of the model")
         self.inputs = cfg.inputs
-        if not cfg.sidecar and model_dir is not None:
+        if not cfg.sidecar and not merged and model_dir is not None:
             self.inputs = model_dir_inputs(model_dir)  # a LoRA export without a sidecar: the model dir's inputs
         self.projectors = []
         if self.inputs:
             proj = tensors
-            if not cfg.projectors_trained:
+            if merged:
+                proj = model_dir_projectors(export_dir)  # mose_projectors.safetensors (or the weight files)
+            elif not cfg.projectors_trained:
                 if model_dir is None:
                     raise ExportError(f"{export_dir}: the projectors were not trained, so they are the model dir's: "
                                       "pass model_dir= (the mose model dir the run trained on)")
                 proj = model_dir_projectors(model_dir)
-            # mose runs trained projectors in float32, frozen ones in the model's dtype.
+            # mose runs trained projectors in float32, frozen ones (and a merged dir's) in the model's dtype.
             pdt = torch.float32 if cfg.projectors_trained else self.embed.weight.dtype
             self.projectors = [Projector(i, proj, pdt, dev) for i in self.inputs]
             if cfg.projectors_trained:
