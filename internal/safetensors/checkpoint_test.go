@@ -202,7 +202,9 @@ func TestOpenIndexShardInSubdirectory(t *testing.T) {
 // OpenDirWith adds the extra files that exist to the directory's checkpoint (a
 // merged export's projectors beside its shards), and refuses a tensor in two files.
 func TestOpenDirWith(t *testing.T) {
-	u8 := func(name string, v byte) Tensor { return Tensor{Name: name, DType: U8, Shape: []int64{1}, Data: []byte{v}} }
+	u8 := func(name string, v byte) Tensor {
+		return Tensor{Name: name, DType: U8, Shape: []int64{1}, Data: []byte{v}}
+	}
 	cases := []struct {
 		name  string
 		extra []Tensor // written as extra.safetensors; nil: no such file
