@@ -92,6 +92,7 @@ def make_attention(state):
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
     def attention(module, query, key, value, attention_mask, dropout=0.0, scaling=None, **kwargs):
+        # query: (B,H,T,hd), key, value: (B,KV,Lk,hd) -> (B,T,H,hd), no weights
         ar, layer = state.ar, getattr(module, "layer_idx", None)
         if ar is None or layer is None or not ar.first <= layer <= ar.last:
             return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs)

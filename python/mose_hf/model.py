@@ -144,7 +144,7 @@ class MoseModel:
             if kwargs.get("inputs_embeds") is not None:
                 raise ValueError("mose_hf takes input_ids (the token modalities come from them), not inputs_embeds")
 
-        def embed_pre(_mod, args):
+        def embed_pre(_mod, args):  # ids: (B,T) -> (B,T) with placeholders as id 0
             ids = args[0]
             mask = st.attention_mask
             if mask is not None:
@@ -162,7 +162,7 @@ class MoseModel:
             st.ids = ids
             return (ids.masked_fill(ids >= self.vocab, 0),)
 
-        def embed_post(_mod, _args, x):  # x: (B,T,D)
+        def embed_post(_mod, _args, x):  # x: (B,T,D) -> (B,T,D), features at the placeholders
             ids = st.ids
             if not bool((ids >= self.vocab).any()):
                 return x
@@ -186,7 +186,7 @@ class MoseModel:
             return flat.view(B, T, D)
 
         def linear_post(mix):
-            def hook(_mod, args, y):
+            def hook(_mod, args, y):  # x = args[0]: (B,T,in), y: (B,T,out) -> (B,T,out)
                 if st.onehot is None:
                     raise RuntimeError("mose_hf: a target linear ran outside a forward from input_ids")
                 d = mix.delta(args[0], st.onehot)
