@@ -137,12 +137,15 @@ func calibrate(ctx context.Context, c *stack.Stack, cal *data.Dataset, out map[s
 	return int(tokens), nil
 }
 
-// foldInto writes the base model with W ← W + ΔW for every target (and the
-// trained projectors), shard by shard in the base's layout, plus its index,
-// config (with a "merged" note) and tokenizer files.
+// foldInto writes the base model with W ← W + ΔW for every target, shard by
+// shard in the base's layout (and a new index without the projectors when
+// the base has one), its config (with a "merged" note) and tokenizer files.
+// The projectors (the trained ones when the run trained them) go to their
+// own file, model.MergedProjectors, so that transformers loads the merged
+// dir with no unexpected keys.
 func foldInto(c *stack.Stack, dir string, coefs map[string][]float64) error {
 	base := c.Cfg.Model.Path
-	ck, err := safetensors.OpenDir(base)
+	ck, err := model.OpenWeights(base)
 	if err != nil {
 		return err
 	}
@@ -151,10 +154,10 @@ func foldInto(c *stack.Stack, dir string, coefs map[string][]float64) error {
 	for _, m := range c.Set.Mixtures {
 		targets[m.Name+".weight"] = m
 	}
-	projectors := map[string]*torch.Tensor{}
+	trained := map[string]*torch.Tensor{}
 	for _, p := range c.Params {
 		if stack.IsProjector(p.Name) {
-			projectors[p.Name] = p.T
+			trained[p.Name] = p.T
 		}
 	}
 	quantLinears := map[string]*model.Linear{} // dequantized, whether adapted or not
@@ -165,37 +168,55 @@ func foldInto(c *stack.Stack, dir string, coefs map[string][]float64) error {
 			}
 		}
 	}
-	var coef []float64
+	weightMap := map[string]string{}
+	var total int64
+	var projectors []safetensors.Tensor
 	var buf []byte
 	for _, f := range ck.Files() {
-		infos := f.Tensors()
-		specs := make([]safetensors.TensorSpec, len(infos))
-		for i, in := range infos {
-			specs[i] = safetensors.TensorSpec{Name: in.Name, DType: in.DType, Shape: in.Shape}
+		var specs []safetensors.TensorSpec
+		for _, in := range f.Tensors() {
+			if stack.IsProjector(in.Name) {
+				b, err := f.Read(in.Name)
+				if p := trained[in.Name]; p != nil && err == nil {
+					b, err = castBytes(p, in.DType)
+				}
+				if err != nil {
+					return fmt.Errorf("%s: %w", in.Name, err)
+				}
+				projectors = append(projectors, safetensors.Tensor{Name: in.Name, DType: in.DType, Shape: in.Shape, Data: b})
+				continue
+			}
+			specs = append(specs, safetensors.TensorSpec{Name: in.Name, DType: in.DType, Shape: in.Shape})
 		}
-		w, err := safetensors.Create(filepath.Join(dir, filepath.Base(f.Path())), specs, map[string]string{"format": "pt"})
+		if len(specs) == 0 {
+			continue // a file of projectors only (the attach layout's)
+		}
+		name := filepath.Base(f.Path())
+		w, err := safetensors.Create(filepath.Join(dir, name), specs, map[string]string{"format": "pt"})
 		if err != nil {
 			return err
 		}
-		for _, in := range infos {
+		for _, sp := range specs {
+			in, err := f.Info(sp.Name)
+			if err != nil {
+				w.Abort()
+				return err
+			}
 			if int64(cap(buf)) < in.Size {
 				buf = make([]byte, in.Size)
 			}
 			b := buf[:in.Size]
-			if err := f.ReadInto(in.Name, b); err != nil {
-				w.Abort()
-				return err
-			}
-			if l := quantLinears[in.Name]; l != nil {
-				var m *experts.Mixture
-				if m = targets[in.Name]; m != nil {
+			if err = f.ReadInto(in.Name, b); err == nil {
+				m := targets[in.Name]
+				var coef []float64
+				if m != nil {
 					coef = coefs[m.Name]
 				}
-				b, err = foldQuantized(in, l, m, coef)
-			} else if m := targets[in.Name]; m != nil {
-				b, err = foldTensor(c.Dev, b, in, m, coefs[m.Name])
-			} else if p := projectors[in.Name]; p != nil {
-				b, err = castBytes(p, in.DType)
+				if l := quantLinears[in.Name]; l != nil {
+					b, err = foldQuantized(in, l, m, coef)
+				} else if m != nil {
+					b, err = foldTensor(c.Dev, b, in, m, coef)
+				}
 			}
 			if err == nil {
 				err = w.WriteTensor(in.Name, b)
@@ -204,12 +225,26 @@ func foldInto(c *stack.Stack, dir string, coefs map[string][]float64) error {
 				w.Abort()
 				return fmt.Errorf("%s: %w", in.Name, err)
 			}
+			weightMap[in.Name] = name
+			total += in.Size
 		}
 		if err := w.Close(); err != nil {
 			return err
 		}
 	}
-	for _, name := range append([]string{"model.safetensors.index.json"}, sideFiles...) {
+	if len(projectors) > 0 {
+		if err := safetensors.WriteFile(filepath.Join(dir, model.MergedProjectors), projectors, map[string]string{"format": "pt"}); err != nil {
+			return err
+		}
+	}
+	idx := safetensors.IndexFileName(safetensors.DefaultPrefix)
+	if _, err := os.Stat(filepath.Join(base, idx)); err == nil {
+		index := map[string]any{"metadata": map[string]any{"total_size": total}, "weight_map": weightMap}
+		if err := fsutil.WriteJSON(filepath.Join(dir, idx), index); err != nil {
+			return err
+		}
+	}
+	for _, name := range sideFiles {
 		if err := copyFile(filepath.Join(base, name), filepath.Join(dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return err
 		}

@@ -43,6 +43,7 @@ type Options struct {
 type Result struct {
 	Out    string
 	Report *MergeReport // merged exports with a calibration set
+	Method string       // the adapters' method (experts.MethodMoSE or MethodLoRA)
 }
 
 // Export writes a checkpoint's adapters as a PEFT adapter (with the MoSE
@@ -107,6 +108,10 @@ func Export(ctx context.Context, opt Options) (*Result, error) {
 		return err
 	})
 	if err != nil {
+		return nil, err
+	}
+	res.Method = cfg.Adapters.Method
+	if err := writeReadme(tmp, opt, cfg.Adapters.Method, cfg.Model.TrainProjectors, res.Report); err != nil {
 		return nil, err
 	}
 	if err := writeExportStamp(tmp, opt, cfg.Model.Quantize); err != nil {

@@ -14,7 +14,6 @@ import (
 	"github.com/mose-llm/mose/data/tokenizer"
 	"github.com/mose-llm/mose/experts"
 	"github.com/mose-llm/mose/internal/inputerr"
-	"github.com/mose-llm/mose/internal/safetensors"
 	"github.com/mose-llm/mose/model"
 	"github.com/mose-llm/mose/recipes"
 	"github.com/mose-llm/mose/stack"
@@ -111,7 +110,7 @@ func Preflight(cfg *recipes.Config, kind Kind) error {
 				recipes.ErrRecipe, cfg.Train.BatchSize, world, cfg.Train.BatchSize*world, s.path, ds.Len())
 		}
 	}
-	ck, err := safetensors.OpenDir(cfg.Model.Path)
+	ck, err := model.OpenWeights(cfg.Model.Path)
 	if err != nil {
 		return fmt.Errorf("%w: model.path %s: %w", inputerr.ErrModel, cfg.Model.Path, err)
 	}

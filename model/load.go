@@ -40,7 +40,7 @@ func Load(dir string, opt Options) (*Model, error) {
 	if err := CheckAttached(dir); err != nil {
 		return nil, fmt.Errorf("model %s: %w", dir, err)
 	}
-	ck, err := safetensors.OpenDir(dir)
+	ck, err := OpenWeights(dir)
 	if err != nil {
 		return nil, fmt.Errorf("model %s: %w", dir, err)
 	}
@@ -61,6 +61,20 @@ func Load(dir string, opt Options) (*Model, error) {
 		return nil, fmt.Errorf("model %s: %w", dir, err)
 	}
 	return m, nil
+}
+
+// MergedProjectors holds a merged export's projectors (`mose export --format
+// merged`), outside the weight files and their index, so that transformers
+// loads the merged dir without unexpected keys. mose reads it beside the
+// weights; a dir without it keeps its projectors in the weight files (the
+// init-model and attach layouts, and merged exports of earlier versions).
+const MergedProjectors = "mose_projectors.safetensors"
+
+// OpenWeights opens the tensors of a model dir: its weight files (a single
+// model.safetensors or the shards of its index) and MergedProjectors when
+// present. A tensor in two places is an error.
+func OpenWeights(dir string) (*safetensors.Checkpoint, error) {
+	return safetensors.OpenDirWith(dir, MergedProjectors)
 }
 
 // ignored are checkpoint tensors that are derived, not weights.

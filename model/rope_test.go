@@ -216,6 +216,10 @@ func TestRopeConfigRefused(t *testing.T) {
 		{"partial rotary", `{"model_type":"llama",` + base + `,"partial_rotary_factor":0.5}`, []string{"partial_rotary_factor", "0.5"}},
 		{"qwen2 head_dim", `{"model_type":"qwen2",` + base + `,"head_dim":48}`, []string{"head_dim", "48", "qwen2"}},
 		{"linear without factor", `{"model_type":"llama",` + base + `,"rope_scaling":{"rope_type":"linear"}}`, []string{"rope_scaling.factor"}},
+		{"rope_parameters unknown field", `{"model_type":"llama",` + base + `,"rope_parameters":{"rope_theta":1e5,"rope_type":"default","beta_fast":32}}`, []string{"rope_parameters", "beta_fast"}},
+		{"rope_parameters theta disagrees", `{"model_type":"llama",` + base + `,"rope_theta":1e4,"rope_parameters":{"rope_theta":1e5}}`, []string{"rope_parameters.rope_theta", "disagrees"}},
+		{"rope_parameters and rope_scaling", `{"model_type":"llama",` + base + `,"rope_scaling":{"rope_type":"linear","factor":2},"rope_parameters":{"rope_type":"linear","factor":2}}`, []string{"rope_parameters", "rope_scaling"}},
+		{"rope_parameters yarn", `{"model_type":"llama",` + base + `,"rope_parameters":{"rope_type":"yarn","factor":4,"rope_theta":1e4}}`, []string{"rope_scaling.rope_type", `"yarn"`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := ParseConfig([]byte(tc.json))
@@ -228,6 +232,22 @@ func TestRopeConfigRefused(t *testing.T) {
 				}
 			}
 		})
+	}
+	// transformers 5's rope_parameters give rope_theta and the scaling (SmolLM2
+	// saved by transformers 5 has only rope_parameters.rope_theta = 1e5).
+	for _, tc := range []struct {
+		json  string
+		theta float64
+		kind  string
+	}{
+		{`{"model_type":"llama",` + base + `,"rope_parameters":{"rope_theta":100000.0,"rope_type":"default"}}`, 1e5, "default"},
+		{`{"model_type":"llama",` + base + `,"rope_theta":5e5,"rope_parameters":{"rope_theta":5e5,"rope_type":"llama3","factor":8,"low_freq_factor":1,"high_freq_factor":4,"original_max_position_embeddings":8192}}`, 5e5, "llama3"},
+		{`{"model_type":"llama",` + base + `,"rope_parameters":null}`, 10000, "default"},
+	} {
+		c, err := ParseConfig([]byte(tc.json))
+		if err != nil || c.RopeTheta != tc.theta || c.RopeScaling.Kind() != tc.kind {
+			t.Errorf("%s: rope_theta %g, scaling %q (%v); want %g, %q", tc.json, c.RopeTheta, c.RopeScaling.Kind(), err, tc.theta, tc.kind)
+		}
 	}
 	// Accepted: mistral with rope_scaling null, partial_rotary_factor 1.
 	for _, ok := range []string{

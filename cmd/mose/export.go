@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 
+	"github.com/mose-llm/mose/experts"
 	"github.com/mose-llm/mose/export"
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
@@ -18,7 +19,8 @@ func newExportCmd() *cobra.Command {
 --format peft: adapter_config.json + adapter_model.safetensors with PEFT's key
 names; for plain LoRA a complete PEFT adapter, for MoSE the omni expert as a
 LoRA plus a sidecar (mose_config.json, mose_adapter.safetensors) holding every
-expert, gate, modality weight and trained projector. mose eval reads it back.
+expert, gate, modality weight and trained projector. mose eval reads it back;
+the mose_hf Python package (python/) runs it exactly in transformers.
 
 --format merged: a new model dir (config, safetensors shards + index, tokenizer)
 with the deltas folded into W0 in float32, shard by shard. Exact for plain LoRA
@@ -26,7 +28,8 @@ and a single-expert omni group; MoSE's routed experts need --approximate
 --calibration MANIFEST, which merges their expected coefficients and writes
 merge_report.json with the merged model's label agreement and logit KL.
 
-Nothing is left behind on error; an existing --out needs --force.`,
+Every export holds a README.md saying which loader gives what. Nothing is left
+behind on error; an existing --out needs --force.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if opt.Checkpoint == "" {
@@ -39,6 +42,9 @@ Nothing is left behind on error; an existing --out needs --force.`,
 			}
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "exported %s as %s to %s\n", opt.Checkpoint, opt.Format, res.Out)
+			if opt.Format == export.FormatPEFT && res.Method == experts.MethodMoSE {
+				fmt.Fprintln(out, export.PEFTOnlyNote)
+			}
 			if r := res.Report; r != nil && r.LabelAgreement != nil {
 				fmt.Fprintf(out, "approximate merge on %s (%d samples, %d tokens): label agreement %.4f, mean logit KL %.4g nats\n",
 					r.Calibration, r.Samples, r.Tokens, *r.LabelAgreement, *r.MeanLogitKL)

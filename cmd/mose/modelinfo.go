@@ -106,7 +106,7 @@ image_embeds, video_embeds, position_ids and rope_deltas.`,
 					}
 					fmt.Fprintf(out, "  %s quantized form written to %s\n", dumpName, dumpFile)
 				}
-				if ck, err := safetensors.OpenDir(dir); err == nil {
+				if ck, err := model.OpenWeights(dir); err == nil {
 					if unused := model.Unused(c, ck.Names()); len(unused) > 0 {
 						fmt.Fprintf(out, "  %d checkpoint tensors the config does not use, e.g. %s\n", len(unused), unused[0])
 					}

@@ -69,6 +69,44 @@ func OpenDir(dir string) (*Checkpoint, error) {
 	return OpenIndex(idx)
 }
 
+// OpenDirWith opens the checkpoint in dir (see OpenDir) together with those
+// of the extra safetensors files (names relative to dir) that exist: tensors
+// kept out of the index on purpose, such as a merged export's projectors. A
+// tensor held by two files is an error (ErrDuplicate).
+func OpenDirWith(dir string, extra ...string) (*Checkpoint, error) {
+	c, err := OpenDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	files := c.files
+	for _, name := range extra {
+		path := filepath.Join(dir, name)
+		if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		f, err := Open(path)
+		if err != nil {
+			c.Close()
+			for _, g := range files[len(c.files):] {
+				g.Close()
+			}
+			return nil, err
+		}
+		files = append(files, f)
+	}
+	if len(files) == len(c.files) {
+		return c, nil
+	}
+	all, err := newCheckpoint(c.path, files)
+	if err != nil {
+		for _, f := range files {
+			f.Close()
+		}
+		return nil, err
+	}
+	return all, nil
+}
+
 // OpenIndex opens the sharded checkpoint described by the index file at path
 // (model.safetensors.index.json layout); shard names are resolved relative to
 // the index's directory. It fails on a shard name that is absolute or

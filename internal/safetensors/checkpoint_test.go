@@ -198,3 +198,45 @@ func TestOpenIndexShardInSubdirectory(t *testing.T) {
 		t.Errorf("t = % x, %v", got, err)
 	}
 }
+
+// OpenDirWith adds the extra files that exist to the directory's checkpoint (a
+// merged export's projectors beside its shards), and refuses a tensor in two files.
+func TestOpenDirWith(t *testing.T) {
+	u8 := func(name string, v byte) Tensor {
+		return Tensor{Name: name, DType: U8, Shape: []int64{1}, Data: []byte{v}}
+	}
+	cases := []struct {
+		name  string
+		extra []Tensor // written as extra.safetensors; nil: no such file
+		names []string
+		want  error
+	}{
+		{"no extra file", nil, []string{"a", "b", "c"}, nil},
+		{"extra file", []Tensor{u8("projectors.x.weight", 4)}, []string{"a", "b", "c", "projectors.x.weight"}, nil},
+		{"tensor in both", []Tensor{u8("c", 5)}, nil, ErrDuplicate},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dir := shardDir(t, goodIndex)
+			if c.extra != nil {
+				if err := WriteFile(filepath.Join(dir, "extra.safetensors"), c.extra, nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			ck, err := OpenDirWith(dir, "extra.safetensors", "absent.safetensors")
+			wantErr(t, err, c.want)
+			if err != nil {
+				return
+			}
+			defer ck.Close()
+			if !slices.Equal(ck.Names(), c.names) {
+				t.Errorf("names %v, want %v", ck.Names(), c.names)
+			}
+			if c.extra != nil {
+				if b, err := ck.Read(c.extra[0].Name); err != nil || !bytes.Equal(b, c.extra[0].Data) {
+					t.Errorf("read %s: %v %v", c.extra[0].Name, b, err)
+				}
+			}
+		})
+	}
+}

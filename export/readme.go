@@ -1,0 +1,71 @@
+package export
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/mose-llm/mose/experts"
+	"github.com/mose-llm/mose/internal/fsutil"
+	"github.com/mose-llm/mose/model"
+	"github.com/mose-llm/mose/stack"
+)
+
+// ReadmeFile is the note every export directory carries: which loader gives
+// what from its files.
+const ReadmeFile = "README.md"
+
+// PEFTOnlyNote is the one line the CLI prints after a MoSE export in PEFT format.
+const PEFTOnlyNote = "PEFT alone loads only this MoSE export's omni expert (approximate); " +
+	"the mose_hf package (python/) runs all of it exactly, and so does mose: see README.md in the export"
+
+// writeReadme writes ReadmeFile into an export directory: the loaders and what
+// each gives, for this export's format and method (with the merge's measured
+// agreement when it was approximate).
+func writeReadme(dir string, opt Options, method string, projectors bool, rep *MergeReport) error {
+	var b strings.Builder
+	w := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
+	w("# mose export (%s, method %s)", opt.Format, method)
+	w("")
+	w("Written by `mose export` from `%s`. Which loader gives what:", opt.Checkpoint)
+	w("")
+	w("| loader | what it computes |")
+	w("|---|---|")
+	mose := "`mose eval --checkpoint THIS_DIR`, `mose predict --checkpoint THIS_DIR` (with `--recipe`)"
+	hf := "`mose_hf` (the `python/` package of the mose repository: `pip install ./python`)"
+	switch {
+	case opt.Format == FormatMerged:
+		w("| transformers `AutoModelForCausalLM.from_pretrained(THIS_DIR)` | the merged decoder, no adapter code needed; the projectors are in `%s` (transformers does not read them) |", model.MergedProjectors)
+		if method == experts.MethodLoRA || rep == nil || !rep.Approximate {
+			w("| its exactness | **exact**: every adapter was a single unrouted expert (plain LoRA), folded into W0 in float32 |")
+		} else {
+			agree, kl := "not measured", "not measured"
+			if rep.LabelAgreement != nil {
+				agree = fmt.Sprintf("%.4f", *rep.LabelAgreement)
+			}
+			if rep.MeanLogitKL != nil {
+				kl = fmt.Sprintf("%.4g nats", *rep.MeanLogitKL)
+			}
+			w("| its exactness | **approximate**: the routed experts were folded with their expected coefficients on `%s`; "+
+				"top-label agreement with the unmerged model %s, mean logit KL %s (`%s`). For the exact model use the PEFT export and `mose_hf` |",
+				rep.Calibration, agree, kl, mergeReportFile)
+		}
+		w("| %s: `mose_hf.load(model, THIS_DIR)` | the merged model with the projectors spliced at the feature placeholders (and optional AR), as exact as the merge |", hf)
+		w("| mose (`--set model.path=THIS_DIR`) | the merged model, reading the projectors from `%s` |", model.MergedProjectors)
+	case method == experts.MethodLoRA:
+		w("| PEFT `PeftModel.from_pretrained(base, THIS_DIR)` | **exact**: a complete LoRA adapter of the base model (`%s`, `%s`) |", stack.PEFTConfigFile, stack.PEFTWeightsFile)
+		if projectors {
+			w("| the trained projectors | in `%s` (`projectors.<input>.*`): splice their outputs at the feature tokens yourself, or use `mose_hf` |", stack.MoseWeightsFile)
+		}
+		w("| %s | **exact**: the adapter and the projectors at the feature placeholders, `model.generate` included |", hf)
+		w("| %s | exact |", mose)
+	default:
+		w("| PEFT `PeftModel.from_pretrained(base, THIS_DIR)` | **approximate**: only the omni expert (`%s`); the visual and nonvisual experts, the gates and the modality weights are in the sidecar, which PEFT does not read |", stack.PEFTWeightsFile)
+		w("| %s | **exact**: every expert, gate and modality weight from the sidecar (`%s`, `%s`), the projectors at the feature placeholders, optional Attention Reallocation, `model.generate` included |",
+			hf, stack.MoseConfigFile, stack.MoseWeightsFile)
+		w("| %s | exact |", mose)
+	}
+	w("")
+	w("The files, the sidecar's format and the `mose_hf` usage are described in docs/export.md of the mose repository.")
+	return fsutil.WriteBytes(filepath.Join(dir, ReadmeFile), []byte(b.String()))
+}
