@@ -218,7 +218,6 @@ func TestRopeConfigRefused(t *testing.T) {
 		{"linear without factor", `{"model_type":"llama",` + base + `,"rope_scaling":{"rope_type":"linear"}}`, []string{"rope_scaling.factor"}},
 		{"rope_parameters unknown field", `{"model_type":"llama",` + base + `,"rope_parameters":{"rope_theta":1e5,"rope_type":"default","beta_fast":32}}`, []string{"rope_parameters", "beta_fast"}},
 		{"rope_parameters theta disagrees", `{"model_type":"llama",` + base + `,"rope_theta":1e4,"rope_parameters":{"rope_theta":1e5}}`, []string{"rope_parameters.rope_theta", "disagrees"}},
-		{"rope_parameters and rope_scaling", `{"model_type":"llama",` + base + `,"rope_scaling":{"rope_type":"linear","factor":2},"rope_parameters":{"rope_type":"linear","factor":2}}`, []string{"rope_parameters", "rope_scaling"}},
 		{"rope_parameters yarn", `{"model_type":"llama",` + base + `,"rope_parameters":{"rope_type":"yarn","factor":4,"rope_theta":1e4}}`, []string{"rope_scaling.rope_type", `"yarn"`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -14,11 +14,15 @@ import (
 // Load builds cfg's stack (with the datasets sets says) and loads the
 // adapters of dir: a training checkpoint (step-NNNNNNN, validated whole
 // before use, with the modality weights its state recorded) or a PEFT
-// export (`mose export --format peft`). It runs on the tensor thread; close
+// export (`mose export --format peft`). A model dir (a merged export, or a
+// base model) runs as it is stored, with no adapters (IsModelDir). It runs on the tensor thread; close
 // the result.
 func Load(cfg *recipes.Config, dir string, sets Sets) (*Stack, error) {
 	if err := CheckAdapterDir(dir); err != nil {
 		return nil, err
+	}
+	if IsModelDir(dir) {
+		return loadModelDir(cfg, dir, sets)
 	}
 	export := IsExport(dir)
 	var st checkpoint.State
@@ -48,15 +52,43 @@ func Load(cfg *recipes.Config, dir string, sets Sets) (*Stack, error) {
 }
 
 // CheckAdapterDir refuses a directory that is neither a training checkpoint
-// (it holds adapter.safetensors) nor a PEFT export (adapter_config.json).
+// (it holds adapter.safetensors), a PEFT export (adapter_config.json) nor a
+// model dir (config.json: a merged export).
 func CheckAdapterDir(dir string) error {
-	if IsExport(dir) {
+	if IsExport(dir) || IsModelDir(dir) {
 		return nil
 	}
 	if _, err := os.Stat(filepath.Join(dir, checkpoint.AdapterFile)); err != nil {
-		return fmt.Errorf("%w: %s holds neither %s (a checkpoint) nor %s (an export)", inputerr.ErrAdapter, dir, checkpoint.AdapterFile, PEFTConfigFile)
+		return fmt.Errorf("%w: %s holds neither %s (a checkpoint), %s (a PEFT export) nor config.json (a merged export)",
+			inputerr.ErrAdapter, dir, checkpoint.AdapterFile, PEFTConfigFile)
 	}
 	return nil
+}
+
+// IsModelDir reports whether dir is a model directory to run as it is: it
+// holds config.json and no adapters (a merged export, or a base model).
+func IsModelDir(dir string) bool {
+	if IsExport(dir) {
+		return false
+	}
+	if _, err := os.Stat(filepath.Join(dir, checkpoint.AdapterFile)); err == nil {
+		return false
+	}
+	_, err := os.Stat(filepath.Join(dir, "config.json"))
+	return err == nil
+}
+
+// loadModelDir builds cfg's stack on the model of dir (a merged export: its
+// deltas are folded into the weights, its trained projectors in
+// mose_projectors.safetensors) instead of cfg's model.path. The adapters
+// are built as a fresh run builds them, with B = 0, so they add nothing:
+// the logits are the stored model's. The stored weights run as stored:
+// model.quantize does not apply to them (a merged export of a quantized run
+// holds the dequantized base with the deltas folded in).
+func loadModelDir(cfg *recipes.Config, dir string, sets Sets) (*Stack, error) {
+	mc := *cfg
+	mc.Model.Path, mc.Model.Create, mc.Model.Quantize = dir, "", "none"
+	return Build(&mc, sets)
 }
 
 // LoadCheckpoint copies the adapters (and trained projectors) of checkpoint

@@ -18,11 +18,14 @@ label of every eval sample by the log-likelihood of its answer (score mode).
 It prints accuracy (WAR), UAR, weighted and macro F1 per subset and the
 conflict gap acc(audio-aligned) − acc(video-aligned), and writes eval.json
 (into the checkpoint directory unless --out). The recipe defaults to the
-checkpoint's own recipe.yaml; an export needs --recipe.`,
+checkpoint's own recipe.yaml; an export needs --recipe. --checkpoint may be a
+training checkpoint, a PEFT export, or a merged export (a model dir, run as it
+is stored: its deltas folded in, the recipe's model.path and model.quantize
+not used).`,
 		Args: cobra.NoArgs,
 	}
 	rf := addRecipeFlags(cmd)
-	cmd.Flags().StringVar(&checkpoint, "checkpoint", "", "checkpoint directory (step-NNNNNNN)")
+	cmd.Flags().StringVar(&checkpoint, "checkpoint", "", "checkpoint directory (step-NNNNNNN), PEFT export or merged export directory")
 	cmd.Flags().StringVar(&out, "out", "", "directory for eval.json (default: the checkpoint)")
 	cmd.Flags().BoolVar(&confusion, "confusion", false, "also print the confusion matrix")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {

@@ -31,12 +31,13 @@ Samples come from a manifest (--manifest, the format of data.train) or from
 flags: one --feature NAME=FILE.npy per modality input of the model and
 --subtitle (--label, if known, is reported as the gold label).
 
-The recipe defaults to the checkpoint's own recipe.yaml; an export needs --recipe.`,
+The recipe defaults to the checkpoint's own recipe.yaml; an export needs --recipe.
+--checkpoint may also be a merged export (a model dir), run as it is stored.`,
 		Args: cobra.NoArgs,
 	}
 	rf := addRecipeFlags(cmd)
 	f := cmd.Flags()
-	f.StringVar(&opt.Checkpoint, "checkpoint", "", "checkpoint directory (step-NNNNNNN) or PEFT export directory")
+	f.StringVar(&opt.Checkpoint, "checkpoint", "", "checkpoint directory (step-NNNNNNN), PEFT export or merged export directory")
 	f.StringVar(&opt.Manifest, "manifest", "", "JSONL manifest of the samples to predict")
 	f.StringArrayVar(&feats, "feature", nil, "NAME=FILE.npy: one modality input's features of a single sample (repeatable)")
 	f.StringVar(&subtitle, "subtitle", "", "the single sample's subtitle")
