@@ -8,10 +8,22 @@ import "math"
 // point, a horizontal pass to 8-bit then a vertical pass, rounding and clipping to
 // 0–255. transformers' PIL-backed image processor resizes through Pillow, so images
 // match it bit for bit; its video processor resizes with torchvision (antialiased
-// bicubic on uint8), which follows the same algorithm with its own fixed-point
-// precision, so a few pixels may differ by one level there.
+// bicubic on uint8, ported from Pillow-SIMD), which follows the same algorithm with
+// 16-bit weights at a precision chosen per pass from the largest weight: the Torch
+// filter reproduces that (checked bit for bit against torch's interpolate).
 
 const precisionBits = 32 - 8 - 2
+
+// Filter selects the fixed-point arithmetic of the bicubic resampling.
+type Filter int
+
+const (
+	// Pillow is Pillow's: weights at 22 bits (PIL images, transformers' image processor).
+	Pillow Filter = iota
+	// Torch is torch's uint8 antialiased bicubic: 16-bit weights at the largest
+	// precision the pass's largest weight allows (torchvision, the video processor).
+	Torch
+)
 
 func bicubic(x float64) float64 {
 	const a = -0.5
@@ -27,13 +39,15 @@ func bicubic(x float64) float64 {
 	return 0
 }
 
-// coeffs returns, per output index, the first input index and the fixed-point weights.
-func coeffs(inSize, outSize int) ([]int, [][]int32) {
+// coeffs returns, per output index, the first input index and the fixed-point
+// weights, and their precision in bits.
+func coeffs(inSize, outSize int, f Filter) ([]int, [][]int32, uint) {
 	scale := float64(inSize) / float64(outSize)
 	filterscale := math.Max(scale, 1)
 	support := 2 * filterscale
 	first := make([]int, outSize)
-	ws := make([][]int32, outSize)
+	ks := make([][]float64, outSize)
+	wmax := 0.0
 	for xx := range outSize {
 		center := (float64(xx) + 0.5) * scale
 		ss := 1 / filterscale
@@ -52,24 +66,40 @@ func coeffs(inSize, outSize int) ([]int, [][]int32) {
 			k[x] = bicubic((float64(x+xmin) - center + 0.5) * ss)
 			ww += k[x]
 		}
-		w := make([]int32, xmax)
 		for x := range k {
 			if ww != 0 {
 				k[x] /= ww
 			}
-			if k[x] < 0 {
-				w[x] = int32(-0.5 + k[x]*(1<<precisionBits))
-			} else {
-				w[x] = int32(0.5 + k[x]*(1<<precisionBits))
+			wmax = math.Max(wmax, k[x])
+		}
+		first[xx], ks[xx] = xmin, k
+	}
+	prec := uint(precisionBits)
+	if f == Torch {
+		prec = 0
+		for ; prec < 22; prec++ {
+			if int(0.5+wmax*float64(int(1)<<(prec+1))) >= 1<<15 {
+				break
 			}
 		}
-		first[xx], ws[xx] = xmin, w
 	}
-	return first, ws
+	ws := make([][]int32, outSize)
+	for xx, k := range ks {
+		w := make([]int32, len(k))
+		for x, v := range k {
+			if v < 0 {
+				w[x] = int32(-0.5 + v*float64(int(1)<<prec))
+			} else {
+				w[x] = int32(0.5 + v*float64(int(1)<<prec))
+			}
+		}
+		ws[xx] = w
+	}
+	return first, ws, prec
 }
 
-func clip8(v int64) byte {
-	v >>= precisionBits
+func clip8(v int64, prec uint) byte {
+	v >>= prec
 	if v < 0 {
 		return 0
 	}
@@ -79,56 +109,55 @@ func clip8(v int64) byte {
 	return byte(v)
 }
 
-// ResizeRGB resizes an h×w×3 RGB24 image to oh×ow with Pillow's BICUBIC filter.
-func ResizeRGB(src []byte, h, w, oh, ow int) []byte {
+// ResizeRGB resizes an h×w×3 RGB24 image to oh×ow with the bicubic filter f.
+func ResizeRGB(src []byte, h, w, oh, ow int, f Filter) []byte {
 	if h == oh && w == ow {
 		return append([]byte(nil), src...)
 	}
-	img, ih := src, h
+	img := src
 	if w != ow {
 		// Only the rows the vertical pass reads are resampled horizontally.
 		y0, y1 := 0, h
 		if h != oh {
-			vf, vw := coeffs(h, oh)
+			vf, vw, _ := coeffs(h, oh, f)
 			y0, y1 = vf[0], vf[oh-1]+len(vw[oh-1])
 		}
-		first, ws := coeffs(w, ow)
+		first, ws, prec := coeffs(w, ow, f)
 		tmp := make([]byte, (y1-y0)*ow*3)
 		for y := y0; y < y1; y++ {
 			row := src[y*w*3:]
 			out := tmp[(y-y0)*ow*3:]
 			for xx := range ow {
 				for c := range 3 {
-					s := int64(1) << (precisionBits - 1)
+					s := int64(1) << (prec - 1)
 					for i, k := range ws[xx] {
 						s += int64(row[(first[xx]+i)*3+c]) * int64(k)
 					}
-					out[xx*3+c] = clip8(s)
+					out[xx*3+c] = clip8(s, prec)
 				}
 			}
 		}
-		img, ih = tmp, y1-y0
+		img = tmp
 		if h == oh {
 			return img
 		}
-		return vertical(img, ih, ow, oh, y0, h)
+		return vertical(img, ow, oh, y0, h, f)
 	}
-	return vertical(img, ih, w, oh, 0, h)
+	return vertical(img, w, oh, 0, h, f)
 }
 
 // vertical resamples rows: img holds rows y0… of an image h rows high.
-func vertical(img []byte, rows, w, oh, y0, h int) []byte {
-	first, ws := coeffs(h, oh)
+func vertical(img []byte, w, oh, y0, h int, f Filter) []byte {
+	first, ws, prec := coeffs(h, oh, f)
 	out := make([]byte, oh*w*3)
 	for yy := range oh {
 		for x := range w * 3 {
-			s := int64(1) << (precisionBits - 1)
+			s := int64(1) << (prec - 1)
 			for i, k := range ws[yy] {
 				s += int64(img[(first[yy]-y0+i)*w*3+x]) * int64(k)
 			}
-			out[yy*w*3+x] = clip8(s)
+			out[yy*w*3+x] = clip8(s, prec)
 		}
 	}
-	_ = rows
 	return out
 }

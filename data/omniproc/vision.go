@@ -12,6 +12,7 @@ type Vision struct {
 	Patch, Merge, TemporalPatch int
 	MinPixels, MaxPixels        int // the resize's bounds on height × width
 	Mean, Std                   [3]float64
+	Filter                      Filter // the resize's arithmetic (Pillow for images, Torch for videos)
 }
 
 // CLIP's normalisation (OPENAI_CLIP_MEAN/STD).
@@ -24,8 +25,8 @@ var (
 // min_pixels 3136, max_pixels 12845056); OmniVideo its video preprocessing, whose
 // bounds the processor sets itself (128·28·28 to 768·28·28 pixels per frame).
 var (
-	OmniImage = Vision{Patch: 14, Merge: 2, TemporalPatch: 2, MinPixels: 3136, MaxPixels: 12845056, Mean: clipMean, Std: clipStd}
-	OmniVideo = Vision{Patch: 14, Merge: 2, TemporalPatch: 2, MinPixels: 128 * 28 * 28, MaxPixels: 768 * 28 * 28, Mean: clipMean, Std: clipStd}
+	OmniImage = Vision{Patch: 14, Merge: 2, TemporalPatch: 2, MinPixels: 3136, MaxPixels: 12845056, Mean: clipMean, Std: clipStd, Filter: Pillow}
+	OmniVideo = Vision{Patch: 14, Merge: 2, TemporalPatch: 2, MinPixels: 128 * 28 * 28, MaxPixels: 768 * 28 * 28, Mean: clipMean, Std: clipStd, Filter: Torch}
 )
 
 // SmartResize returns the size Qwen2-VL resizes an h×w frame to: multiples of
@@ -65,7 +66,7 @@ type Patches struct {
 }
 
 // Preprocess resizes frames (each h×w×3 RGB24) with SmartResize and Pillow's
-// bicubic filter, rescales by 1/255, normalises with Mean/Std and cuts them into
+// bicubic filter (Pillow's or torch's fixed point, see Filter), rescales by 1/255, normalises with Mean/Std and cuts them into
 // temporal×spatial patches in Qwen2-VL's order, merged groups of Merge×Merge
 // patches contiguous. Frames are padded to a multiple of TemporalPatch by repeating
 // the last (a single image is repeated TemporalPatch times).
@@ -83,7 +84,7 @@ func (v Vision) Preprocess(frames [][]byte, h, w int) (*Patches, error) {
 		if len(fr) != h*w*3 {
 			return nil, fmt.Errorf("frame %d has %d bytes, want %d", i, len(fr), h*w*3)
 		}
-		rs := ResizeRGB(fr, h, w, rh, rw)
+		rs := ResizeRGB(fr, h, w, rh, rw, v.Filter)
 		out := make([]float32, 3*rh*rw)
 		for y := range rh {
 			for x := range rw {
