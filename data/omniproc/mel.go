@@ -152,7 +152,15 @@ func float32ish(v float64) float64 { return float64(float32(v)) }
 
 // AudioTokens is the number of audio placeholder tokens for n valid mel frames:
 // ((n−1)//2+1−2)//2+1, as the processor's _get_feat_extract_output_lengths.
+// Python's floor division is kept: one frame gives no token.
 func AudioTokens(n int) int {
-	l := (n-1)/2 + 1
-	return (l-2)/2 + 1
+	floorDiv := func(a, b int) int {
+		q := a / b
+		if a%b != 0 && a < 0 {
+			q--
+		}
+		return q
+	}
+	l := floorDiv(n-1, 2) + 1
+	return floorDiv(l-2, 2) + 1
 }
