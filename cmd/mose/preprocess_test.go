@@ -11,20 +11,13 @@ import (
 	"github.com/mose-llm/mose/data/media"
 )
 
-// omniTinyWithTokenizer writes omni-tiny with the committed Qwen2-style tokenizer
-// (scripts/checks/check_processor.py trains it; special tokens at 500-509).
+// omniTinyWithTokenizer writes omni-tiny, which comes with a Qwen2-style
+// tokenizer (special tokens at 500-509).
 func omniTinyWithTokenizer(t *testing.T) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "omni-tiny")
 	if code, msg := runMose(t, "init-model", "--preset", "omni-tiny", "--out", dir); code != 0 {
 		t.Fatalf("init-model: %s", msg)
-	}
-	tok, err := os.ReadFile("../../data/omniproc/testdata/omni-tiny-tokenizer.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "tokenizer.json"), tok, 0o644); err != nil {
-		t.Fatal(err)
 	}
 	return dir
 }

@@ -32,6 +32,15 @@ func TestSmartResize(t *testing.T) {
 	if _, _, err := OmniImage.SmartResize(10, 2100); !errors.Is(err, inputerr.ErrInput) {
 		t.Errorf("aspect ratio 210: %v", err)
 	}
+	small := OmniVideo
+	small.MaxValues = 3 * 280 * 392 * 2
+	frames := [][]byte{make([]byte, 120*160*3), make([]byte, 120*160*3)}
+	if _, err := small.Preprocess(frames, 120, 160); err != nil {
+		t.Errorf("two frames within the bound: %v", err)
+	}
+	if _, err := small.Preprocess(append(frames, frames[0]), 120, 160); !errors.Is(err, inputerr.ErrInput) || !strings.Contains(err.Error(), "beyond the bound") {
+		t.Errorf("three frames (four after padding) beyond the bound: %v", err)
+	}
 }
 
 func TestAudioTokensAndChunks(t *testing.T) {
@@ -69,7 +78,7 @@ func TestResizeIdentityAndFilters(t *testing.T) {
 }
 
 func TestProcessPlaceholders(t *testing.T) {
-	tok, err := tokenizer.Load("testdata/omni-tiny-tokenizer.json")
+	tok, err := tokenizer.Load("omni-tiny-tokenizer.json")
 	if err != nil {
 		t.Fatal(err)
 	}

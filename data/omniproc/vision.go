@@ -13,7 +13,12 @@ type Vision struct {
 	MinPixels, MaxPixels        int // the resize's bounds on height × width
 	Mean, Std                   [3]float64
 	Filter                      Filter // the resize's arithmetic (Pillow for images, Torch for videos)
+	MaxValues                   int    // bound on the patches' values of one input (0: DefaultMaxValues)
 }
+
+// DefaultMaxValues bounds the float32 patch values of one image or video (1 GiB)
+// when Vision.MaxValues is 0.
+const DefaultMaxValues = 1 << 28
 
 // CLIP's normalisation (OPENAI_CLIP_MEAN/STD).
 var (
@@ -79,6 +84,14 @@ func (v Vision) Preprocess(frames [][]byte, h, w int) (*Patches, error) {
 		return nil, err
 	}
 	p, m, tp := v.Patch, v.Merge, v.TemporalPatch
+	limit := v.MaxValues
+	if limit <= 0 {
+		limit = DefaultMaxValues
+	}
+	if n := (len(frames) + tp - 1) / tp * tp * 3 * rh * rw; n > limit {
+		return nil, inputerr.Mark(fmt.Errorf("%d frames of %dx%d resized to %dx%d: %d patch values, beyond the bound of %d",
+			len(frames), w, h, rw, rh, n, limit))
+	}
 	norm := make([][]float32, len(frames)) // per frame, C×rh×rw
 	for i, fr := range frames {
 		if len(fr) != h*w*3 {

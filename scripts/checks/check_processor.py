@@ -9,7 +9,7 @@ Qwen2-style byte-level BPE tokenizer whose special tokens sit at omni-tiny's ids
 500-509, then for each case runs `mose preprocess` and transformers 5's
 Qwen2_5OmniProcessor (built from WhisperFeatureExtractor, the PIL Qwen2-VL image
 processor, the Qwen2-VL video processor and that tokenizer) on the SAME decoded frames
-and waveform: this script decodes each clip with the same ffmpeg command lines as
+and waveform (init-model's embedded tokenizer must equal the one trained here): this script decodes each clip with the same ffmpeg command lines as
 mose's data/media. It checks input_features within 1e-4, feature_attention_mask,
 input_ids and the grids exactly, pixel values within 1e-3, and prints one JSON line
 per case and a summary; exit 1 on any failure. Needs torch, transformers, tokenizers,
@@ -133,10 +133,15 @@ def main():
     torch.set_num_threads(1)
     os.makedirs(a.work, exist_ok=True)
     model = os.path.join(a.work, "omni-tiny")
-    if not os.path.exists(os.path.join(model, "config.json")):
-        subprocess.run([a.mose, "init-model", "--preset", "omni-tiny", "--out", model], check=True, capture_output=True)
+    subprocess.run([a.mose, "init-model", "--preset", "omni-tiny", "--out", model, "--force"], check=True, capture_output=True)
     tok_path = os.path.join(model, "tokenizer.json")
+    with open(tok_path) as f:
+        written = json.load(f)  # what init-model wrote (mose's embedded copy)
     build_tokenizer(tok_path)
+    with open(tok_path) as f:
+        if json.load(f) != written:
+            sys.exit("tokenizer: mose init-model's omni-tiny tokenizer.json differs from the one this script trains: "
+                     "rerun with --tokenizer-out data/omniproc/omni-tiny-tokenizer.json")
     if a.tokenizer_out:
         build_tokenizer(a.tokenizer_out)
     proc = make_processor(tok_path)
