@@ -47,7 +47,7 @@ func (f *FFmpeg) DecodeVideo(ctx context.Context, path string, fps float64, lim 
 		maxFrames = int(byBytes)
 	}
 	v := &Video{Width: in.Width, Height: in.Height, FPS: fps}
-	args := []string{"-map", "0:v:0", "-vf", "fps=" + strconv.FormatFloat(fps, 'g', -1, 64), "-f", "rawvideo", "-pix_fmt", "rgb24"}
+	args := []string{"-map", "0:V:0", "-vf", "fps=" + strconv.FormatFloat(fps, 'g', -1, 64), "-f", "rawvideo", "-pix_fmt", "rgb24"}
 	err = f.run(ctx, path, args, lim, func(r io.Reader) error {
 		for {
 			buf := make([]byte, frame)
@@ -86,7 +86,7 @@ func (f *FFmpeg) DecodeImage(ctx context.Context, path string, lim Limits) (*Vid
 	}
 	frame := in.Width * in.Height * 3
 	v := &Video{Width: in.Width, Height: in.Height}
-	err = f.run(ctx, path, []string{"-map", "0:v:0", "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24"}, lim, func(r io.Reader) error {
+	err = f.run(ctx, path, []string{"-map", "0:V:0", "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24"}, lim, func(r io.Reader) error {
 		buf := make([]byte, frame)
 		if n, err := io.ReadFull(r, buf); err != nil {
 			return bad(path, "truncated: %d of %d bytes of its image", n, frame)

@@ -136,3 +136,20 @@ func TestLocateNamesWhatWasTried(t *testing.T) {
 		t.Errorf("Locate with a broken ffmpeg: %v", err)
 	}
 }
+
+// An audio file with cover art has no video stream for mose (the picture is an
+// attached pic), but its audio decodes.
+func TestCoverArtIsNotVideo(t *testing.T) {
+	f := ffmpegOrSkip(t)
+	png := gen(t, f, "cover.png", "-f", "lavfi", "-i", "testsrc=size=32x32", "-frames:v", "1")
+	tone := gen(t, f, "tone.flac", "-f", "lavfi", "-i", "sine=frequency=300:sample_rate=16000", "-t", "1")
+	withArt := gen(t, f, "art.flac", "-i", tone, "-i", png, "-map", "0:a", "-map", "1:v", "-c:a", "copy", "-c:v", "png",
+		"-disposition:v", "attached_pic")
+	in, err := f.Probe(context.Background(), withArt, Limits{})
+	if err != nil || in.HasVideo || !in.HasAudio {
+		t.Fatalf("probe of audio with cover art: %+v, %v; want audio, no video", in, err)
+	}
+	if _, err := f.DecodeVideo(context.Background(), withArt, 2, Limits{}); err == nil || !strings.Contains(err.Error(), "no video stream") {
+		t.Errorf("DecodeVideo of audio with cover art: %v", err)
+	}
+}

@@ -106,12 +106,17 @@ func (f *FFmpeg) Probe(ctx context.Context, path string, lim Limits) (Info, erro
 		s, _ := strconv.ParseFloat(m[3], 64)
 		in.Duration = float64(h*3600+mi*60) + s
 	}
-	if m := reVideo.FindStringSubmatch(out); m != nil {
-		in.HasVideo = true
-		in.Width, _ = strconv.Atoi(m[1])
-		in.Height, _ = strconv.Atoi(m[2])
+	for _, line := range strings.Split(out, "\n") {
+		// Cover art (an attached picture) is not a video: ffmpeg's 0:V skips it too.
+		if m := reVideo.FindStringSubmatch(line); m != nil && !in.HasVideo && !strings.Contains(line, "(attached pic)") {
+			in.HasVideo = true
+			in.Width, _ = strconv.Atoi(m[1])
+			in.Height, _ = strconv.Atoi(m[2])
+		}
+		if reAudio.MatchString(line) {
+			in.HasAudio = true
+		}
 	}
-	in.HasAudio = reAudio.MatchString(out)
 	if !in.HasVideo && !in.HasAudio {
 		return Info{}, bad(path, "no video or audio stream")
 	}

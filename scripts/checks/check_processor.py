@@ -78,13 +78,13 @@ def decode(ffmpeg, path, args):
 
 def frames(ffmpeg, path, fps):
     w, h = probe(ffmpeg, path)
-    raw = decode(ffmpeg, path, ["-map", "0:v:0", "-vf", f"fps={fps:g}", "-f", "rawvideo", "-pix_fmt", "rgb24"])
+    raw = decode(ffmpeg, path, ["-map", "0:V:0", "-vf", f"fps={fps:g}", "-f", "rawvideo", "-pix_fmt", "rgb24"])
     return np.frombuffer(raw, np.uint8).reshape(-1, h, w, 3)
 
 
 def image(ffmpeg, path):
     w, h = probe(ffmpeg, path)
-    raw = decode(ffmpeg, path, ["-map", "0:v:0", "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24"])
+    raw = decode(ffmpeg, path, ["-map", "0:V:0", "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24"])
     return np.frombuffer(raw, np.uint8).reshape(h, w, 3)
 
 
