@@ -11,8 +11,10 @@ Qwen2_5OmniProcessor (built from WhisperFeatureExtractor, the PIL Qwen2-VL image
 processor, the Qwen2-VL video processor and that tokenizer) on the SAME decoded frames
 and waveform (init-model's embedded tokenizer must equal the one trained here): this script decodes each clip with the same ffmpeg command lines as
 mose's data/media. It checks input_features within 1e-4, feature_attention_mask,
-input_ids and the grids exactly, pixel values within 1e-3, and prints one JSON line
-per case and a summary; exit 1 on any failure. Needs torch, transformers, tokenizers,
+input_ids and the grids exactly, pixel values within 1e-3, and the chain: mose
+model-info's logits on mose's file against transformers' thinker (omni-tiny, fp32,
+eager) on transformers' processor outputs, within 1e-4. It prints one JSON line per
+case and a summary; exit 1 on any failure. Needs torch, transformers, tokenizers,
 safetensors, numpy, pillow and torchvision (the video processor imports it).
 """
 import argparse
@@ -145,6 +147,9 @@ def main():
     if a.tokenizer_out:
         build_tokenizer(a.tokenizer_out)
     proc = make_processor(tok_path)
+    from transformers import Qwen2_5OmniThinkerForConditionalGeneration
+    thinker = Qwen2_5OmniThinkerForConditionalGeneration.from_pretrained(
+        model, dtype=torch.float32, attn_implementation="eager").eval()
     clips = {}
     for name, size, rate, secs, freq, sr in CLIPS:
         p = os.path.join(a.work, f"{name}.mkv")
@@ -222,6 +227,21 @@ def main():
                 ok &= d <= tol
                 if k.startswith("pixel_values"):
                     res[k + "_levels_differing"] = int((np.abs(g - want) > 1e-3).sum())
+        # The chain: transformers' thinker on transformers' processor outputs against
+        # mose model-info on mose's file.
+        logits_out = os.path.join(a.work, f"case{i}.logits.safetensors")
+        r = subprocess.run([a.mose, "model-info", "--model", model, "--inputs", out, "--logits-out", logits_out],
+                           capture_output=True, text=True, timeout=600)
+        if r.returncode != 0:
+            res["logits"] = "model-info failed: " + r.stderr.strip()[-300:]
+            ok = False
+        else:
+            tin = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in ref.items()}
+            with torch.no_grad():
+                want = thinker(use_audio_in_video=uaiv, **tin).logits
+            d = float((load_file(logits_out)["logits"] - want.numpy()).__abs__().max())
+            res["logits"] = d
+            ok &= d <= 1e-4
         extra = sorted(set(got) - set(ref.keys()))
         if extra:
             res["extra"] = extra
