@@ -88,12 +88,6 @@ func (w Whisper) LogMel(wave []float32) ([]float32, []int64, error) {
 	for i := range win {
 		win[i] = float32ish(0.5 - 0.5*math.Cos(2*math.Pi*float64(i)/float64(nfft)))
 	}
-	cosT := make([]float64, nfft)
-	sinT := make([]float64, nfft)
-	for i := range cosT {
-		cosT[i] = math.Cos(2 * math.Pi * float64(i) / float64(nfft))
-		sinT[i] = math.Sin(2 * math.Pi * float64(i) / float64(nfft))
-	}
 	filt := w.melFilters()
 	// Frames whose window lies wholly in the zero padding have zero power: only the
 	// first `live` frames need a transform.
@@ -103,23 +97,17 @@ func (w Whisper) LogMel(wave []float32) ([]float32, []int64, error) {
 	for i := range logs {
 		logs[i] = floor
 	}
-	seg := make([]float64, nfft)
+	tr := newFFT(nfft)
+	seg := make([]complex128, nfft)
+	spec := make([]complex128, nfft)
 	power := make([]float64, nf)
 	for t := range live {
 		for i := range seg {
-			seg[i] = x[t*hop+i] * win[i]
+			seg[i] = complex(x[t*hop+i]*win[i], 0)
 		}
+		tr.transform(spec, seg)
 		for k := range nf {
-			var re, im float64
-			idx := 0
-			for _, s := range seg {
-				re += s * cosT[idx]
-				im -= s * sinT[idx]
-				idx += k
-				if idx >= nfft {
-					idx -= nfft
-				}
-			}
+			re, im := real(spec[k]), imag(spec[k])
 			power[k] = re*re + im*im
 		}
 		for m := range w.Bins {
