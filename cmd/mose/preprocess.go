@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
@@ -10,6 +12,7 @@ import (
 	"github.com/mose-llm/mose/data/media"
 	"github.com/mose-llm/mose/data/omniproc"
 	"github.com/mose-llm/mose/data/tokenizer"
+	"github.com/mose-llm/mose/internal/fsutil"
 	"github.com/mose-llm/mose/internal/inputerr"
 	"github.com/mose-llm/mose/model/omni"
 )
@@ -35,7 +38,9 @@ image with FFmpeg, runs Qwen2.5-Omni's processor on them in Go (Whisper log-mel 
 Qwen2-VL image and video patches, the prompt with its placeholders expanded) and writes the
 outputs under transformers' names to --out (atomically), the file model-info --inputs reads.
 The tokenizer is DIR/tokenizer.json (or --tokenizer); its special token ids must match
-DIR/config.json's. --use-audio-in-video takes the video's own audio track and interleaves
+DIR/config.json's. DIR/preprocessor_config.json, if there is one, sets the feature
+extractor and image settings (a setting mose does not implement is refused by name);
+without one, Qwen2.5-Omni's released settings are used. --use-audio-in-video takes the video's own audio track and interleaves
 its tokens with the video's. FFmpeg: $MOSE_FFMPEG, the ffmpeg on PATH, or the static build
 scripts/setup/ffmpeg.sh caches. A bad file exits 2 naming it.`,
 		Args: cobra.NoArgs,
@@ -100,6 +105,15 @@ func runPreprocess(ctx context.Context, o preprocessOpts) error {
 		return fmt.Errorf("preprocess: %s: %w", tokPath, err)
 	}
 	if err := checkOmniTokens(tok, cfg.Tokens, tokPath); err != nil {
+		return err
+	}
+	// The model's preprocessor_config.json, when it has one, sets the processor.
+	ppc := filepath.Join(o.model, "preprocessor_config.json")
+	if b, err := fsutil.ReadRegularLimit(ppc, fsutil.MaxConfigSize); err == nil {
+		if err := proc.ApplyConfig(ppc, b); err != nil {
+			return err
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
 	ff, err := media.Locate(ctx)

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/mose-llm/mose/data/media"
+	"github.com/mose-llm/mose/internal/safetensors"
 )
 
 // omniTinyWithTokenizer writes omni-tiny, which comes with a Qwen2-style
@@ -150,4 +151,38 @@ func lastLines(s string, n int) string {
 		l = l[len(l)-n:]
 	}
 	return strings.Join(l, "\n")
+}
+
+// A preprocessor_config.json in the model directory is applied, and a setting
+// mose does not implement is refused by name (exit 2).
+func TestPreprocessConfig(t *testing.T) {
+	img := ffmpegGen(t, "img.png", "-f", "lavfi", "-i", "testsrc=size=200x150", "-frames:v", "1")
+	model := omniTinyWithTokenizer(t)
+	cfg := filepath.Join(model, "preprocessor_config.json")
+	out := filepath.Join(t.TempDir(), "s.safetensors")
+	if err := os.WriteFile(cfg, []byte(`{"min_pixels": 3136, "max_pixels": 3136, "processor_class": "Qwen2_5OmniProcessor"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, msg := runMose(t, "preprocess", "--model", model, "--out", out, "--image", img); code != 0 {
+		t.Fatalf("exit %d: %s", code, msg)
+	}
+	// 200x150 under max_pixels 3136 is 56x28 (smart_resize; 196x140 by default).
+	f, err := safetensors.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := f.Read("image_grid_thw")
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if grid, _ := safetensors.BytesToInt64s(raw); len(grid) != 3 || grid[1] != 2 || grid[2] != 4 {
+		t.Errorf("image_grid_thw %v, want [1 2 4]: max_pixels not applied", grid)
+	}
+	if err := os.WriteFile(cfg, []byte(`{"do_center_crop": true}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, msg := runMose(t, "preprocess", "--model", model, "--out", out, "--image", img); code != 2 || !strings.Contains(msg, "do_center_crop") {
+		t.Fatalf("unknown setting: exit %d: %s", code, msg)
+	}
 }
