@@ -14,8 +14,8 @@ set -euo pipefail
 CACHE=${MOSE_CACHE:-$HOME/.cache/mose}
 WHEEL_VERSION=0.8.1
 WHEEL=imageio_ffmpeg-${WHEEL_VERSION}-py3-none-manylinux_2_28_x86_64.whl
-# sha256 of the wheel above, as PyPI lists it.
-WHEEL_SHA256=${MOSE_FFMPEG_WHEEL_SHA256:-}
+# sha256 of the wheel above, checked after the download (MOSE_FFMPEG_WHEEL_SHA256 overrides it).
+WHEEL_SHA256=${MOSE_FFMPEG_WHEEL_SHA256:-050d6850601c3b3890bd2b28306f3b842b3daea390a561101174375a1c460bda}
 DEST="$CACHE/ffmpeg"
 
 info() { echo "setup-ffmpeg: $*" >&2; }
