@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/mose-llm/mose/internal/inputerr"
 )
@@ -167,6 +168,7 @@ func (f *FFmpeg) run(ctx context.Context, path string, out []string, lim Limits,
 	args := append([]string{"-hide_banner", "-nostdin", "-v", "error", "-noautorotate", "-i", path}, out...)
 	args = append(args, "pipe:1")
 	cmd := exec.CommandContext(ctx, f.Path, args...)
+	cmd.WaitDelay = 5 * time.Second // pipes held open by a killed ffmpeg's children
 	var stderr capped
 	cmd.Stderr = &stderr
 	stdout, err := cmd.StdoutPipe()

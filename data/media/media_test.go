@@ -3,11 +3,13 @@ package media
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mose-llm/mose/internal/inputerr"
 )
@@ -151,5 +153,48 @@ func TestCoverArtIsNotVideo(t *testing.T) {
 	}
 	if _, err := f.DecodeVideo(context.Background(), withArt, 2, Limits{}); err == nil || !strings.Contains(err.Error(), "no video stream") {
 		t.Errorf("DecodeVideo of audio with cover art: %v", err)
+	}
+}
+
+// fakeFFmpeg writes a shell script that answers -version and the probe like
+// ffmpeg (a 2x2 video), then runs body for a decode.
+func fakeFFmpeg(t *testing.T, body string) *FFmpeg {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "ffmpeg")
+	script := `#!/bin/sh
+case "$*" in
+*-version*) echo "ffmpeg version fake"; exit 0 ;;
+*pipe:1*) ` + body + ` ;;
+*) echo "Input #0, matroska, from 'x':" >&2; echo "  Duration: 00:00:01.00, start: 0" >&2
+   echo "  Stream #0:0: Video: rawvideo, rgb24, 2x2, 1 fps" >&2; exit 1 ;;
+esac
+`
+	if err := os.WriteFile(p, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(EnvFFmpeg, p)
+	f, err := Locate(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// A hung ffmpeg is stopped at the deadline, and the error says who and why; a
+// failing one's stderr is summarised, not dumped.
+func TestDeadlineAndStderr(t *testing.T) {
+	clip := filepath.Join(t.TempDir(), "clip.mkv")
+	if err := os.WriteFile(clip, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f := fakeFFmpeg(t, "exec sleep 30")
+	_, err := f.DecodeVideo(context.Background(), clip, 2, Limits{Timeout: 500 * time.Millisecond})
+	if err == nil || !strings.Contains(err.Error(), "did not finish within 500ms") || !strings.Contains(err.Error(), f.Path) {
+		t.Errorf("hung ffmpeg: %v", err)
+	}
+	f = fakeFFmpeg(t, `i=0; while [ $i -lt 2000 ]; do echo "error line $i: something is wrong with this stream" >&2; i=$((i+1)); done; exit 1`)
+	_, err = f.DecodeVideo(context.Background(), clip, 2, Limits{})
+	if err == nil || !errors.Is(err, inputerr.ErrInput) || !strings.Contains(err.Error(), "error line 1999") || len(err.Error()) > 700 {
+		t.Errorf("failing ffmpeg (%d bytes of error): %v", len(fmt.Sprint(err)), err)
 	}
 }

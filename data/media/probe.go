@@ -91,6 +91,7 @@ func (f *FFmpeg) Probe(ctx context.Context, path string, lim Limits) (Info, erro
 	var stderr capped
 	cmd := exec.CommandContext(ctx, f.Path, "-hide_banner", "-nostdin", "-i", path)
 	cmd.Stderr = &stderr
+	cmd.WaitDelay = 5 * time.Second
 	_ = cmd.Run() // ffmpeg -i without an output always exits 1
 	if ctx.Err() != nil {
 		return Info{}, fmt.Errorf("media: %s: ffmpeg (%s) did not probe it within 1 min", path, f.Path)
