@@ -17,6 +17,7 @@ all: build
 ## setup: fetch libtorch (the default line, or MOSE_TORCH=2.1|2.11; cached), prepare gotch's libtch, smoke-test
 setup:
 	@scripts/setup/setup.sh
+	@scripts/setup/ffmpeg.sh >/dev/null
 
 ## build: the mose binary in bin/
 build: setup

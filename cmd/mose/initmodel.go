@@ -36,9 +36,10 @@ synthetic vocabulary) on the small preset's inputs, for throughput benchmarks;
 --hidden, --layers, --intermediate, --heads and --kv-heads override single sizes.
 
 omni-tiny and omni-small write a random Qwen2.5-Omni thinker instead (config.json
-in transformers 5's layout and model.safetensors, no tokenizer): d=64 with a
-512-token vocabulary (special tokens at 500-509), or d=256 with Qwen2.5-Omni's
-vocabulary and special token ids; both take the real processor's media.`,
+in transformers 5's layout and model.safetensors): d=64 with a 512-token
+vocabulary (special tokens at 500-509) and a Qwen2-style tokenizer.json (so that
+mose preprocess runs on it), or d=256 with Qwen2.5-Omni's vocabulary and special
+token ids and no tokenizer; both take the real processor's media.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if out == "" {

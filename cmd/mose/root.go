@@ -50,6 +50,7 @@ var commands = []func() *cobra.Command{
 	newImportMERCmd,    // importmer.go
 	newValidateDataCmd, // validatedata.go
 	newDumpLogitsCmd,   // dumplogits.go
+	newPreprocessCmd,   // preprocess.go
 	newVersionCmd,      // root.go
 }
 
