@@ -112,6 +112,7 @@ fixtures:
 	"$$(scripts/setup/pyenv.sh)" scripts/fixtures/make_quant_fixtures.py
 	"$$(scripts/setup/pyenv.sh)" scripts/fixtures/make_window_fixtures.py
 	"$$(scripts/setup/pyenv.sh)" scripts/fixtures/make_omni_fixtures.py
+	"$$(scripts/setup/pyenv.sh)" scripts/fixtures/make_processor_fixtures.py
 
 clean:
 	rm -rf bin dist .build go.work go.work.sum
