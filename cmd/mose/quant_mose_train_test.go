@@ -29,17 +29,18 @@ type moseParityResult struct {
 
 // TestQuantizedMoSETrainingVsTorchao: 20 steps of MoSE on an nf4 base (the
 // tiny model shaped to fit nf4's layout; 3 visual, 3 nonvisual and 1 omni
-// expert on q_proj and v_proj, top-1 gates, λ_lb 0.01, λ_z 0.001, the
-// contribution modality weights; dropout and gate noise 0, frozen
-// projectors, the whole 8-sample set as each step's batch) log the emotion,
-// load-balancing, z and total losses of the same run in PyTorch — torchao's
-// NF4Tensor linears, python/mose_hf's experts and gates from the run's
-// initial adapters, mose's router losses, AdamW, schedule, clipping and
-// modality-weight update written in PyTorch
-// (scripts/checks/check_quant_mose_training.py) — within 1e-4 at every step.
-// The reference given a wrong λ_lb or top-2 gates disagrees beyond 1e-4
-// within 3 steps, and given static modality weights within 20, so the
-// comparison can fail.
+// expert on q_proj and v_proj, λ_lb 0.01, λ_z 0.001, dropout and gate noise
+// 0, frozen projectors, the whole 8-sample set as each step's batch) log the
+// emotion, load-balancing, z and total losses of the same run in PyTorch —
+// torchao's NF4Tensor linears, python/mose_hf's experts and gates from the
+// run's initial adapters, mose's router losses, AdamW, schedule, clipping
+// and modality-weight update written in PyTorch
+// (scripts/checks/check_quant_mose_training.py) — within 1e-4 at every step,
+// and the same modality weights within 1e-5. Two settings: top-1 gates with
+// the contribution weights, and dense gates at temperature 2 with the
+// token-balanced weights. The reference given a wrong λ_lb, top-2 gates or
+// temperature 1 disagrees beyond 1e-4 within 3 steps, and given static
+// modality weights within 20, so the comparison can fail.
 func TestQuantizedMoSETrainingVsTorchao(t *testing.T) {
 	py := quantRefPython(t)
 	dir := t.TempDir()
@@ -50,14 +51,86 @@ func TestQuantizedMoSETrainingVsTorchao(t *testing.T) {
 	const n = 8
 	subset := filepath.Join(dir, "train8.jsonl")
 	writeHead(t, e2e.train, subset, n)
+	for _, tc := range []struct {
+		name   string
+		sets   []string
+		breaks []parityBreak // recipe edits the reference must disagree with
+	}{
+		{"top1-contribution", []string{"adapters.gate.top_k=1", "adapters.modality_weights=contribution"}, []parityBreak{
+			{"load_balance x10", "load_balance: 0.01", "load_balance: 0.1", "3"},
+			{"top_k 2", "top_k: 1", "top_k: 2", "3"},
+			{"static modality weights", "modality_weights: contribution", "modality_weights: static", "20"},
+		}},
+		{"dense-t2-token-balanced", []string{"adapters.gate.top_k=0", "adapters.gate.temperature=2",
+			"adapters.modality_weights=token-balanced"}, []parityBreak{
+			{"temperature 1", "temperature: 2", "temperature: 1", "3"},
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args, recipe := moseParityRun(t, filepath.Join(dir, tc.name), fit, subset, n, tc.sets...)
+			r := moseParity(t, py, append(args, "--recipe", recipe)...)
+			last := len(r.Ref) - 1
+			t.Logf("%d steps: max |mose - PyTorch (torchao NF4 + mose_hf experts)|: %s; total loss %.4f -> %.4f, lb %.4f -> %.4f; w_visual/w_nonvisual after the last step %v (mose %v)",
+				r.Steps, fmtDiffs(r.Diff), r.Ref[0]["total_loss"], r.Ref[last]["total_loss"], r.Ref[0]["lb_loss"], r.Ref[last]["lb_loss"],
+				r.WRef[len(r.WRef)-1], r.WMose[len(r.WMose)-1])
+			if r.rc != 0 || r.Steps != 20 || r.Worst > 1e-4 {
+				t.Errorf("exit %d, %d steps, max loss difference %.3g (tolerance 1e-4)\nmose %v\nref  %v\n%s", r.rc, r.Steps, r.Worst, r.Mose, r.Ref, r.logTail)
+			}
+			if r.Moved < 1e-2 {
+				t.Errorf("training moved the loss by %.3g only: the comparison proves little", r.Moved)
+			}
+			if len(r.WMose) != len(r.WRef) {
+				t.Fatalf("modality weights: %d steps logged by mose, %d by the reference", len(r.WMose), len(r.WRef))
+			}
+			for i := range r.WMose {
+				for j := range 2 {
+					if d := r.WMose[i][j] - r.WRef[i][j]; d > 1e-5 || d < -1e-5 {
+						t.Errorf("step %d: modality weights %v (mose) vs %v (reference)", i+1, r.WMose[i], r.WRef[i])
+					}
+				}
+			}
+			if w := r.WMose[len(r.WMose)-1]; w == [2]float64{1, 1} {
+				t.Errorf("the modality weights never moved (%v): their update is not compared", w)
+			}
+			for _, c := range tc.breaks {
+				bad := filepath.Join(dir, tc.name, strings.ReplaceAll(c.name, " ", "_")+".yaml")
+				b, err := os.ReadFile(recipe)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !strings.Contains(string(b), c.from) {
+					t.Fatalf("%s: %q not in %s", c.name, c.from, recipe)
+				}
+				if err := os.WriteFile(bad, []byte(strings.Replace(string(b), c.from, c.to, 1)), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				br := moseParity(t, py, append(args, "--recipe", bad, "--steps", c.steps)...)
+				t.Logf("reference with %s: exit %d, max differences %s", c.name, br.rc, fmtDiffs(br.Diff))
+				if br.rc == 0 || br.Worst <= 1e-4 {
+					t.Errorf("reference with %s agrees with mose (exit %d, %.3g): the check cannot fail", c.name, br.rc, br.Worst)
+				}
+			}
+		})
+	}
+}
+
+// parityBreak is a recipe edit (from -> to) given to the reference alone,
+// compared over steps.
+type parityBreak struct{ name, from, to, steps string }
+
+// moseParityRun trains 20 MoSE steps on the nf4 model fit with the n
+// samples of subset as every step's batch, under dir, and returns the
+// reference's arguments (all but --recipe) and the run's recipe.
+func moseParityRun(t *testing.T, dir, fit, subset string, n int, sets ...string) (args []string, recipe string) {
+	t.Helper()
 	run := filepath.Join(dir, "run")
-	code, msg := runMose(t, append([]string{"train"}, recipeArgs(run, "model.path="+fit, "model.quantize=nf4",
+	code, msg := runMose(t, append([]string{"train"}, recipeArgs(run, append([]string{"model.path=" + fit, "model.quantize=nf4",
 		"model.train_projectors=false", "adapters.method=mose", "adapters.targets=[q_proj,v_proj]", "adapters.dropout=0",
-		"adapters.experts.visual=3", "adapters.experts.nonvisual=3", "adapters.experts.omni=1", "adapters.gate.top_k=1",
-		"adapters.gate.noise=0", "adapters.modality_weights=contribution", "loss.load_balance=0.01", "loss.z_loss=0.001",
+		"adapters.experts.visual=3", "adapters.experts.nonvisual=3", "adapters.experts.omni=1",
+		"adapters.gate.noise=0", "loss.load_balance=0.01", "loss.z_loss=0.001",
 		"train.weight_decay=0", fmt.Sprintf("train.batch_size=%d", n), "train.grad_accum=1", "train.max_steps=20",
-		"train.save_every=1", "train.keep_last=25", "train.lr=1e-2", "data.train="+subset,
-		"data.root="+filepath.Dir(e2e.train), "data.eval=")...)...)
+		"train.save_every=1", "train.keep_last=25", "train.lr=1e-2", "data.train=" + subset,
+		"data.root=" + filepath.Dir(e2e.train), "data.eval="}, sets...)...)...)...)
 	if code != 0 {
 		t.Fatalf("train: exit %d: %s", code, msg)
 	}
@@ -68,8 +141,7 @@ func TestQuantizedMoSETrainingVsTorchao(t *testing.T) {
 	}
 	init := filepath.Join(dir, "init.safetensors")
 	writeInitialAdapters(t, ck1, init)
-	recipe := filepath.Join(ck1, "recipe.yaml")
-	args := []string{filepath.Join("..", "..", "scripts", "checks", "check_quant_mose_training.py"), "--model", fit,
+	args = []string{filepath.Join("..", "..", "scripts", "checks", "check_quant_mose_training.py"), "--model", fit,
 		"--export", exp, "--init", init, "--metrics", filepath.Join(run, "metrics.jsonl")}
 	for i := range n {
 		f := filepath.Join(dir, fmt.Sprintf("sample%d.safetensors", i))
@@ -78,43 +150,7 @@ func TestQuantizedMoSETrainingVsTorchao(t *testing.T) {
 		}
 		args = append(args, "--dump", f)
 	}
-	r := moseParity(t, py, append(args, "--recipe", recipe)...)
-	last := len(r.Ref) - 1
-	t.Logf("%d steps: max |mose - PyTorch (torchao NF4 + mose_hf experts)|: %s; total loss %.4f -> %.4f, lb %.4f -> %.4f; w_visual/w_nonvisual after the last step %v (mose %v)",
-		r.Steps, fmtDiffs(r.Diff), r.Ref[0]["total_loss"], r.Ref[last]["total_loss"], r.Ref[0]["lb_loss"], r.Ref[last]["lb_loss"],
-		r.WRef[len(r.WRef)-1], r.WMose[len(r.WMose)-1])
-	if r.rc != 0 || r.Steps != 20 || r.Worst > 1e-4 {
-		t.Errorf("exit %d, %d steps, max loss difference %.3g (tolerance 1e-4)\nmose %v\nref  %v\n%s", r.rc, r.Steps, r.Worst, r.Mose, r.Ref, r.logTail)
-	}
-	if r.Moved < 1e-2 {
-		t.Errorf("training moved the loss by %.3g only: the comparison proves little", r.Moved)
-	}
-	if w := r.WMose[len(r.WMose)-1]; w == [2]float64{1, 1} {
-		t.Errorf("the contribution modality weights never moved (%v): their update is not compared", w)
-	}
-	// The reference must be able to disagree: a wrong λ_lb, and top-2 gates.
-	for _, c := range []struct{ name, from, to, steps string }{
-		{"load_balance x10", "load_balance: 0.01", "load_balance: 0.1", "3"},
-		{"top_k 2", "top_k: 1", "top_k: 2", "3"},
-		{"static modality weights", "modality_weights: contribution", "modality_weights: static", "20"},
-	} {
-		bad := filepath.Join(dir, strings.ReplaceAll(c.name, " ", "_")+".yaml")
-		b, err := os.ReadFile(recipe)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !strings.Contains(string(b), c.from) {
-			t.Fatalf("%s: %q not in %s", c.name, c.from, recipe)
-		}
-		if err := os.WriteFile(bad, []byte(strings.Replace(string(b), c.from, c.to, 1)), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		br := moseParity(t, py, append(args, "--recipe", bad, "--steps", c.steps)...)
-		t.Logf("reference with %s: exit %d, max differences %s", c.name, br.rc, fmtDiffs(br.Diff))
-		if br.rc == 0 || br.Worst <= 1e-4 {
-			t.Errorf("reference with %s agrees with mose (exit %d, %.3g): the check cannot fail", c.name, br.rc, br.Worst)
-		}
-	}
+	return args, filepath.Join(ck1, "recipe.yaml")
 }
 
 // writeInitialAdapters writes the run's adapters as the trainer builds them
