@@ -67,6 +67,9 @@ func TestQuantizedMoSETrainingVsTorchao(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			if testing.Short() && len(tc.breaks) < 2 {
+				t.Skip("the second setting runs without -short")
+			}
 			args, recipe := moseParityRun(t, filepath.Join(dir, tc.name), fit, subset, n, tc.sets...)
 			r := moseParity(t, py, append(args, "--recipe", recipe)...)
 			last := len(r.Ref) - 1
