@@ -8,7 +8,9 @@ The run must be MoSE (`adapters.method: mose`) with dropout 0, gate noise 0, wei
 0, frozen projectors, one micro-batch per step holding the whole training set (batch_size
 = the number of --dump samples) and log_every 1, so every step sees the same samples and
 logs its own losses. The step-1 export (`mose export --format peft`, with its sidecar)
-gives the structure: groups, experts, scaling, top-k, temperature, the targets; --init
+gives the structure: groups, experts, scaling, the targets; the gates' top-k and
+temperature, λ_lb, λ_z, the modality-weight mode and the optimizer come from --recipe (a
+test edits a copy of it to show the comparison fails on a wrong setting); --init
 holds the run's initial adapters as mose builds them (`<target>.A` (G·r,in), `.B`
 (out,E·r), `.gate` (ΣK,in), fused as experts.Mixture stores them): with B zero, A gets a
 zero gradient at step 0, so the export's A must equal the initial A (checked), but the
@@ -186,8 +188,8 @@ def main():
             norms.append(((va * n).sum((0, 1)), va.sum((0, 1))))
             return y
         mix.delta = delta
-    ps = params
-    m1 = [torch.zeros_like(p) for p in ps]
+    ps = params  # mose's order: per target A, B, gate
+    m1 = [torch.zeros_like(p) for p in ps]  # AdamW moments
     v1 = [torch.zeros_like(p) for p in ps]
     b1, b2 = t["betas"]
     samples = []
