@@ -4,16 +4,17 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"regexp"
 	"slices"
 	"strings"
 )
 
-// loraImport is an external adapter_config.json (PEFT 0.13.2's LoraConfig)
-// reduced to what mose computes: every field is either used, accepted
-// because it has no effect on a trained adapter's forward, or refused by
-// name (README: "PEFT adapters from elsewhere").
+// loraImport is an external adapter_config.json (PEFT 0.13.2's to 0.21.2's
+// LoraConfig) reduced to what mose computes: every field is either used,
+// accepted because it has no effect on a trained adapter's forward, or
+// refused by name (docs/export.md: "PEFT adapters from elsewhere").
 type loraImport struct {
 	R             int
 	Alpha         float64
@@ -25,6 +26,7 @@ type loraImport struct {
 	rankKeys      []string         // rank_pattern keys, in file order
 	alphaKeys     []string         // alpha_pattern keys, in file order
 	patternRes    []*regexp.Regexp // rankKeys then alphaKeys, compiled
+	rule          patternRule      // the writer's rank/alpha pattern rule
 	rankPattern   map[string]int
 	alphaPattern  map[string]float64
 	bias          string
@@ -38,13 +40,17 @@ const allLinear = "all-linear"
 // (TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING) for the families mose runs.
 var defaultTargets = map[string][]string{"llama": {"q_proj", "v_proj"}, "mistral": {"q_proj", "v_proj"}, "qwen2": {"q_proj", "v_proj"}}
 
-// newerFields are LoraConfig fields of PEFT releases after 0.13.2: accepted
-// at the value that leaves plain LoRA unchanged, refused otherwise.
+// newerFields are LoraConfig fields of PEFT releases after 0.13.2 (up to
+// 0.21.2): accepted at the value that leaves plain LoRA unchanged, refused
+// otherwise. peft_version (0.18+) is read by writerRule.
 var newerFields = map[string]string{
-	"exclude_modules": "null", "lora_bias": "false", "use_qalora": "false", "eva_config": "null",
-	"corda_config": "null", "trainable_token_indices": "null", "target_parameters": "null",
+	"exclude_modules": "empty", "lora_bias": "false", "use_qalora": "false", "eva_config": "null",
+	"corda_config": "null", "trainable_token_indices": "null", "target_parameters": "empty",
 	"alora_invocation_tokens": "null", "arrow_config": "null", "ensure_weight_tying": "false",
+	"lora_ga_config": "null", "velora_config": "null", "monteclora_config": "null", "use_bdlora": "null",
+	"kasa_config":       "null",
 	"qalora_group_size": "any", // used only with use_qalora
+	"peft_version":      "any", // checked by writerRule
 }
 
 // parseLoRAConfig reads adapter_config.json's bytes for a model of the
@@ -83,13 +89,17 @@ func parseLoRAConfig(b []byte, modelType string) (*loraImport, error) {
 	}
 	if len(unknown) > 0 {
 		slices.Sort(unknown)
-		return nil, fmt.Errorf("%s: unknown LoraConfig field(s) (mose reads peft 0.13.2's LoraConfig and refuses what it does not implement)",
+		return nil, fmt.Errorf("%s: unknown LoraConfig field(s) (mose reads PEFT 0.13.2's to 0.21.2's LoraConfig and refuses what it does not implement)",
 			strings.Join(unknown, ", "))
 	}
-	for k, def := range newerFields {
-		if v, ok := raw[k]; ok && !isDefault(v, def) {
-			return nil, bad(k, "%s is not supported (a field of PEFT after 0.13.2; mose accepts it only as %s)", v, def)
+	for _, k := range slices.Sorted(maps.Keys(newerFields)) {
+		if v, ok := raw[k]; ok && !isDefault(v, newerFields[k]) {
+			return nil, bad(k, "%s is not supported (a field of PEFT after 0.13.2; mose accepts it only as %s)", v, newerFields[k])
 		}
+	}
+	rule, err := writerRule(raw)
+	if err != nil {
+		return nil, err
 	}
 
 	var peftType, taskType string
@@ -133,7 +143,7 @@ func parseLoRAConfig(b []byte, modelType string) (*loraImport, error) {
 		return nil, bad("lora_dropout", "%g, must be in [0, 1)", dropout)
 	}
 
-	c := &loraImport{R: 8, Alpha: 8, bias: "none"} // LoraConfig's defaults
+	c := &loraImport{R: 8, Alpha: 8, bias: "none", rule: rule} // LoraConfig's defaults
 	if err := get("r", &c.R); err != nil {
 		return nil, err
 	}
@@ -285,8 +295,7 @@ func (c *loraImport) parseTargets(raw map[string]json.RawMessage, modelType stri
 }
 
 // parsePatterns reads rank_pattern and alpha_pattern, keeping the keys in
-// file order: PEFT takes the first matching key of rank_pattern then
-// alpha_pattern.
+// file order: PEFT takes the first matching key (rankAlpha).
 func (c *loraImport) parsePatterns(raw map[string]json.RawMessage, bad func(string, string, ...any) error) error {
 	c.rankPattern, c.alphaPattern = map[string]int{}, map[string]float64{}
 	var err error
@@ -317,7 +326,7 @@ func (c *loraImport) parsePatterns(raw map[string]json.RawMessage, bad func(stri
 		}
 	}
 	for _, k := range slices.Concat(c.rankKeys, c.alphaKeys) {
-		re, err := regexp.Compile(`^(?:.*\.` + k + `$)`) // PEFT 0.13.2: re.match(rf".*\.{key}$", module)
+		re, err := c.rule.pattern(k)
 		if err != nil {
 			return bad("rank_pattern/alpha_pattern", "the key %q does not compile in Go's RE2 syntax: %v", k, err)
 		}
@@ -357,14 +366,16 @@ func strictUnmarshal(v json.RawMessage, dst any) error {
 	return dec.Decode(dst)
 }
 
-// isDefault reports whether a JSON value is the given default (null and
-// empty containers count as null; false as false).
+// isDefault reports whether a JSON value is the given default: "null" is
+// JSON null only (PEFT builds a sub-config, enabling its variant, from an
+// empty object), "empty" is null or an empty list or object, "any" is
+// anything, else the literal JSON text.
 func isDefault(v json.RawMessage, def string) bool {
 	s := string(bytes.TrimSpace(v))
 	switch def {
 	case "any":
 		return true
-	case "null":
+	case "empty":
 		return s == "null" || s == "[]" || s == "{}"
 	default:
 		return s == def
@@ -423,22 +434,31 @@ func (c *loraImport) targets(key string) bool {
 	return slices.Contains(c.layers, idx)
 }
 
-// rankAlpha is PEFT 0.13.2's per-module r and alpha: the first key of
+// rankAlpha is the per-module r and alpha of the PEFT that wrote the
+// adapter (defaults r, lora_alpha). PEFT <= 0.13: the first key of
 // rank_pattern then alpha_pattern whose pattern matches the module name,
-// else the name itself, looked up in each pattern (defaults r, lora_alpha).
+// else the name itself, is looked up in both patterns. PEFT >= 0.14: the
+// same, but rank_pattern and alpha_pattern each on their own.
 func (c *loraImport) rankAlpha(key string) (int, float64) {
-	name := key
-	for i, k := range slices.Concat(c.rankKeys, c.alphaKeys) {
-		if c.patternRes[i].MatchString(key) {
-			name = k
-			break
+	first := func(keys []string, res []*regexp.Regexp) string {
+		for i, k := range keys {
+			if res[i].MatchString(key) {
+				return k
+			}
 		}
+		return key
+	}
+	rankRes, alphaRes := c.patternRes[:len(c.rankKeys)], c.patternRes[len(c.rankKeys):]
+	rName, aName := first(c.rankKeys, rankRes), first(c.alphaKeys, alphaRes)
+	if c.rule == rule013 {
+		rName = first(slices.Concat(c.rankKeys, c.alphaKeys), c.patternRes)
+		aName = rName
 	}
 	r, alpha := c.R, c.Alpha
-	if v, ok := c.rankPattern[name]; ok {
+	if v, ok := c.rankPattern[rName]; ok {
 		r = v
 	}
-	if v, ok := c.alphaPattern[name]; ok {
+	if v, ok := c.alphaPattern[aName]; ok {
 		alpha = v
 	}
 	return r, alpha

@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -18,19 +19,49 @@ import (
 	"github.com/mose-llm/mose/stack"
 )
 
-const peftImportDir = "testdata/peft-import"
-
-// peftImportCase is one row of the README's LoraConfig table: an adapter
-// written by PEFT (variant), optionally edited, and either PEFT's own logits
-// for it (golden) or the refusal's words (refuse).
-type peftImportCase struct {
-	name    string
-	variant string                                             // dir under testdata/peft-import
-	set     map[string]string                                  // adapter_config.json fields to replace (raw JSON; "" deletes)
-	tensors func(ts []safetensors.Tensor) []safetensors.Tensor // edit adapter_model.safetensors
-	golden  string                                             // expected.safetensors key
-	refuse  string                                             // words the error must contain
+// peftImportSets are the committed fixture sets, one per PEFT release that
+// wrote them (scripts/fixtures/make_peft_import_fixtures.py).
+var peftImportSets = []struct{ name, dir string }{
+	{"0.13", "testdata/peft-import"},
+	{"0.21", "testdata/peft-import-0.21"},
 }
+
+// peftImportDir is the directory of the set called name.
+func peftImportDir(t *testing.T, name string) string {
+	t.Helper()
+	for _, s := range peftImportSets {
+		if s.name == name {
+			return s.dir
+		}
+	}
+	t.Fatalf("no fixture set %q", name)
+	return ""
+}
+
+// peftImportCase is one row of docs/export.md's LoraConfig table: an adapter
+// written by PEFT (variant), optionally edited, and either PEFT's own logits
+// for it (golden) or the refusal's words (refuse). It runs on every fixture
+// set that has the variant, or on the set named by only.
+type peftImportCase struct {
+	name      string
+	variant   string                                             // dir under the fixture set
+	only      string                                             // run on this set only ("": every set)
+	set       map[string]string                                  // adapter_config.json fields to replace (raw JSON; "" deletes)
+	tensors   func(ts []safetensors.Tensor) []safetensors.Tensor // edit adapter_model.safetensors
+	golden    string                                             // expected.safetensors key
+	goldenSet string                                             // the set whose expected.safetensors has golden ("": this one)
+	refuse    string                                             // words the error must contain
+}
+
+// fieldsSince014Deleted deletes every LoraConfig field PEFT added after
+// 0.13.2 (peft_version included): a 0.21 adapter_config.json as 0.13.2 wrote it.
+var fieldsSince014Deleted = func() map[string]string {
+	m := map[string]string{}
+	for k := range newerFields {
+		m[k] = ""
+	}
+	return m
+}()
 
 var peftImportCases = []peftImportCase{
 	// Supported: plain LoRA arithmetic, checked against PEFT's logits.
@@ -40,6 +71,7 @@ var peftImportCases = []peftImportCase{
 	{name: "rank_pattern", variant: "rank_pattern", golden: "logits_rank_pattern"},
 	{name: "rank_pattern+use_rslora", variant: "rank_pattern_rslora", golden: "logits_rank_pattern_rslora"},
 	{name: "rank_pattern/alpha_pattern key order", variant: "pattern_order", golden: "logits_pattern_order"},
+	{name: "rank_pattern/alpha_pattern regex keys", variant: "pattern_regex", golden: "logits_pattern_regex"},
 	{name: "rank_pattern full module name", variant: "pattern_full_key", golden: "logits_pattern_full_key"},
 	{name: "layers_to_transform+layers_pattern", variant: "layers_to_transform", golden: "logits_layers_to_transform"},
 	{name: "layers_to_transform int", variant: "layers_to_transform_int", golden: "logits_layers_to_transform_int"},
@@ -64,7 +96,28 @@ var peftImportCases = []peftImportCase{
 		"revision": `"main"`, "auto_mapping": `{"base_model_class":"LlamaForCausalLM","parent_library":"transformers.models.llama.modeling_llama"}`,
 		"megatron_core": `"megatron.core"`, "runtime_config": `{"ephemeral_gpu_offload":false}`}, golden: "logits_plain"},
 	{name: "newer fields at their defaults", variant: "plain", set: map[string]string{"lora_bias": "false", "exclude_modules": "null",
-		"use_qalora": "false", "qalora_group_size": "16", "eva_config": "null", "target_parameters": "null"}, golden: "logits_plain"},
+		"use_qalora": "false", "qalora_group_size": "16", "eva_config": "null", "target_parameters": "[]", "kasa_config": "null",
+		"lora_ga_config": "null", "velora_config": "null", "monteclora_config": "null", "use_bdlora": "null",
+		"peft_version": `"0.21.2"`}, golden: "logits_plain"},
+
+	// The rank/alpha pattern rule of the PEFT that wrote the adapter: from
+	// peft_version, else from the fields its LoraConfig had.
+	{name: "0.13 files read with PEFT 0.21's rule", variant: "pattern_order", only: "0.13", set: map[string]string{"peft_version": `"0.21.2"`},
+		golden: "logits_pattern_order", goldenSet: "0.21"},
+	{name: "0.13 files read with PEFT 0.14's rule (lora_bias, no peft_version)", variant: "pattern_order", only: "0.13",
+		set: map[string]string{"lora_bias": "false"}, golden: "logits_pattern_order", goldenSet: "0.21"},
+	{name: "0.13 files read with PEFT 0.15's rule (corda_config, no peft_version)", variant: "pattern_order", only: "0.13",
+		set: map[string]string{"corda_config": "null"}, golden: "logits_pattern_order", goldenSet: "0.21"},
+	{name: "0.21 files read with PEFT 0.13's rule (peft_version 0.13.2)", variant: "pattern_order", only: "0.21",
+		set: map[string]string{"peft_version": `"0.13.2"`}, golden: "logits_pattern_order", goldenSet: "0.13"},
+	{name: "0.21 files read with PEFT 0.13's rule (0.13.2's fields only)", variant: "pattern_order", only: "0.21",
+		set: fieldsSince014Deleted, golden: "logits_pattern_order", goldenSet: "0.13"},
+	{name: "0.21 regex keys read with PEFT 0.13's rule", variant: "pattern_regex", only: "0.21",
+		set: fieldsSince014Deleted, refuse: "the adapter wants"},
+	{name: "peft_version dev build", variant: "pattern_order", only: "0.21", set: map[string]string{"peft_version": `"0.22.0.dev0@0123abc"`},
+		golden: "logits_pattern_order"},
+	{name: "peft_version not a version", variant: "plain", set: map[string]string{"peft_version": `"latest"`}, refuse: "peft_version"},
+	{name: "peft_version not a string", variant: "plain", set: map[string]string{"peft_version": "21"}, refuse: "peft_version"},
 
 	// Refused, naming the field.
 	{name: "peft_type IA3", variant: "plain", set: map[string]string{"peft_type": `"IA3"`}, refuse: "peft_type"},
@@ -95,6 +148,16 @@ var peftImportCases = []peftImportCase{
 	{name: "lora_bias (newer PEFT)", variant: "plain", set: map[string]string{"lora_bias": "true"}, refuse: "lora_bias"},
 	{name: "use_qalora (newer PEFT)", variant: "plain", set: map[string]string{"use_qalora": "true"}, refuse: "use_qalora"},
 	{name: "exclude_modules (newer PEFT)", variant: "plain", set: map[string]string{"exclude_modules": `["q_proj"]`}, refuse: "exclude_modules"},
+	{name: "kasa_config (PEFT 0.21)", variant: "plain", set: map[string]string{"kasa_config": `{}`}, refuse: "kasa_config"},
+	{name: "lora_ga_config (PEFT 0.21)", variant: "plain", set: map[string]string{"lora_ga_config": `{"direction":"ArB2r"}`}, refuse: "lora_ga_config"},
+	{name: "velora_config (PEFT 0.21)", variant: "plain", set: map[string]string{"velora_config": `{"rank":4}`}, refuse: "velora_config"},
+	{name: "monteclora_config (PEFT 0.21)", variant: "plain", set: map[string]string{"monteclora_config": `{}`}, refuse: "monteclora_config"},
+	{name: "use_bdlora (PEFT 0.21)", variant: "plain", set: map[string]string{"use_bdlora": `{"nblocks":2}`}, refuse: "use_bdlora"},
+	{name: "arrow_config (PEFT 0.21)", variant: "plain", set: map[string]string{"arrow_config": `{}`}, refuse: "arrow_config"},
+	{name: "alora_invocation_tokens (PEFT 0.21)", variant: "plain", set: map[string]string{"alora_invocation_tokens": `[]`}, refuse: "alora_invocation_tokens"},
+	{name: "ensure_weight_tying (PEFT 0.21)", variant: "plain", set: map[string]string{"ensure_weight_tying": "true"}, refuse: "ensure_weight_tying"},
+	{name: "trainable_token_indices (PEFT 0.21)", variant: "plain", set: map[string]string{"trainable_token_indices": `[3]`}, refuse: "trainable_token_indices"},
+	{name: "target_parameters (PEFT 0.21)", variant: "plain", set: map[string]string{"target_parameters": `["mlp.experts.down_proj"]`}, refuse: "target_parameters"},
 
 	// Tensors: every one is used or refused.
 	{name: "rank_pattern the file disagrees with", variant: "plain", set: map[string]string{"rank_pattern": `{"v_proj":2}`}, refuse: "shape [4 32], the adapter wants [2 32]"},
@@ -124,28 +187,39 @@ func dropTensor(name string) func([]safetensors.Tensor) []safetensors.Tensor {
 	}
 }
 
-// peftImportAdapter writes the case's adapter dir and returns it with its base model dir.
-func peftImportAdapter(t *testing.T, c peftImportCase) (base, dir string) {
+// peftVariants reads a fixture set's variants.json: variant -> base model dir name.
+func peftVariants(t *testing.T, setDir string) map[string]string {
 	t.Helper()
 	var variants map[string]struct {
 		Base string `json:"base"`
 	}
-	b, err := os.ReadFile(filepath.Join(peftImportDir, "variants.json"))
+	b, err := os.ReadFile(filepath.Join(setDir, "variants.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := json.Unmarshal(b, &variants); err != nil {
 		t.Fatal(err)
 	}
-	v, ok := variants[c.variant]
-	if !ok {
-		t.Fatalf("no variant %q in the fixtures", c.variant)
+	out := map[string]string{}
+	for k, v := range variants {
+		out[k] = v.Base
 	}
-	src := filepath.Join(peftImportDir, c.variant)
+	return out
+}
+
+// peftImportAdapter writes the case's adapter dir from the fixture set in
+// setDir and returns it with its base model dir.
+func peftImportAdapter(t *testing.T, setDir string, c peftImportCase) (base, dir string) {
+	t.Helper()
+	vbase, ok := peftVariants(t, setDir)[c.variant]
+	if !ok {
+		t.Fatalf("no variant %q in %s", c.variant, setDir)
+	}
+	src := filepath.Join(setDir, c.variant)
 	dir = filepath.Join(t.TempDir(), "adapter")
 	os.MkdirAll(dir, 0o755)
 	var cfg map[string]json.RawMessage
-	b, _ = os.ReadFile(filepath.Join(src, stack.PEFTConfigFile))
+	b, _ := os.ReadFile(filepath.Join(src, stack.PEFTConfigFile))
 	if err := json.Unmarshal(b, &cfg); err != nil {
 		t.Fatal(err)
 	}
@@ -174,13 +248,13 @@ func peftImportAdapter(t *testing.T, c peftImportCase) (base, dir string) {
 	if err := safetensors.WriteFile(filepath.Join(dir, stack.PEFTWeightsFile), ts, map[string]string{"format": "pt"}); err != nil {
 		t.Fatal(err)
 	}
-	base, _ = filepath.Abs(filepath.Join(peftImportDir, v.Base))
+	base, _ = filepath.Abs(filepath.Join(setDir, vbase))
 	return base, dir
 }
 
-func expectedTensor(t *testing.T, key string) ([]float32, []int64) {
+func expectedTensor(t *testing.T, setDir, key string) ([]float32, []int64) {
 	t.Helper()
-	f, err := safetensors.Open(filepath.Join(peftImportDir, "expected.safetensors"))
+	f, err := safetensors.Open(filepath.Join(setDir, "expected.safetensors"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,54 +276,83 @@ func expectedTensor(t *testing.T, key string) ([]float32, []int64) {
 	return v, info.Shape
 }
 
-// Every LoraConfig field of peft 0.13.2: supported ones give PEFT's logits
-// (1e-4), accepted ones too, refused ones are bad input naming the field.
+// Every LoraConfig field of PEFT 0.13.2 to 0.21.2, on the fixture set of
+// each release: supported ones give that PEFT's logits (1e-4), accepted ones
+// too, refused ones are bad input naming the field.
 func TestPEFTImportFields(t *testing.T) {
-	idsF, shape := expectedTensor(t, "input_ids")
+	for _, set := range peftImportSets {
+		t.Run(set.name, func(t *testing.T) {
+			variants := peftVariants(t, set.dir)
+			covered := map[string]bool{}
+			for _, c := range peftImportCases {
+				if _, ok := variants[c.variant]; !ok || (c.only != "" && c.only != set.name) {
+					continue
+				}
+				if c.golden == "logits_"+c.variant && c.set == nil && c.tensors == nil && c.goldenSet == "" {
+					covered[c.variant] = true
+				}
+				t.Run(strings.ReplaceAll(c.name, " ", "_"), func(t *testing.T) { runPEFTImportCase(t, set.dir, c) })
+			}
+			for v := range variants {
+				if !covered[v] {
+					t.Errorf("variant %s of %s: no case compares it unedited with PEFT's logits", v, set.dir)
+				}
+			}
+		})
+	}
+}
+
+// runPEFTImportCase opens the case's adapter on the set in setDir and checks
+// the logits or the refusal.
+func runPEFTImportCase(t *testing.T, setDir string, c peftImportCase) {
+	idsF, shape := expectedTensor(t, setDir, "input_ids")
 	ids := make([]int64, len(idsF))
 	for i, v := range idsF {
 		ids[i] = int64(v)
 	}
-	for _, c := range peftImportCases {
-		t.Run(strings.ReplaceAll(c.name, " ", "_"), func(t *testing.T) {
-			base, dir := peftImportAdapter(t, c)
-			var got []float32
-			err := torch.Run(func() error {
-				m, closeFn, err := OpenPEFT(base, dir, model.Options{})
-				if err != nil {
-					return err
-				}
-				defer closeFn()
-				s := torch.NewScope()
-				defer s.Close()
-				in := &model.Inputs{IDs: s.FromInt64(ids, shape[0], shape[1])}
-				return torch.NoGrad(func() error {
-					got, err = m.Logits(s, m.Forward(s, in, false), nil).Float32s()
-					return err
-				})
-			})
-			if c.refuse != "" {
-				if inputerr.Classify(err) != inputerr.Input || !strings.Contains(err.Error(), c.refuse) {
-					t.Fatalf("want bad input naming %q, got %v", c.refuse, err)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			want, _ := expectedTensor(t, c.golden)
-			if len(got) != len(want) {
-				t.Fatalf("%d logits, PEFT has %d", len(got), len(want))
-			}
-			var worst float64
-			for i := range want {
-				worst = math.Max(worst, math.Abs(float64(got[i]-want[i])))
-			}
-			t.Logf("max |mose - PEFT| = %.3g", worst)
-			if worst > 1e-4 {
-				t.Errorf("max |mose - PEFT| = %.3g (> 1e-4)", worst)
-			}
+	base, dir := peftImportAdapter(t, setDir, c)
+	var got []float32
+	err := torch.Run(func() error {
+		m, closeFn, err := OpenPEFT(base, dir, model.Options{})
+		if err != nil {
+			return err
+		}
+		defer closeFn()
+		s := torch.NewScope()
+		defer s.Close()
+		in := &model.Inputs{IDs: s.FromInt64(ids, shape[0], shape[1])}
+		return torch.NoGrad(func() error {
+			got, err = m.Logits(s, m.Forward(s, in, false), nil).Float32s()
+			return err
 		})
+	})
+	if c.refuse != "" {
+		if inputerr.Classify(err) != inputerr.Input || !strings.Contains(err.Error(), c.refuse) {
+			t.Fatalf("want bad input naming %q, got %v", c.refuse, err)
+		}
+		return
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	goldenDir := setDir
+	if c.goldenSet != "" {
+		goldenDir = peftImportDir(t, c.goldenSet)
+		if other, _ := expectedTensor(t, goldenDir, "input_ids"); !slices.Equal(other, idsF) {
+			t.Fatalf("%s and %s have different input_ids", setDir, goldenDir)
+		}
+	}
+	want, _ := expectedTensor(t, goldenDir, c.golden)
+	if len(got) != len(want) {
+		t.Fatalf("%d logits, PEFT has %d", len(got), len(want))
+	}
+	var worst float64
+	for i := range want {
+		worst = math.Max(worst, math.Abs(float64(got[i]-want[i])))
+	}
+	t.Logf("max |mose - PEFT| = %.3g", worst)
+	if worst > 1e-4 {
+		t.Errorf("max |mose - PEFT| = %.3g (> 1e-4)", worst)
 	}
 }
 
