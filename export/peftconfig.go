@@ -465,7 +465,7 @@ func (c *loraImport) rankAlpha(key string) (int, float64) {
 }
 
 // peftFields are the fields of peft 0.13.2's LoraConfig (with PeftConfig's),
-// in the README table's order.
+// in docs/export.md's table order; newerFields has those of later releases.
 var peftFields = []string{
 	"peft_type", "task_type", "base_model_name_or_path", "revision", "auto_mapping", "inference_mode",
 	"r", "lora_alpha", "use_rslora", "target_modules", "layers_to_transform", "layers_pattern",
