@@ -202,18 +202,20 @@ func parseLoRAConfig(b []byte, modelType string) (*loraImport, error) {
 }
 
 // parseInit checks init_lora_weights and loftq_config: the initialisation of
-// a trained adapter does not matter, except for the schemes that rewrite the
-// base weights (PiSSA, OLoRA, LoftQ), which PEFT redoes on load.
+// a trained adapter does not matter (true, false, gaussian, orthogonal),
+// except for the schemes that rewrite the base weights (PiSSA, CorDA, OLoRA,
+// LoftQ, LoRA-GA), which PEFT redoes on load, and MiCA, a forward of its own.
 func parseInit(raw map[string]json.RawMessage, bad func(string, string, ...any) error) error {
 	if v, ok := raw["init_lora_weights"]; ok {
 		var b bool
 		var s string
 		switch {
 		case json.Unmarshal(v, &b) == nil:
-		case json.Unmarshal(v, &s) == nil && s == "gaussian":
+		case json.Unmarshal(v, &s) == nil && (s == "gaussian" || s == "orthogonal"):
 		case json.Unmarshal(v, &s) == nil:
-			return bad("init_lora_weights", "%q is not supported: it rewrites the base weights at load (PiSSA, OLoRA, LoftQ); "+
-				"save the adapter with path_initial_model_for_weight_conversion to get a plain LoRA", s)
+			return bad("init_lora_weights", "%q is not supported: PiSSA, CorDA, OLoRA, LoftQ and LoRA-GA rewrite the base weights "+
+				"at load (save the adapter with path_initial_model_for_weight_conversion to get a plain LoRA), MiCA has a "+
+				"forward of its own, and EVA is not verified", s)
 		default:
 			return bad("init_lora_weights", "%s (want true, false or \"gaussian\")", v)
 		}
