@@ -9,6 +9,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/mose-llm/mose/stack"
 )
 
 // loraImport is an external adapter_config.json (PEFT 0.13.2's to 0.21.2's
@@ -40,18 +42,10 @@ const allLinear = "all-linear"
 // (TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING) for the families mose runs.
 var defaultTargets = map[string][]string{"llama": {"q_proj", "v_proj"}, "mistral": {"q_proj", "v_proj"}, "qwen2": {"q_proj", "v_proj"}}
 
-// newerFields are LoraConfig fields of PEFT releases after 0.13.2 (up to
-// 0.21.2): accepted at the value that leaves plain LoRA unchanged, refused
-// otherwise. peft_version (0.18+) is read by writerRule.
-var newerFields = map[string]string{
-	"exclude_modules": "empty", "lora_bias": "false", "use_qalora": "false", "eva_config": "null",
-	"corda_config": "null", "trainable_token_indices": "null", "target_parameters": "empty",
-	"alora_invocation_tokens": "null", "arrow_config": "null", "ensure_weight_tying": "false",
-	"lora_ga_config": "null", "velora_config": "null", "monteclora_config": "null", "use_bdlora": "null",
-	"kasa_config":       "null",
-	"qalora_group_size": "any", // used only with use_qalora
-	"peft_version":      "any", // checked by writerRule
-}
+// newerFields are the LoraConfig fields of PEFT after 0.13.2, with the value
+// at which each is accepted (stack.PEFTFieldAtDefault); writerRule reads
+// peft_version.
+var newerFields = stack.PEFTNewerFields
 
 // parseLoRAConfig reads adapter_config.json's bytes for a model of the
 // given model_type. Errors name the field.
@@ -93,7 +87,7 @@ func parseLoRAConfig(b []byte, modelType string) (*loraImport, error) {
 			strings.Join(unknown, ", "))
 	}
 	for _, k := range slices.Sorted(maps.Keys(newerFields)) {
-		if v, ok := raw[k]; ok && !isDefault(v, newerFields[k]) {
+		if v, ok := raw[k]; ok && !stack.PEFTFieldAtDefault(v, newerFields[k]) {
 			return nil, bad(k, "%s is not supported (a field of PEFT after 0.13.2; mose accepts it only as %s)", v, newerFields[k])
 		}
 	}
@@ -366,22 +360,6 @@ func strictUnmarshal(v json.RawMessage, dst any) error {
 	dec := json.NewDecoder(bytes.NewReader(v))
 	dec.DisallowUnknownFields()
 	return dec.Decode(dst)
-}
-
-// isDefault reports whether a JSON value is the given default: "null" is
-// JSON null only (PEFT builds a sub-config, enabling its variant, from an
-// empty object), "empty" is null or an empty list or object, "any" is
-// anything, else the literal JSON text.
-func isDefault(v json.RawMessage, def string) bool {
-	s := string(bytes.TrimSpace(v))
-	switch def {
-	case "any":
-		return true
-	case "empty":
-		return s == "null" || s == "[]" || s == "{}"
-	default:
-		return s == def
-	}
 }
 
 // anyLayer is PEFT's layer index of a module name without layers_pattern:
