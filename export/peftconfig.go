@@ -4,16 +4,19 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/mose-llm/mose/stack"
 )
 
-// loraImport is an external adapter_config.json (PEFT 0.13.2's LoraConfig)
-// reduced to what mose computes: every field is either used, accepted
-// because it has no effect on a trained adapter's forward, or refused by
-// name (README: "PEFT adapters from elsewhere").
+// loraImport is an external adapter_config.json (PEFT 0.13.2's to 0.21.2's
+// LoraConfig) reduced to what mose computes: every field is either used,
+// accepted because it has no effect on a trained adapter's forward, or
+// refused by name (docs/export.md: "PEFT adapters from elsewhere").
 type loraImport struct {
 	R             int
 	Alpha         float64
@@ -25,6 +28,7 @@ type loraImport struct {
 	rankKeys      []string         // rank_pattern keys, in file order
 	alphaKeys     []string         // alpha_pattern keys, in file order
 	patternRes    []*regexp.Regexp // rankKeys then alphaKeys, compiled
+	rule          patternRule      // the writer's rank/alpha pattern rule
 	rankPattern   map[string]int
 	alphaPattern  map[string]float64
 	bias          string
@@ -38,14 +42,10 @@ const allLinear = "all-linear"
 // (TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING) for the families mose runs.
 var defaultTargets = map[string][]string{"llama": {"q_proj", "v_proj"}, "mistral": {"q_proj", "v_proj"}, "qwen2": {"q_proj", "v_proj"}}
 
-// newerFields are LoraConfig fields of PEFT releases after 0.13.2: accepted
-// at the value that leaves plain LoRA unchanged, refused otherwise.
-var newerFields = map[string]string{
-	"exclude_modules": "null", "lora_bias": "false", "use_qalora": "false", "eva_config": "null",
-	"corda_config": "null", "trainable_token_indices": "null", "target_parameters": "null",
-	"alora_invocation_tokens": "null", "arrow_config": "null", "ensure_weight_tying": "false",
-	"qalora_group_size": "any", // used only with use_qalora
-}
+// newerFields are the LoraConfig fields of PEFT after 0.13.2, with the value
+// at which each is accepted (stack.PEFTFieldAtDefault); writerRule reads
+// peft_version.
+var newerFields = stack.PEFTNewerFields
 
 // parseLoRAConfig reads adapter_config.json's bytes for a model of the
 // given model_type. Errors name the field.
@@ -83,13 +83,17 @@ func parseLoRAConfig(b []byte, modelType string) (*loraImport, error) {
 	}
 	if len(unknown) > 0 {
 		slices.Sort(unknown)
-		return nil, fmt.Errorf("%s: unknown LoraConfig field(s) (mose reads peft 0.13.2's LoraConfig and refuses what it does not implement)",
+		return nil, fmt.Errorf("%s: unknown LoraConfig field(s) (mose reads PEFT 0.13.2's to 0.21.2's LoraConfig and refuses what it does not implement)",
 			strings.Join(unknown, ", "))
 	}
-	for k, def := range newerFields {
-		if v, ok := raw[k]; ok && !isDefault(v, def) {
-			return nil, bad(k, "%s is not supported (a field of PEFT after 0.13.2; mose accepts it only as %s)", v, def)
+	for _, k := range slices.Sorted(maps.Keys(newerFields)) {
+		if v, ok := raw[k]; ok && !stack.PEFTFieldAtDefault(v, newerFields[k]) {
+			return nil, bad(k, "%s is not supported (a field of PEFT after 0.13.2; mose accepts it only as %s)", v, newerFields[k])
 		}
+	}
+	rule, err := writerRule(raw)
+	if err != nil {
+		return nil, err
 	}
 
 	var peftType, taskType string
@@ -133,7 +137,7 @@ func parseLoRAConfig(b []byte, modelType string) (*loraImport, error) {
 		return nil, bad("lora_dropout", "%g, must be in [0, 1)", dropout)
 	}
 
-	c := &loraImport{R: 8, Alpha: 8, bias: "none"} // LoraConfig's defaults
+	c := &loraImport{R: 8, Alpha: 8, bias: "none", rule: rule} // LoraConfig's defaults
 	if err := get("r", &c.R); err != nil {
 		return nil, err
 	}
@@ -192,18 +196,20 @@ func parseLoRAConfig(b []byte, modelType string) (*loraImport, error) {
 }
 
 // parseInit checks init_lora_weights and loftq_config: the initialisation of
-// a trained adapter does not matter, except for the schemes that rewrite the
-// base weights (PiSSA, OLoRA, LoftQ), which PEFT redoes on load.
+// a trained adapter does not matter (true, false, gaussian, orthogonal),
+// except for the schemes that rewrite the base weights (PiSSA, CorDA, OLoRA,
+// LoftQ, LoRA-GA), which PEFT redoes on load, and MiCA, a forward of its own.
 func parseInit(raw map[string]json.RawMessage, bad func(string, string, ...any) error) error {
 	if v, ok := raw["init_lora_weights"]; ok {
 		var b bool
 		var s string
 		switch {
 		case json.Unmarshal(v, &b) == nil:
-		case json.Unmarshal(v, &s) == nil && s == "gaussian":
+		case json.Unmarshal(v, &s) == nil && (s == "gaussian" || s == "orthogonal"):
 		case json.Unmarshal(v, &s) == nil:
-			return bad("init_lora_weights", "%q is not supported: it rewrites the base weights at load (PiSSA, OLoRA, LoftQ); "+
-				"save the adapter with path_initial_model_for_weight_conversion to get a plain LoRA", s)
+			return bad("init_lora_weights", "%q is not supported: PiSSA, CorDA, OLoRA, LoftQ and LoRA-GA rewrite the base weights "+
+				"at load (save the adapter with path_initial_model_for_weight_conversion to get a plain LoRA), MiCA has a "+
+				"forward of its own, and EVA is not verified", s)
 		default:
 			return bad("init_lora_weights", "%s (want true, false or \"gaussian\")", v)
 		}
@@ -285,8 +291,7 @@ func (c *loraImport) parseTargets(raw map[string]json.RawMessage, modelType stri
 }
 
 // parsePatterns reads rank_pattern and alpha_pattern, keeping the keys in
-// file order: PEFT takes the first matching key of rank_pattern then
-// alpha_pattern.
+// file order: PEFT takes the first matching key (rankAlpha).
 func (c *loraImport) parsePatterns(raw map[string]json.RawMessage, bad func(string, string, ...any) error) error {
 	c.rankPattern, c.alphaPattern = map[string]int{}, map[string]float64{}
 	var err error
@@ -317,7 +322,7 @@ func (c *loraImport) parsePatterns(raw map[string]json.RawMessage, bad func(stri
 		}
 	}
 	for _, k := range slices.Concat(c.rankKeys, c.alphaKeys) {
-		re, err := regexp.Compile(`^(?:.*\.` + k + `$)`) // PEFT 0.13.2: re.match(rf".*\.{key}$", module)
+		re, err := c.rule.pattern(k)
 		if err != nil {
 			return bad("rank_pattern/alpha_pattern", "the key %q does not compile in Go's RE2 syntax: %v", k, err)
 		}
@@ -355,20 +360,6 @@ func strictUnmarshal(v json.RawMessage, dst any) error {
 	dec := json.NewDecoder(bytes.NewReader(v))
 	dec.DisallowUnknownFields()
 	return dec.Decode(dst)
-}
-
-// isDefault reports whether a JSON value is the given default (null and
-// empty containers count as null; false as false).
-func isDefault(v json.RawMessage, def string) bool {
-	s := string(bytes.TrimSpace(v))
-	switch def {
-	case "any":
-		return true
-	case "null":
-		return s == "null" || s == "[]" || s == "{}"
-	default:
-		return s == def
-	}
 }
 
 // anyLayer is PEFT's layer index of a module name without layers_pattern:
@@ -423,29 +414,38 @@ func (c *loraImport) targets(key string) bool {
 	return slices.Contains(c.layers, idx)
 }
 
-// rankAlpha is PEFT 0.13.2's per-module r and alpha: the first key of
+// rankAlpha is the per-module r and alpha of the PEFT that wrote the
+// adapter (defaults r, lora_alpha). PEFT <= 0.13: the first key of
 // rank_pattern then alpha_pattern whose pattern matches the module name,
-// else the name itself, looked up in each pattern (defaults r, lora_alpha).
+// else the name itself, is looked up in both patterns. PEFT >= 0.14: the
+// same, but rank_pattern and alpha_pattern each on their own.
 func (c *loraImport) rankAlpha(key string) (int, float64) {
-	name := key
-	for i, k := range slices.Concat(c.rankKeys, c.alphaKeys) {
-		if c.patternRes[i].MatchString(key) {
-			name = k
-			break
+	first := func(keys []string, res []*regexp.Regexp) string {
+		for i, k := range keys {
+			if res[i].MatchString(key) {
+				return k
+			}
 		}
+		return key
+	}
+	rankRes, alphaRes := c.patternRes[:len(c.rankKeys)], c.patternRes[len(c.rankKeys):]
+	rName, aName := first(c.rankKeys, rankRes), first(c.alphaKeys, alphaRes)
+	if c.rule == rule013 {
+		rName = first(slices.Concat(c.rankKeys, c.alphaKeys), c.patternRes)
+		aName = rName
 	}
 	r, alpha := c.R, c.Alpha
-	if v, ok := c.rankPattern[name]; ok {
+	if v, ok := c.rankPattern[rName]; ok {
 		r = v
 	}
-	if v, ok := c.alphaPattern[name]; ok {
+	if v, ok := c.alphaPattern[aName]; ok {
 		alpha = v
 	}
 	return r, alpha
 }
 
 // peftFields are the fields of peft 0.13.2's LoraConfig (with PeftConfig's),
-// in the README table's order.
+// in docs/export.md's table order; newerFields has those of later releases.
 var peftFields = []string{
 	"peft_type", "task_type", "base_model_name_or_path", "revision", "auto_mapping", "inference_mode",
 	"r", "lora_alpha", "use_rslora", "target_modules", "layers_to_transform", "layers_pattern",

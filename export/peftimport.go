@@ -36,12 +36,12 @@ func (c *peftModel) Close() {
 }
 
 // OpenPEFT loads a model dir with a PEFT LoRA adapter directory on top: any
-// adapter PEFT 0.13.2 writes for a LLaMA-family model whose math is plain
+// adapter PEFT 0.13.2 to 0.21.2 writes for a LLaMA-family model whose math is plain
 // LoRA (per-module rank and alpha, layer and regex targets, trained biases,
 // a saved head or embedding matrix), or the adapter_model.safetensors of a
 // mose export (the whole adapter for plain LoRA, the omni expert for MoSE).
 // Every config field and every tensor of the adapter is used or refused by
-// name (README: "PEFT adapters from elsewhere"). It must run on the tensor
+// name (docs/export.md: "PEFT adapters from elsewhere"). It must run on the tensor
 // thread; close frees everything.
 func OpenPEFT(modelDir, adapterDir string, opt model.Options) (m *model.Model, closeFn func(), err error) {
 	cfgPath := filepath.Join(adapterDir, stack.PEFTConfigFile)

@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -18,92 +19,23 @@ import (
 	"github.com/mose-llm/mose/stack"
 )
 
-const peftImportDir = "testdata/peft-import"
-
-// peftImportCase is one row of the README's LoraConfig table: an adapter
-// written by PEFT (variant), optionally edited, and either PEFT's own logits
-// for it (golden) or the refusal's words (refuse).
-type peftImportCase struct {
-	name    string
-	variant string                                             // dir under testdata/peft-import
-	set     map[string]string                                  // adapter_config.json fields to replace (raw JSON; "" deletes)
-	tensors func(ts []safetensors.Tensor) []safetensors.Tensor // edit adapter_model.safetensors
-	golden  string                                             // expected.safetensors key
-	refuse  string                                             // words the error must contain
+// peftImportSets are the committed fixture sets, one per PEFT release that
+// wrote them (scripts/fixtures/make_peft_import_fixtures.py).
+var peftImportSets = []struct{ name, dir string }{
+	{"0.13", "testdata/peft-import"},
+	{"0.21", "testdata/peft-import-0.21"},
 }
 
-var peftImportCases = []peftImportCase{
-	// Supported: plain LoRA arithmetic, checked against PEFT's logits.
-	{name: "r/lora_alpha", variant: "plain", golden: "logits_plain"},
-	{name: "use_rslora", variant: "rslora", golden: "logits_rslora"},
-	{name: "alpha_pattern", variant: "alpha_pattern", golden: "logits_alpha_pattern"},
-	{name: "rank_pattern", variant: "rank_pattern", golden: "logits_rank_pattern"},
-	{name: "rank_pattern+use_rslora", variant: "rank_pattern_rslora", golden: "logits_rank_pattern_rslora"},
-	{name: "rank_pattern/alpha_pattern key order", variant: "pattern_order", golden: "logits_pattern_order"},
-	{name: "rank_pattern full module name", variant: "pattern_full_key", golden: "logits_pattern_full_key"},
-	{name: "layers_to_transform+layers_pattern", variant: "layers_to_transform", golden: "logits_layers_to_transform"},
-	{name: "layers_to_transform int", variant: "layers_to_transform_int", golden: "logits_layers_to_transform_int"},
-	{name: "target_modules regex", variant: "target_regex", golden: "logits_target_regex"},
-	{name: "target_modules full names", variant: "target_full_names", golden: "logits_target_full_names"},
-	{name: "target_modules all-linear (expanded)", variant: "all_linear", golden: "logits_all_linear"},
-	{name: "target_modules all-linear", variant: "all_linear", set: map[string]string{"target_modules": `"all-linear"`}, golden: "logits_all_linear"},
-	{name: "target_modules null", variant: "target_default", golden: "logits_target_default"},
-	{name: "bias all", variant: "bias_all", golden: "logits_bias_all"},
-	{name: "bias lora_only", variant: "bias_lora_only", golden: "logits_bias_lora_only"},
-	{name: "modules_to_save lm_head", variant: "save_lm_head", golden: "logits_save_lm_head"},
-	{name: "modules_to_save embed_tokens", variant: "save_embed", golden: "logits_save_embed"},
-	{name: "modules_to_save lm_head (tied)", variant: "tied_save_lm_head", golden: "logits_tied_save_lm_head"},
-	{name: "modules_to_save embed_tokens (tied)", variant: "tied_save_embed", golden: "logits_tied_save_embed"},
-
-	// Accepted: no effect on a trained adapter's forward (PEFT's logits all the same).
-	{name: "lora_dropout/init gaussian/inference_mode/layers_pattern alone", variant: "no_effect", golden: "logits_no_effect"},
-	{name: "fan_in_fan_out", variant: "no_effect", set: map[string]string{"fan_in_fan_out": "true"}, golden: "logits_no_effect"},
-	{name: "init_lora_weights false", variant: "init_false", golden: "logits_init_false"},
-	{name: "task_type null", variant: "plain", set: map[string]string{"task_type": "null"}, golden: "logits_plain"},
-	{name: "informational fields", variant: "plain", set: map[string]string{"base_model_name_or_path": `"/elsewhere"`,
-		"revision": `"main"`, "auto_mapping": `{"base_model_class":"LlamaForCausalLM","parent_library":"transformers.models.llama.modeling_llama"}`,
-		"megatron_core": `"megatron.core"`, "runtime_config": `{"ephemeral_gpu_offload":false}`}, golden: "logits_plain"},
-	{name: "newer fields at their defaults", variant: "plain", set: map[string]string{"lora_bias": "false", "exclude_modules": "null",
-		"use_qalora": "false", "qalora_group_size": "16", "eva_config": "null", "target_parameters": "null"}, golden: "logits_plain"},
-
-	// Refused, naming the field.
-	{name: "peft_type IA3", variant: "plain", set: map[string]string{"peft_type": `"IA3"`}, refuse: "peft_type"},
-	{name: "peft_type missing", variant: "plain", set: map[string]string{"peft_type": ""}, refuse: "peft_type"},
-	{name: "task_type SEQ_CLS", variant: "plain", set: map[string]string{"task_type": `"SEQ_CLS"`}, refuse: "task_type"},
-	{name: "use_dora", variant: "plain", set: map[string]string{"use_dora": "true"}, refuse: "use_dora"},
-	{name: "init_lora_weights pissa", variant: "plain", set: map[string]string{"init_lora_weights": `"pissa_niter_4"`}, refuse: "init_lora_weights"},
-	{name: "init_lora_weights olora", variant: "plain", set: map[string]string{"init_lora_weights": `"olora"`}, refuse: "init_lora_weights"},
-	{name: "init_lora_weights loftq", variant: "plain", set: map[string]string{"init_lora_weights": `"loftq"`}, refuse: "init_lora_weights"},
-	{name: "loftq_config", variant: "plain", set: map[string]string{"loftq_config": `{"loftq_bits":4,"loftq_iter":1}`}, refuse: "loftq_config"},
-	{name: "layer_replication", variant: "plain", set: map[string]string{"layer_replication": `[[0,2],[1,3]]`}, refuse: "layer_replication"},
-	{name: "megatron_config", variant: "plain", set: map[string]string{"megatron_config": `{}`}, refuse: "megatron_config"},
-	{name: "modules_to_save norm", variant: "plain", set: map[string]string{"modules_to_save": `["norm"]`}, refuse: "modules_to_save"},
-	{name: "target_modules embed_tokens", variant: "plain", set: map[string]string{"target_modules": `["embed_tokens"]`}, refuse: "model.embed_tokens"},
-	{name: "target_modules lm_head", variant: "plain", set: map[string]string{"target_modules": `["q_proj","lm_head"]`}, refuse: "lm_head"},
-	{name: "target_modules mlp", variant: "plain", set: map[string]string{"target_modules": `["mlp"]`}, refuse: "target_modules"},
-	{name: "target_modules regex matching the root", variant: "plain", set: map[string]string{"target_modules": `".*"`}, refuse: "target_modules"},
-	{name: "target_modules matching nothing", variant: "plain", set: map[string]string{"target_modules": `["qkv_proj"]`}, refuse: "matches no module"},
-	{name: "target_modules regex outside RE2", variant: "plain", set: map[string]string{"target_modules": `"(?!k).*q_proj"`}, refuse: "RE2"},
-	{name: "layers_to_transform with a regex", variant: "target_regex", set: map[string]string{"layers_to_transform": "[0]"}, refuse: "layers_to_transform"},
-	{name: "layers_to_transform out of range", variant: "plain", set: map[string]string{"layers_to_transform": "[7]"}, refuse: "matches no module"},
-	{name: "bias unknown", variant: "plain", set: map[string]string{"bias": `"some"`}, refuse: "bias"},
-	{name: "r 0", variant: "plain", set: map[string]string{"r": "0"}, refuse: "r: 0"},
-	{name: "lora_alpha negative", variant: "plain", set: map[string]string{"lora_alpha": "-2"}, refuse: "lora_alpha"},
-	{name: "lora_dropout 1.5", variant: "plain", set: map[string]string{"lora_dropout": "1.5"}, refuse: "lora_dropout"},
-	{name: "rank_pattern 0", variant: "plain", set: map[string]string{"rank_pattern": `{"q_proj":0}`}, refuse: "rank_pattern"},
-	{name: "unknown field", variant: "plain", set: map[string]string{"lora_magic": "1"}, refuse: "lora_magic"},
-	{name: "lora_bias (newer PEFT)", variant: "plain", set: map[string]string{"lora_bias": "true"}, refuse: "lora_bias"},
-	{name: "use_qalora (newer PEFT)", variant: "plain", set: map[string]string{"use_qalora": "true"}, refuse: "use_qalora"},
-	{name: "exclude_modules (newer PEFT)", variant: "plain", set: map[string]string{"exclude_modules": `["q_proj"]`}, refuse: "exclude_modules"},
-
-	// Tensors: every one is used or refused.
-	{name: "rank_pattern the file disagrees with", variant: "plain", set: map[string]string{"rank_pattern": `{"v_proj":2}`}, refuse: "shape [4 32], the adapter wants [2 32]"},
-	{name: "extra tensor (DoRA magnitude)", variant: "plain", tensors: addTensor("base_model.model.model.layers.0.self_attn.q_proj.lora_magnitude_vector", 32), refuse: "lora_magnitude_vector"},
-	{name: "missing lora_B", variant: "plain", tensors: dropTensor("base_model.model.model.layers.1.self_attn.v_proj.lora_B.weight"), refuse: "v_proj.lora_B"},
-	{name: "bias of a bias-less linear", variant: "tied_save_lm_head", tensors: addTensor("base_model.model.model.layers.0.self_attn.k_proj.bias", 16), refuse: "k_proj.bias"},
-	{name: "modules_to_save without its tensor", variant: "save_lm_head", tensors: dropTensor("base_model.model.lm_head.weight"), refuse: "modules_to_save"},
-	{name: "NaN in lora_B", variant: "plain", tensors: nanTensor("base_model.model.model.layers.1.self_attn.v_proj.lora_B.weight"), refuse: "NaN"},
-	{name: "r beyond the dimensions", variant: "plain", set: map[string]string{"r": "1000000000000"}, refuse: "beyond"},
+// peftImportDir is the directory of the set called name.
+func peftImportDir(t *testing.T, name string) string {
+	t.Helper()
+	for _, s := range peftImportSets {
+		if s.name == name {
+			return s.dir
+		}
+	}
+	t.Fatalf("no fixture set %q", name)
+	return ""
 }
 
 func addTensor(name string, n int) func([]safetensors.Tensor) []safetensors.Tensor {
@@ -124,28 +56,39 @@ func dropTensor(name string) func([]safetensors.Tensor) []safetensors.Tensor {
 	}
 }
 
-// peftImportAdapter writes the case's adapter dir and returns it with its base model dir.
-func peftImportAdapter(t *testing.T, c peftImportCase) (base, dir string) {
+// peftVariants reads a fixture set's variants.json: variant -> base model dir name.
+func peftVariants(t *testing.T, setDir string) map[string]string {
 	t.Helper()
 	var variants map[string]struct {
 		Base string `json:"base"`
 	}
-	b, err := os.ReadFile(filepath.Join(peftImportDir, "variants.json"))
+	b, err := os.ReadFile(filepath.Join(setDir, "variants.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := json.Unmarshal(b, &variants); err != nil {
 		t.Fatal(err)
 	}
-	v, ok := variants[c.variant]
-	if !ok {
-		t.Fatalf("no variant %q in the fixtures", c.variant)
+	out := map[string]string{}
+	for k, v := range variants {
+		out[k] = v.Base
 	}
-	src := filepath.Join(peftImportDir, c.variant)
+	return out
+}
+
+// peftImportAdapter writes the case's adapter dir from the fixture set in
+// setDir and returns it with its base model dir.
+func peftImportAdapter(t *testing.T, setDir string, c peftImportCase) (base, dir string) {
+	t.Helper()
+	vbase, ok := peftVariants(t, setDir)[c.variant]
+	if !ok {
+		t.Fatalf("no variant %q in %s", c.variant, setDir)
+	}
+	src := filepath.Join(setDir, c.variant)
 	dir = filepath.Join(t.TempDir(), "adapter")
 	os.MkdirAll(dir, 0o755)
 	var cfg map[string]json.RawMessage
-	b, _ = os.ReadFile(filepath.Join(src, stack.PEFTConfigFile))
+	b, _ := os.ReadFile(filepath.Join(src, stack.PEFTConfigFile))
 	if err := json.Unmarshal(b, &cfg); err != nil {
 		t.Fatal(err)
 	}
@@ -174,13 +117,13 @@ func peftImportAdapter(t *testing.T, c peftImportCase) (base, dir string) {
 	if err := safetensors.WriteFile(filepath.Join(dir, stack.PEFTWeightsFile), ts, map[string]string{"format": "pt"}); err != nil {
 		t.Fatal(err)
 	}
-	base, _ = filepath.Abs(filepath.Join(peftImportDir, v.Base))
+	base, _ = filepath.Abs(filepath.Join(setDir, vbase))
 	return base, dir
 }
 
-func expectedTensor(t *testing.T, key string) ([]float32, []int64) {
+func expectedTensor(t *testing.T, setDir, key string) ([]float32, []int64) {
 	t.Helper()
-	f, err := safetensors.Open(filepath.Join(peftImportDir, "expected.safetensors"))
+	f, err := safetensors.Open(filepath.Join(setDir, "expected.safetensors"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,54 +145,83 @@ func expectedTensor(t *testing.T, key string) ([]float32, []int64) {
 	return v, info.Shape
 }
 
-// Every LoraConfig field of peft 0.13.2: supported ones give PEFT's logits
-// (1e-4), accepted ones too, refused ones are bad input naming the field.
+// Every LoraConfig field of PEFT 0.13.2 to 0.21.2, on the fixture set of
+// each release: supported ones give that PEFT's logits (1e-4), accepted ones
+// too, refused ones are bad input naming the field.
 func TestPEFTImportFields(t *testing.T) {
-	idsF, shape := expectedTensor(t, "input_ids")
+	for _, set := range peftImportSets {
+		t.Run(set.name, func(t *testing.T) {
+			variants := peftVariants(t, set.dir)
+			covered := map[string]bool{}
+			for _, c := range peftImportCases {
+				if _, ok := variants[c.variant]; !ok || (c.only != "" && c.only != set.name) {
+					continue
+				}
+				if c.golden == "logits_"+c.variant && c.set == nil && c.tensors == nil && c.goldenSet == "" {
+					covered[c.variant] = true
+				}
+				t.Run(strings.ReplaceAll(c.name, " ", "_"), func(t *testing.T) { runPEFTImportCase(t, set.dir, c) })
+			}
+			for v := range variants {
+				if !covered[v] {
+					t.Errorf("variant %s of %s: no case compares it unedited with PEFT's logits", v, set.dir)
+				}
+			}
+		})
+	}
+}
+
+// runPEFTImportCase opens the case's adapter on the set in setDir and checks
+// the logits or the refusal.
+func runPEFTImportCase(t *testing.T, setDir string, c peftImportCase) {
+	idsF, shape := expectedTensor(t, setDir, "input_ids")
 	ids := make([]int64, len(idsF))
 	for i, v := range idsF {
 		ids[i] = int64(v)
 	}
-	for _, c := range peftImportCases {
-		t.Run(strings.ReplaceAll(c.name, " ", "_"), func(t *testing.T) {
-			base, dir := peftImportAdapter(t, c)
-			var got []float32
-			err := torch.Run(func() error {
-				m, closeFn, err := OpenPEFT(base, dir, model.Options{})
-				if err != nil {
-					return err
-				}
-				defer closeFn()
-				s := torch.NewScope()
-				defer s.Close()
-				in := &model.Inputs{IDs: s.FromInt64(ids, shape[0], shape[1])}
-				return torch.NoGrad(func() error {
-					got, err = m.Logits(s, m.Forward(s, in, false), nil).Float32s()
-					return err
-				})
-			})
-			if c.refuse != "" {
-				if inputerr.Classify(err) != inputerr.Input || !strings.Contains(err.Error(), c.refuse) {
-					t.Fatalf("want bad input naming %q, got %v", c.refuse, err)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			want, _ := expectedTensor(t, c.golden)
-			if len(got) != len(want) {
-				t.Fatalf("%d logits, PEFT has %d", len(got), len(want))
-			}
-			var worst float64
-			for i := range want {
-				worst = math.Max(worst, math.Abs(float64(got[i]-want[i])))
-			}
-			t.Logf("max |mose - PEFT| = %.3g", worst)
-			if worst > 1e-4 {
-				t.Errorf("max |mose - PEFT| = %.3g (> 1e-4)", worst)
-			}
+	base, dir := peftImportAdapter(t, setDir, c)
+	var got []float32
+	err := torch.Run(func() error {
+		m, closeFn, err := OpenPEFT(base, dir, model.Options{})
+		if err != nil {
+			return err
+		}
+		defer closeFn()
+		s := torch.NewScope()
+		defer s.Close()
+		in := &model.Inputs{IDs: s.FromInt64(ids, shape[0], shape[1])}
+		return torch.NoGrad(func() error {
+			got, err = m.Logits(s, m.Forward(s, in, false), nil).Float32s()
+			return err
 		})
+	})
+	if c.refuse != "" {
+		if inputerr.Classify(err) != inputerr.Input || !strings.Contains(err.Error(), c.refuse) {
+			t.Fatalf("want bad input naming %q, got %v", c.refuse, err)
+		}
+		return
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	goldenDir := setDir
+	if c.goldenSet != "" {
+		goldenDir = peftImportDir(t, c.goldenSet)
+		if other, _ := expectedTensor(t, goldenDir, "input_ids"); !slices.Equal(other, idsF) {
+			t.Fatalf("%s and %s have different input_ids", setDir, goldenDir)
+		}
+	}
+	want, _ := expectedTensor(t, goldenDir, c.golden)
+	if len(got) != len(want) {
+		t.Fatalf("%d logits, PEFT has %d", len(got), len(want))
+	}
+	var worst float64
+	for i := range want {
+		worst = math.Max(worst, math.Abs(float64(got[i]-want[i])))
+	}
+	t.Logf("max |mose - PEFT| = %.3g", worst)
+	if worst > 1e-4 {
+		t.Errorf("max |mose - PEFT| = %.3g (> 1e-4)", worst)
 	}
 }
 

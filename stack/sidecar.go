@@ -211,6 +211,9 @@ func (c *Stack) LoadExport(dir string) error {
 	if err := checkPEFTConfig(pc, pcPath); err != nil {
 		return err
 	}
+	if err := checkPEFTFields(b, pcPath); err != nil {
+		return err
+	}
 	a := c.Cfg.Adapters
 	if pc.R != a.Rank || pc.LoraAlpha != a.Alpha || pc.UseRSLoRA != a.RSLoRA || strings.Join(pc.TargetModules, ",") != strings.Join(a.Targets, ",") {
 		return fmt.Errorf("%s (r=%d, alpha=%g, rslora=%v, targets=%v) does not match the recipe's adapters (r=%d, alpha=%g, rslora=%v, targets=%v)",
