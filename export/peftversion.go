@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
+	"sync"
 )
 
 // patternRule is how a PEFT release picks a target's r and lora_alpha from
@@ -50,8 +51,11 @@ var (
 )
 
 // peftVersionRe reads major and minor from peft_version ("0.21.2",
-// "0.18.0.dev0@<commit>").
-var peftVersionRe = regexp.MustCompile(`^(\d{1,4})\.(\d{1,4})(?:[.+@\-a-zA-Z0-9]*)$`)
+// "0.18.0.dev0@<commit>"); compiled once, its error returned rather than
+// panicking.
+var peftVersionRe = sync.OnceValues(func() (*regexp.Regexp, error) {
+	return regexp.Compile(`^(\d{1,4})\.(\d{1,4})(?:[.+@\-a-zA-Z0-9]*)$`)
+})
 
 // writerRule finds the rank/alpha pattern rule of the PEFT that wrote the
 // config: from peft_version (written since 0.18), else from which
@@ -62,7 +66,11 @@ func writerRule(raw map[string]json.RawMessage) (patternRule, error) {
 		if err := json.Unmarshal(v, &s); err != nil {
 			return 0, fmt.Errorf("peft_version: %s is not a string", v)
 		}
-		m := peftVersionRe.FindStringSubmatch(s)
+		re, err := peftVersionRe()
+		if err != nil {
+			return 0, err
+		}
+		m := re.FindStringSubmatch(s)
 		if m == nil {
 			return 0, fmt.Errorf("peft_version: %q is not a PEFT version (want MAJOR.MINOR.PATCH)", s)
 		}

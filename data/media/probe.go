@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/mose-llm/mose/internal/inputerr"
@@ -60,11 +61,22 @@ type Info struct {
 	HasAudio      bool
 }
 
-var (
-	reDuration = regexp.MustCompile(`Duration: (\d+):(\d\d):(\d\d(?:\.\d+)?)`)
-	reVideo    = regexp.MustCompile(`Stream #\d+:\d+.*?: Video: .*?(?:, |\) )(\d{1,6})x(\d{1,6})[ ,]`)
-	reAudio    = regexp.MustCompile(`Stream #\d+:\d+.*?: Audio: `)
-)
+// probeRes are the patterns of `ffmpeg -i`'s stream report, compiled once
+// (an error is returned, never a panic).
+type probeRes struct{ duration, video, audio *regexp.Regexp }
+
+var compileProbeRes = sync.OnceValues(func() (probeRes, error) {
+	var r probeRes
+	var err error
+	if r.duration, err = regexp.Compile(`Duration: (\d+):(\d\d):(\d\d(?:\.\d+)?)`); err != nil {
+		return r, err
+	}
+	if r.video, err = regexp.Compile(`Stream #\d+:\d+.*?: Video: .*?(?:, |\) )(\d{1,6})x(\d{1,6})[ ,]`); err != nil {
+		return r, err
+	}
+	r.audio, err = regexp.Compile(`Stream #\d+:\d+.*?: Audio: `)
+	return r, err
+})
 
 // bad wraps an input error naming the file.
 func bad(path, format string, args ...any) error {
@@ -100,8 +112,12 @@ func (f *FFmpeg) Probe(ctx context.Context, path string, lim Limits) (Info, erro
 	if !strings.Contains(out, "Input #0") {
 		return Info{}, bad(path, "not a media file ffmpeg can read (ffmpeg: %s)", summarise(out))
 	}
+	res, err := compileProbeRes()
+	if err != nil {
+		return Info{}, err
+	}
 	var in Info
-	if m := reDuration.FindStringSubmatch(out); m != nil {
+	if m := res.duration.FindStringSubmatch(out); m != nil {
 		h, _ := strconv.Atoi(m[1])
 		mi, _ := strconv.Atoi(m[2])
 		s, _ := strconv.ParseFloat(m[3], 64)
@@ -109,12 +125,12 @@ func (f *FFmpeg) Probe(ctx context.Context, path string, lim Limits) (Info, erro
 	}
 	for _, line := range strings.Split(out, "\n") {
 		// Cover art (an attached picture) is not a video: ffmpeg's 0:V skips it too.
-		if m := reVideo.FindStringSubmatch(line); m != nil && !in.HasVideo && !strings.Contains(line, "(attached pic)") {
+		if m := res.video.FindStringSubmatch(line); m != nil && !in.HasVideo && !strings.Contains(line, "(attached pic)") {
 			in.HasVideo = true
 			in.Width, _ = strconv.Atoi(m[1])
 			in.Height, _ = strconv.Atoi(m[2])
 		}
-		if reAudio.MatchString(line) {
+		if res.audio.MatchString(line) {
 			in.HasAudio = true
 		}
 	}
