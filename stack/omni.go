@@ -66,7 +66,7 @@ func (c *Stack) buildOmni(cfg *recipes.Config, sets Sets, dt torch.DType) error 
 	if err != nil {
 		return fmt.Errorf("%w: model.path %s: %w", inputerr.ErrModel, cfg.Model.Path, err)
 	}
-	c.Omni, c.Model = th, th.Decoder
+	c.Omni, c.Model, c.OmniConfig = th, th.Decoder, &th.Config
 	if c.OmniSpec, err = ReadOmniSpec(cfg.Model.Path, th.Config); err != nil {
 		return fmt.Errorf("%w: model.path %s: %w", inputerr.ErrModel, cfg.Model.Path, err)
 	}
@@ -259,7 +259,7 @@ func buildOmniAdaptersOnly(cfg *recipes.Config) (*Stack, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: model.path %s: %w", inputerr.ErrModel, cfg.Model.Path, err)
 	}
-	c := &Stack{Cfg: cfg, Dev: torch.CPU}
+	c := &Stack{Cfg: cfg, Dev: torch.CPU, OmniConfig: &oc}
 	if c.OmniSpec, err = ReadOmniSpec(cfg.Model.Path, oc); err != nil {
 		return nil, fmt.Errorf("%w: model.path %s: %w", inputerr.ErrModel, cfg.Model.Path, err)
 	}
@@ -339,4 +339,43 @@ func OmniSynthMeta(dir string) *omnisynth.Meta {
 		return nil
 	}
 	return &m
+}
+
+// omniDecoderPrefix is where transformers 5's
+// Qwen2_5OmniThinkerForConditionalGeneration holds the decoder's layers:
+// its module model.language_model.layers.N.self_attn.q_proj is saved (and
+// read by mose) as model.layers.N.self_attn.q_proj.
+const omniDecoderPrefix = "model.language_model.layers."
+
+// PEFTName is the name PEFT gives, on the model class transformers loads
+// model.path with, to the module or tensor mose calls name: the same for a
+// LLaMA-family model; for a Qwen2.5-Omni thinker the decoder's layers are
+// under model.language_model.layers. (not model.layers.).
+func (c *Stack) PEFTName(name string) string {
+	if c.OmniConfig == nil {
+		return name
+	}
+	if rest, ok := strings.CutPrefix(name, "model.layers."); ok {
+		return omniDecoderPrefix + rest
+	}
+	return name
+}
+
+// PEFTTargets is the target_modules a PEFT export writes: the recipe's
+// adapters.targets for a LLaMA-family model; for a Qwen2.5-Omni thinker a
+// regular expression matching the decoder's target linears only, since
+// q_proj, k_proj, v_proj also name the audio tower's projections and
+// gate_proj, up_proj, down_proj the vision tower's MLP (PEFT matches a
+// string against a module's whole name).
+func (c *Stack) PEFTTargets() any {
+	a := c.Cfg.Adapters
+	if c.OmniConfig == nil {
+		return a.Targets
+	}
+	return OmniTargetRegex(a.Targets)
+}
+
+// OmniTargetRegex is PEFTTargets' regular expression for targets.
+func OmniTargetRegex(targets []string) string {
+	return strings.ReplaceAll(omniDecoderPrefix, ".", `\.`) + `\d+\.(self_attn|mlp)\.(` + strings.Join(targets, "|") + ")"
 }

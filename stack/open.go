@@ -125,6 +125,6 @@ func (c *Stack) LoadAdapters(path string) error {
 // into a plain LoRA set.
 func (c *Stack) LoadPEFT(path string) error {
 	return checkpoint.WithFile(path, c.Dev, func(s *torch.Scope, read checkpoint.ReaderFunc) error {
-		return c.Set.Import(s, func(s *torch.Scope, name string) *torch.Tensor { return read(s, PEFTPrefix+name) })
+		return c.Set.Import(s, func(s *torch.Scope, name string) *torch.Tensor { return read(s, PEFTPrefix+c.PEFTName(name)) })
 	})
 }

@@ -46,6 +46,9 @@ type Stack struct {
 	// its decoder), else nil; OmniSpec is then its labels and answers.
 	Omni     *omni.Thinker
 	OmniSpec data.OmniSpec
+	// OmniConfig is the thinker's config when the model is a Qwen2.5-Omni
+	// thinker (also when only its adapters are built), else nil.
+	OmniConfig *omni.Config
 }
 
 // Close frees the stack's tensors.
