@@ -128,19 +128,19 @@ func checkPEFTConfig(pc PEFTConfig, path string) error {
 
 // PEFTConfig is adapter_config.json, with the fields PEFT's LoraConfig reads.
 type PEFTConfig struct {
-	PeftType          string         `json:"peft_type"`
-	TaskType          string         `json:"task_type"`
-	BaseModel         string         `json:"base_model_name_or_path"`
-	R                 int            `json:"r"`
-	LoraAlpha         float64        `json:"lora_alpha"`
-	LoraDropout       float64        `json:"lora_dropout"`
-	UseRSLoRA         bool           `json:"use_rslora"`
+	PeftType    string  `json:"peft_type"`
+	TaskType    string  `json:"task_type"`
+	BaseModel   string  `json:"base_model_name_or_path"`
+	R           int     `json:"r"`
+	LoraAlpha   float64 `json:"lora_alpha"`
+	LoraDropout float64 `json:"lora_dropout"`
+	UseRSLoRA   bool    `json:"use_rslora"`
 	// TargetModules is PEFT's target_modules: a list of module names (each
 	// matching a module whose name ends with it), as mose writes for a
 	// LLaMA-family model, or one regular expression that must match a
 	// module's whole name, as mose writes for a Qwen2.5-Omni thinker
 	// (PEFTTargets).
-	TargetModules any `json:"target_modules"`
+	TargetModules     any            `json:"target_modules"`
 	Bias              string         `json:"bias"`
 	FanInFanOut       bool           `json:"fan_in_fan_out"`
 	InferenceMode     bool           `json:"inference_mode"`
