@@ -232,18 +232,23 @@ func OmniInputs(s *torch.Scope, b *data.Batch, dev torch.Device) (*omni.Inputs, 
 // embeddings (Thinker.Begin). Errors are recorded in s.
 func (c *Stack) OmniBegin(s *torch.Scope, b *data.Batch, train bool) (BatchTensors, *model.Pass, *torch.Tensor) {
 	bt := Tensors(s, b, c.Dev)
-	in, ob, err := OmniInputs(s, b, c.Dev)
+	es := s.Child() // the media and the towers' working set: only their outputs are kept
+	defer es.Close()
+	in, ob, err := OmniInputs(es, b, c.Dev)
 	if err != nil {
 		s.Fail(err)
 		return bt, nil, nil
 	}
 	var emb omni.Embeds
 	if err := torch.NoGrad(func() error {
-		emb = c.Omni.Encode(s, ob)
-		return s.Err()
+		emb = c.Omni.Encode(es, ob)
+		return es.Err()
 	}); err != nil {
 		s.Fail(err)
 		return bt, nil, nil
+	}
+	for _, e := range []**torch.Tensor{&emb.Audio, &emb.Image, &emb.Video} {
+		*e = s.Own(es.Keep(*e))
 	}
 	p, x := c.Omni.Begin(s, in, emb, train)
 	return bt, p, x
