@@ -116,8 +116,7 @@ func Generate(ctx context.Context, dir string, tok *tokenizer.Tokenizer, cfg Con
 	if cfg.NoFFmpeg {
 		res.FFmpeg = "not used (NoFFmpeg)"
 	} else if ff, err = media.Locate(ctx); err != nil {
-		res.FFmpeg = err.Error()
-		ff = nil
+		res.FFmpeg, ff, err = err.Error(), nil, nil
 	} else {
 		res.Clips, res.FFmpeg = true, ff.Version
 	}

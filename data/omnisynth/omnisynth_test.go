@@ -3,6 +3,7 @@ package omnisynth
 import (
 	"context"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -19,6 +20,17 @@ func TestGenerate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// No FFmpeg to be found: the media are drawn in Go, and the result says so.
+	t.Run("no ffmpeg", func(t *testing.T) {
+		t.Setenv("MOSE_FFMPEG", filepath.Join(t.TempDir(), "missing"))
+		res, err := Generate(context.Background(), filepath.Join(t.TempDir(), "d"), tok, Config{Samples: 2, Seconds: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Clips || !strings.Contains(res.FFmpeg, "missing") {
+			t.Errorf("result %+v", res)
+		}
+	})
 	for _, noFF := range []bool{true, false} {
 		dir := filepath.Join(t.TempDir(), "d")
 		start := time.Now()
