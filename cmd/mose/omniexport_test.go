@@ -59,6 +59,19 @@ func TestOmniExports(t *testing.T) {
 			t.Fatalf("%v: exit %d: %s", a, code, msg)
 		}
 	}
+	// What does not run on a thinker yet is refused by name (exit 2).
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"predict", "--checkpoint", ck, "--manifest", res.Train}, "Qwen2.5-Omni"},
+		{[]string{"eval", "--checkpoint", ck, "--set", "data.eval=" + res.Train}, "data.eval"},
+		{[]string{"export", "--checkpoint", ck, "--format", "merged", "--approximate", "--calibration", res.Train, "--out", filepath.Join(dir, "m2")}, "--approximate"},
+	} {
+		if code, msg := runMose(t, c.args...); code != 2 || !strings.Contains(msg, c.want) {
+			t.Errorf("%s: exit %d, want 2 naming %s: %s", c.args[0], code, c.want, msg)
+		}
+	}
 	check := func(args ...string) (int, string) {
 		return runPython(t, py, append([]string{"../../scripts/checks/check_omni_export.py", "--dump", dump}, args...)...)
 	}
