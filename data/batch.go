@@ -61,6 +61,9 @@ type Batch struct {
 	Modality []int8
 	// Features holds one entry per spec input, in spec order.
 	Features []Features
+	// Media are the processor outputs of an omni dataset's batch (its
+	// backbone encodes them itself); nil otherwise.
+	Media *Media
 	// TargetPos lists the flattened positions whose Targets are not
 	// IgnoreIndex, in order (logits are needed only there).
 	TargetPos []int64

@@ -31,6 +31,9 @@ type Dataset struct {
 	enc   *Encoder
 	root  *Root
 	paths [][]string // [sample][input]: resolved file
+
+	omni       []omniSample // an omni dataset's samples (OpenOmni), else nil
+	omniTokens OmniTokens
 }
 
 // Open reads a manifest, resolves and checks its feature files against spec
@@ -160,6 +163,9 @@ func (d *Dataset) ReadFeatures(i, j int, dst []float32, buf *[]byte) error {
 // Batch assembles the samples idx into a batch for mode, reading their
 // features. buf, if not nil, is a read buffer reused across calls.
 func (d *Dataset) Batch(idx []int, mode Mode, buf *[]byte) (*Batch, error) {
+	if d.omni != nil {
+		return d.omniBatch(idx, mode)
+	}
 	exs := make([]*Example, len(idx))
 	for k, i := range idx {
 		if i < 0 || i >= len(d.Examples) {

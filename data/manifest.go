@@ -46,6 +46,9 @@ type Sample struct {
 	Subtitle string            `json:"subtitle"`
 	Reason   string            `json:"reason,omitempty"`
 	Features map[string]string `json:"features"`
+	// Inputs is an omni sample's processor-outputs file (ManifestOptions.Omni),
+	// relative to the data root like a feature path; "" otherwise.
+	Inputs string `json:"inputs,omitempty"`
 	// Meta holds free-form extras (e.g. valence from an importer); data ignores it.
 	Meta map[string]any `json:"meta,omitempty"`
 
@@ -58,6 +61,13 @@ type ManifestOptions struct {
 	Labels  []string // allowed labels
 	Subsets []string // allowed subsets; nil means DefaultSubsets
 	Inputs  []string // input names every sample must have a feature for
+	// Omni reads the omni form of a line (a Qwen2.5-Omni thinker's samples):
+	//
+	//	{"id", "subset", "label", "reason"?, "inputs": "rel/path.safetensors", "meta"?}
+	//
+	// where inputs is the sample's processor-outputs file (its prompt, subtitle
+	// included, and its media); "features" and "subtitle" are refused.
+	Omni bool
 }
 
 // maxLine bounds a manifest line (a reason text can be long, not this long).
@@ -86,7 +96,11 @@ func ParseManifest(r io.Reader, name string, opt ManifestOptions) ([]Sample, err
 		if len(text) == 0 {
 			continue
 		}
-		s, err := parseSample(text, opt.Inputs)
+		parse := parseSample
+		if opt.Omni {
+			parse = func(line []byte, _ []string) (Sample, error) { return parseOmniSample(line) }
+		}
+		s, err := parse(text, opt.Inputs)
 		s.Line = line
 		if err == nil {
 			switch {

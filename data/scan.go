@@ -14,6 +14,9 @@ func (d *Dataset) ScanFeatures(workers int) error {
 	if workers <= 0 {
 		workers = min(runtime.NumCPU(), 8)
 	}
+	if d.omni != nil {
+		return d.scanOmni(workers)
+	}
 	errs := eachSample(len(d.Samples), workers, func(i int, s *featureScratch) error {
 		for j, in := range d.enc.spec.Inputs {
 			if err := d.ReadFeatures(i, j, s.floats(in.Tokens*in.Dim), &s.buf); err != nil {

@@ -50,7 +50,8 @@ type MergeReport struct {
 }
 
 // files copied unchanged from the base model dir into a merged dir.
-var sideFiles = []string{"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.model", "generation_config.json"}
+var sideFiles = []string{"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.model", "generation_config.json",
+	"preprocessor_config.json", "chat_template.json"} // the last two: a Qwen2.5-Omni model's processor
 
 // writeMerged folds the adapters into a copy of the base model, streaming
 // tensor by tensor (each target's ΔW computed, added in float32, checked,
@@ -150,9 +151,15 @@ func foldInto(c *stack.Stack, dir string, coefs map[string][]float64) error {
 		return err
 	}
 	defer ck.Close()
+	// A full Qwen2.5-Omni model holds the thinker's tensors under thinker.
+	// (its talker and token2wav are copied as they are).
+	prefix := ""
+	if c.OmniConfig != nil {
+		prefix = c.OmniConfig.Prefix
+	}
 	targets := map[string]*experts.Mixture{}
 	for _, m := range c.Set.Mixtures {
-		targets[m.Name+".weight"] = m
+		targets[prefix+m.Name+".weight"] = m
 	}
 	trained := map[string]*torch.Tensor{}
 	for _, p := range c.Params {

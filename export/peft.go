@@ -44,6 +44,7 @@ type Result struct {
 	Out    string
 	Report *MergeReport // merged exports with a calibration set
 	Method string       // the adapters' method (experts.MethodMoSE or MethodLoRA)
+	Omni   bool         // the base is a Qwen2.5-Omni thinker
 }
 
 // Export writes a checkpoint's adapters as a PEFT adapter (with the MoSE
@@ -79,6 +80,9 @@ func Export(ctx context.Context, opt Options) (*Result, error) {
 	if err := memest.Preflight(cfg, memest.PreflightExport); err != nil {
 		return nil, err
 	}
+	if opt.Format == FormatMerged && opt.Approximate && stack.IsOmniDir(cfg.Model.Path) {
+		return nil, fmt.Errorf("%w: --approximate: the calibrated merge of routed experts is not supported on a Qwen2.5-Omni thinker yet (export --format peft, or merge a plain LoRA run)", inputerr.ErrFlag)
+	}
 	tmp, err := fsutil.TempDir(opt.Out)
 	if err != nil {
 		return nil, err
@@ -110,8 +114,8 @@ func Export(ctx context.Context, opt Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	res.Method = cfg.Adapters.Method
-	if err := writeReadme(tmp, opt, cfg.Adapters.Method, cfg.Model.TrainProjectors, res.Report); err != nil {
+	res.Method, res.Omni = cfg.Adapters.Method, stack.IsOmniDir(cfg.Model.Path)
+	if err := writeReadmeFor(tmp, opt, cfg.Adapters.Method, cfg.Model.TrainProjectors, res.Report, res.Omni); err != nil {
 		return nil, err
 	}
 	if err := writeExportStamp(tmp, opt, cfg.Model.Quantize); err != nil {
@@ -130,7 +134,7 @@ func writePEFT(c *stack.Stack, dir string, st checkpoint.State) error {
 	cfg := c.Cfg
 	a := cfg.Adapters
 	pc := stack.PEFTConfig{PeftType: "LORA", TaskType: "CAUSAL_LM", BaseModel: cfg.Model.Path, R: a.Rank, LoraAlpha: a.Alpha,
-		LoraDropout: a.Dropout, UseRSLoRA: a.RSLoRA, TargetModules: a.Targets, Bias: "none", InferenceMode: true,
+		LoraDropout: a.Dropout, UseRSLoRA: a.RSLoRA, TargetModules: c.PEFTTargets(), Bias: "none", InferenceMode: true,
 		InitLoraWeights: true, RankPattern: map[string]int{}, AlphaPattern: map[string]int{}}
 	if err := fsutil.WriteJSON(filepath.Join(dir, stack.PEFTConfigFile), pc); err != nil {
 		return err
@@ -142,7 +146,7 @@ func writePEFT(c *stack.Stack, dir string, st checkpoint.State) error {
 	part := "lora"
 	if a.Method == experts.MethodLoRA {
 		for _, n := range exported {
-			lora = append(lora, checkpoint.Named{Name: stack.PEFTPrefix + n.Name, T: n.T})
+			lora = append(lora, checkpoint.Named{Name: stack.PEFTPrefix + c.PEFTName(n.Name), T: n.T})
 		}
 	} else {
 		part = "omni"
@@ -153,7 +157,8 @@ func writePEFT(c *stack.Stack, dir string, st checkpoint.State) error {
 				A = s.Zeros([]int64{int64(a.Rank), m.In}, torch.Float32, torch.CPU)
 				B = s.Zeros([]int64{m.Out, int64(a.Rank)}, torch.Float32, torch.CPU)
 			}
-			lora = append(lora, checkpoint.Named{Name: stack.PEFTPrefix + m.Name + ".lora_A.weight", T: A}, checkpoint.Named{Name: stack.PEFTPrefix + m.Name + ".lora_B.weight", T: B})
+			peft := stack.PEFTPrefix + c.PEFTName(m.Name)
+			lora = append(lora, checkpoint.Named{Name: peft + ".lora_A.weight", T: A}, checkpoint.Named{Name: peft + ".lora_B.weight", T: B})
 		}
 	}
 	meta := map[string]string{"format": "pt"}

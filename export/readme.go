@@ -19,12 +19,25 @@ const ReadmeFile = "README.md"
 const PEFTOnlyNote = "PEFT alone loads only this MoSE export's omni expert (approximate); " +
 	"the mose_hf package (python/) runs all of it exactly, and so does mose: see README.md in the export"
 
+// PEFTOnlyNoteOmni is PEFTOnlyNote for a Qwen2.5-Omni thinker.
+const PEFTOnlyNoteOmni = "PEFT alone loads only this MoSE export's omni expert (approximate); " +
+	"the routed experts are in the sidecar (mose_config.json, mose_adapter.safetensors), which nothing but mose's training checkpoints run on a Qwen2.5-Omni thinker yet"
+
 // writeReadme writes ReadmeFile into an export directory: the loaders and what
 // each gives, for this export's format and method (with the merge's measured
 // agreement when it was approximate).
 func writeReadme(dir string, opt Options, method string, projectors bool, rep *MergeReport) error {
+	return writeReadmeFor(dir, opt, method, projectors, rep, false)
+}
+
+// writeReadmeFor is writeReadme; omni: the base is a Qwen2.5-Omni thinker.
+func writeReadmeFor(dir string, opt Options, method string, projectors bool, rep *MergeReport, omni bool) error {
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
+	if omni {
+		omniReadme(w, opt, method)
+		return fsutil.WriteBytes(filepath.Join(dir, ReadmeFile), []byte(b.String()))
+	}
 	w("# mose export (%s, method %s)", opt.Format, method)
 	w("")
 	w("Written by `mose export` from `%s`. Which loader gives what:", opt.Checkpoint)
@@ -68,4 +81,26 @@ func writeReadme(dir string, opt Options, method string, projectors bool, rep *M
 	w("")
 	w("The files, the sidecar's format and the `mose_hf` usage are described in docs/export.md of the mose repository.")
 	return fsutil.WriteBytes(filepath.Join(dir, ReadmeFile), []byte(b.String()))
+}
+
+// omniReadme is the note of an export of a Qwen2.5-Omni thinker's adapters.
+func omniReadme(w func(string, ...any), opt Options, method string) {
+	thinker := "transformers `Qwen2_5OmniThinkerForConditionalGeneration.from_pretrained(%s)`"
+	w("# mose export (%s, method %s, Qwen2.5-Omni thinker)", opt.Format, method)
+	w("")
+	w("Written by `mose export` from `%s`. Which loader gives what:", opt.Checkpoint)
+	w("")
+	w("| loader | what it computes |")
+	w("|---|---|")
+	switch {
+	case opt.Format == FormatMerged:
+		w("| "+thinker+" | the thinker with the adapters folded into its decoder's weights: **exact** (every adapter a single unrouted expert, folded in float32) |", "THIS_DIR")
+	case method == experts.MethodLoRA:
+		w("| PEFT `PeftModel.from_pretrained(thinker, THIS_DIR)`, thinker = "+thinker+" | **exact**: a LoRA adapter of the decoder's `model.language_model.layers.N.*` modules; `target_modules` is a regular expression so that the towers' `q_proj`, `v_proj`, … stay frozen |", "BASE")
+	default:
+		w("| PEFT `PeftModel.from_pretrained(thinker, THIS_DIR)`, thinker = "+thinker+" | **approximate**: only the omni expert (`%s`); the routed experts, gates and modality weights are in the sidecar (`%s`, `%s`), which PEFT does not read |",
+			"BASE", stack.PEFTWeightsFile, stack.MoseConfigFile, stack.MoseWeightsFile)
+	}
+	w("")
+	w("`mose_hf` and mose's eval and predict do not run a Qwen2.5-Omni thinker yet. See docs/models.md and docs/export.md of the mose repository.")
 }

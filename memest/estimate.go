@@ -44,6 +44,13 @@ type Estimate struct {
 	Checkpointed bool  // the recipe's train.activation_checkpointing
 	Params       int64 // trainable parameters
 	Shape        Shape
+	// A Qwen2.5-Omni thinker's frozen towers: their weights (counted in
+	// Weights too) and the transient peak of their no-grad forward at the
+	// start of a micro-batch (omnimem.go); zero otherwise.
+	TowerWeights int64
+	Towers       int64
+	TowerShape   *towerShape
+	Loader       int64 // of Runtime, on the CPU: the loader's batches of media (omni)
 }
 
 // Activations is the activation peak of one step: without checkpointing
@@ -62,9 +69,10 @@ func (e Estimate) Static() int64 {
 	return e.Weights + e.Adapters + e.Grads + e.Optimizer + e.Runtime
 }
 
-// Total is the expected peak with or without checkpointing.
+// Total is the expected peak with or without checkpointing: with towers,
+// whichever is larger of their forward and the decoder's activations.
 func (e Estimate) Total(checkpointing bool) int64 {
-	return e.Static() + e.Activations(checkpointing)
+	return e.Static() + max(e.Towers, e.Activations(checkpointing))
 }
 
 // Runtime allowances: the resident memory of the runtime itself (libtorch's

@@ -43,6 +43,9 @@ func Preflight(cfg *recipes.Config, kind Kind) error {
 		return fmt.Errorf("%w: model.dtype float16 on run.device cpu: libtorch has no float16 CPU kernels for the decoder (it fails mid-forward); "+
 			"use model.dtype float32 or bfloat16 on cpu, or float16 on cuda", recipes.ErrRecipe)
 	}
+	if stack.IsOmniDir(cfg.Model.Path) {
+		return preflightOmni(cfg, kind)
+	}
 	mc, err := model.LoadConfig(cfg.Model.Path)
 	if err != nil {
 		return fmt.Errorf("%w: model.path %s: %w", inputerr.ErrModel, cfg.Model.Path, err)

@@ -26,6 +26,9 @@ const defaultAnswerTokens = 8
 // It is what `mose validate --memory-only` prints, for a model too large to
 // load where validate runs.
 func FromConfig(cfg *recipes.Config) (string, error) {
+	if stack.IsOmniDir(cfg.Model.Path) {
+		return omniFromConfig(cfg)
+	}
 	mc, err := model.LoadConfig(cfg.Model.Path)
 	if err != nil {
 		return "", fmt.Errorf("%w: model.path %s: %w", inputerr.ErrModel, cfg.Model.Path, err)
@@ -148,14 +151,25 @@ func (e Estimate) Format(w io.Writer, cfg *recipes.Config, dev torch.Device, ava
 	fmt.Fprintf(w, "  memory  estimated peak on %s, micro-batch %d × %d tokens (%d answer), %s:\n",
 		dev, cfg.Train.BatchSize, sh.T, sh.Answer, cfg.Model.DType)
 	fmt.Fprintf(w, "    frozen weights             %10s%s\n", gib(e.Weights), quantNote(cfg))
+	if e.TowerWeights > 0 {
+		fmt.Fprintf(w, "      of which the towers      %10s  (audio and vision, frozen)\n", gib(e.TowerWeights))
+	}
 	if e.Dequant > 0 {
 		fmt.Fprintf(w, "    dequantization scratch     %10s  (the largest linear dequantized to %s, made and dropped by each forward and backward)\n", gib(e.Dequant), cfg.Model.DType)
 	}
 	fmt.Fprintf(w, "    trainable (%.1fM, fp32)     %10s  + grads %s + AdamW %s\n", float64(e.Params)/1e6, gib(e.Adapters), gib(e.Grads), gib(e.Optimizer))
-	fmt.Fprintf(w, "    runtime allowance          %10s\n", gib(e.Runtime))
+	if e.Loader > 0 {
+		fmt.Fprintf(w, "    runtime allowance          %10s  (of which %s the loader's batches of media)\n", gib(e.Runtime), gib(e.Loader))
+	} else {
+		fmt.Fprintf(w, "    runtime allowance          %10s\n", gib(e.Runtime))
+	}
 	fmt.Fprintf(w, "    inputs and embeddings      %10s\n", gib(e.Inputs))
 	fmt.Fprintf(w, "    per decoder layer          %10s  (× %d layers; backward working set %s)\n", gib(e.Layer), e.Layers, gib(e.LayerBack))
 	fmt.Fprintf(w, "    head (logits, CE)          %10s\n", gib(e.Head))
+	if ts := e.TowerShape; ts != nil {
+		fmt.Fprintf(w, "    towers' forward (no grad)  %10s  (before the decoder; %d visual tokens/row, frames of %d patches; %d audio tokens/row)\n",
+			gib(e.Towers), ts.Visual, ts.FramePatches, ts.Audio)
+	}
 	held := ""
 	if e.Held > 1 {
 		held = fmt.Sprintf(" (× %d micro-batches: the step keeps each micro-batch's tensors until it ends)", e.Held)
@@ -207,6 +221,11 @@ func memoryEstimate(c *stack.Stack, w io.Writer, avail *deviceMem) error {
 	est, err := Compute(c.Cfg, sh)
 	if err != nil {
 		return err
+	}
+	if c.OmniConfig != nil {
+		if err := omniTowers(&est, c.Cfg, *c.OmniConfig, omniTowerShape(c.Train, *c.OmniConfig)); err != nil {
+			return err
+		}
 	}
 	est.Format(w, c.Cfg, c.Dev, avail)
 	return nil

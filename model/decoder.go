@@ -58,6 +58,13 @@ func (p *Pass) Run(s *torch.Scope, x *torch.Tensor) *torch.Tensor {
 	return p.m.decodeEach(s, x, p.a, p.r, nil)
 }
 
+// RunEach is Run with before(i) called ahead of decoder layer i, as
+// Model.ForwardEach calls it (a training step reseeds libtorch's generator
+// there). An error from before is recorded in s. x: (B,T,D) -> (B,T,D)
+func (p *Pass) RunEach(s *torch.Scope, x *torch.Tensor, before func(layer int) error) *torch.Tensor {
+	return p.m.decodeEach(s, x, p.a, p.r, before)
+}
+
 // RMSNorm is the decoder's RMSNorm (transformers' LlamaRMSNorm: statistics
 // in float32, cast back before the weight multiplies), for other blocks of
 // a backbone that use the same norm. x: (…,D) -> (…,D)

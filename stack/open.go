@@ -21,6 +21,10 @@ func Load(cfg *recipes.Config, dir string, sets Sets) (*Stack, error) {
 	if err := CheckAdapterDir(dir); err != nil {
 		return nil, err
 	}
+	if IsOmniDir(cfg.Model.Path) || (IsModelDir(dir) && IsOmniDir(dir)) {
+		return nil, fmt.Errorf("%w: model.path %s is a Qwen2.5-Omni thinker: eval and predict do not run one yet (train, export and dump-logits do)",
+			recipes.ErrRecipe, cfg.Model.Path)
+	}
 	if IsModelDir(dir) {
 		return loadModelDir(cfg, dir, sets)
 	}
@@ -125,6 +129,6 @@ func (c *Stack) LoadAdapters(path string) error {
 // into a plain LoRA set.
 func (c *Stack) LoadPEFT(path string) error {
 	return checkpoint.WithFile(path, c.Dev, func(s *torch.Scope, read checkpoint.ReaderFunc) error {
-		return c.Set.Import(s, func(s *torch.Scope, name string) *torch.Tensor { return read(s, PEFTPrefix+name) })
+		return c.Set.Import(s, func(s *torch.Scope, name string) *torch.Tensor { return read(s, PEFTPrefix+c.PEFTName(name)) })
 	})
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/mose-llm/mose/data/tokenizer"
 	"github.com/mose-llm/mose/internal/safetensors"
 	"github.com/mose-llm/mose/model"
+	"github.com/mose-llm/mose/model/omni"
 	"github.com/mose-llm/mose/recipes"
 )
 
@@ -145,6 +146,10 @@ func EnsureModel(path, preset string, seed int64) (created bool, err error) {
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return false, err
 	}
+	if _, ok := omni.Presets[preset]; ok {
+		err = InitOmniModelDir(path, preset, uint64(seed))
+		return err == nil, err
+	}
 	_, err = InitModelDir(path, InitModel{Preset: preset, Seed: uint64(seed)})
 	return err == nil, err
 }
@@ -173,6 +178,10 @@ func EnsureData(train, preset string, samples int, seed uint64) (created bool, e
 	if _, err := os.Stat(dir); err == nil {
 		return false, fmt.Errorf("%w: data.train %s does not exist; data.synth (%s) generates synthetic data only into a directory it creates, and %s exists: fix data.train, or unset data.synth (--set data.synth=) to train on your own data",
 			recipes.ErrRecipe, train, preset, dir)
+	}
+	if preset == OmniSynthPreset {
+		err := generateOmniData(dir, samples, seed)
+		return err == nil, err
 	}
 	p, err := synth.LookupPreset(preset)
 	if err != nil {

@@ -128,14 +128,19 @@ func checkPEFTConfig(pc PEFTConfig, path string) error {
 
 // PEFTConfig is adapter_config.json, with the fields PEFT's LoraConfig reads.
 type PEFTConfig struct {
-	PeftType          string         `json:"peft_type"`
-	TaskType          string         `json:"task_type"`
-	BaseModel         string         `json:"base_model_name_or_path"`
-	R                 int            `json:"r"`
-	LoraAlpha         float64        `json:"lora_alpha"`
-	LoraDropout       float64        `json:"lora_dropout"`
-	UseRSLoRA         bool           `json:"use_rslora"`
-	TargetModules     []string       `json:"target_modules"`
+	PeftType    string  `json:"peft_type"`
+	TaskType    string  `json:"task_type"`
+	BaseModel   string  `json:"base_model_name_or_path"`
+	R           int     `json:"r"`
+	LoraAlpha   float64 `json:"lora_alpha"`
+	LoraDropout float64 `json:"lora_dropout"`
+	UseRSLoRA   bool    `json:"use_rslora"`
+	// TargetModules is PEFT's target_modules: a list of module names (each
+	// matching a module whose name ends with it), as mose writes for a
+	// LLaMA-family model, or one regular expression that must match a
+	// module's whole name, as mose writes for a Qwen2.5-Omni thinker
+	// (PEFTTargets).
+	TargetModules     any            `json:"target_modules"`
 	Bias              string         `json:"bias"`
 	FanInFanOut       bool           `json:"fan_in_fan_out"`
 	InferenceMode     bool           `json:"inference_mode"`
@@ -215,7 +220,7 @@ func (c *Stack) LoadExport(dir string) error {
 		return err
 	}
 	a := c.Cfg.Adapters
-	if pc.R != a.Rank || pc.LoraAlpha != a.Alpha || pc.UseRSLoRA != a.RSLoRA || strings.Join(pc.TargetModules, ",") != strings.Join(a.Targets, ",") {
+	if pc.R != a.Rank || pc.LoraAlpha != a.Alpha || pc.UseRSLoRA != a.RSLoRA || !sameTargets(pc.TargetModules, c.PEFTTargets()) {
 		return fmt.Errorf("%s (r=%d, alpha=%g, rslora=%v, targets=%v) does not match the recipe's adapters (r=%d, alpha=%g, rslora=%v, targets=%v)",
 			filepath.Join(dir, PEFTConfigFile), pc.R, pc.LoraAlpha, pc.UseRSLoRA, pc.TargetModules, a.Rank, a.Alpha, a.RSLoRA, a.Targets)
 	}
@@ -242,4 +247,26 @@ func (c *Stack) LoadExport(dir string) error {
 		return errors.New("a PEFT export without mose_adapter.safetensors holds plain LoRA only")
 	}
 	return c.LoadPEFT(filepath.Join(dir, PEFTWeightsFile))
+}
+
+// sameTargets reports whether target_modules as read (a list of strings or
+// a string) is want (PEFTTargets: []string or string).
+func sameTargets(got, want any) bool {
+	switch w := want.(type) {
+	case string:
+		g, ok := got.(string)
+		return ok && g == w
+	case []string:
+		l, ok := got.([]any)
+		if !ok || len(l) != len(w) {
+			return false
+		}
+		for i, v := range l {
+			if s, ok := v.(string); !ok || s != w[i] {
+				return false
+			}
+		}
+		return true
+	}
+	return false
 }

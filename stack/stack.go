@@ -18,6 +18,7 @@ import (
 	"github.com/mose-llm/mose/internal/quant"
 	"github.com/mose-llm/mose/internal/torch"
 	"github.com/mose-llm/mose/model"
+	"github.com/mose-llm/mose/model/omni"
 	"github.com/mose-llm/mose/recipes"
 )
 
@@ -40,6 +41,14 @@ type Stack struct {
 	Eval    *data.Dataset // nil without data.eval
 	owned   *torch.Scope  // tensors made for buildAdaptersOnly
 	Group   Collective    // data-parallel ranks (training), or nil
+
+	// Omni is the Qwen2.5-Omni thinker when the model is one (Model is then
+	// its decoder), else nil; OmniSpec is then its labels and answers.
+	Omni     *omni.Thinker
+	OmniSpec data.OmniSpec
+	// OmniConfig is the thinker's config when the model is a Qwen2.5-Omni
+	// thinker (also when only its adapters are built), else nil.
+	OmniConfig *omni.Config
 }
 
 // Close frees the stack's tensors.
@@ -52,6 +61,10 @@ func (c *Stack) Close() {
 	}
 	if c.gates != nil {
 		c.gates.Close()
+	}
+	if c.Omni != nil {
+		c.Omni.Close() // its decoder is c.Model
+		return
 	}
 	if c.Model != nil {
 		c.Model.Close()
@@ -94,20 +107,13 @@ func Build(cfg *recipes.Config, sets Sets) (*Stack, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: model.quantize: %v", recipes.ErrRecipe, err)
 	}
-	if c.Model, err = model.Load(cfg.Model.Path, model.Options{DType: dt, Device: c.Dev, TrainProjectors: cfg.Model.TrainProjectors, Quantize: qk}); err != nil {
-		return nil, fmt.Errorf("%w: model.path %s: %w", inputerr.ErrModel, cfg.Model.Path, err)
-	}
-	// The mose section and the tokenizer serve the data; an export of a plain
-	// LLM's adapter needs neither.
-	if c.Spec, err = data.ReadModelSpec(cfg.Model.Path); err != nil && sets != NoData {
-		return nil, fmt.Errorf("%w: model.path %s: %w", inputerr.ErrModel, cfg.Model.Path, err)
-	}
-	if sets != NoData {
-		if c.Tok, err = tokenizer.Load(filepath.Join(cfg.Model.Path, "tokenizer.json")); err != nil {
-			return nil, fmt.Errorf("%w: model.path %s: %w", inputerr.ErrModel, cfg.Model.Path, err)
+	if IsOmniDir(cfg.Model.Path) {
+		if err := c.buildOmni(cfg, sets, dt); err != nil {
+			return nil, err
 		}
+	} else if err := c.buildLLM(cfg, sets, dt, qk); err != nil {
+		return nil, err
 	}
-	err = nil
 	if err := c.inject(); err != nil {
 		return nil, err
 	}
@@ -127,6 +133,26 @@ func Build(cfg *recipes.Config, sets Sets) (*Stack, error) {
 	}
 	ok = true
 	return c, nil
+}
+
+// buildLLM loads cfg's LLaMA-family model into c, with its "mose" section
+// and (unless sets is NoData) its tokenizer.
+func (c *Stack) buildLLM(cfg *recipes.Config, sets Sets, dt torch.DType, qk quant.Kind) error {
+	var err error
+	if c.Model, err = model.Load(cfg.Model.Path, model.Options{DType: dt, Device: c.Dev, TrainProjectors: cfg.Model.TrainProjectors, Quantize: qk}); err != nil {
+		return fmt.Errorf("%w: model.path %s: %w", inputerr.ErrModel, cfg.Model.Path, err)
+	}
+	// The mose section and the tokenizer serve the data; an export of a plain
+	// LLM's adapter needs neither.
+	if c.Spec, err = data.ReadModelSpec(cfg.Model.Path); err != nil && sets != NoData {
+		return fmt.Errorf("%w: model.path %s: %w", inputerr.ErrModel, cfg.Model.Path, err)
+	}
+	if sets != NoData {
+		if c.Tok, err = tokenizer.Load(filepath.Join(cfg.Model.Path, "tokenizer.json")); err != nil {
+			return fmt.Errorf("%w: model.path %s: %w", inputerr.ErrModel, cfg.Model.Path, err)
+		}
+	}
+	return nil
 }
 
 // inject builds the expert groups and gates on every target linear of the
@@ -199,6 +225,9 @@ func (c *Stack) buildAdapters(all []experts.Target) error {
 // PEFT export or an exact merge needs, so their memory stays near one shard
 // plus the adapters.
 func BuildAdaptersOnly(cfg *recipes.Config) (*Stack, error) {
+	if IsOmniDir(cfg.Model.Path) {
+		return buildOmniAdaptersOnly(cfg)
+	}
 	mc, err := model.LoadConfig(cfg.Model.Path)
 	if err != nil {
 		return nil, fmt.Errorf("%w: model.path %s: %w", inputerr.ErrModel, cfg.Model.Path, err)
@@ -247,6 +276,19 @@ func projectorName(p model.Projector, i int) string {
 // Open reads a manifest against the model's spec and tokenizer (loaded on
 // first use).
 func (c *Stack) Open(manifest string) (*data.Dataset, error) {
+	if c.Omni != nil {
+		if c.Tok == nil {
+			var err error
+			if c.Tok, err = LoadOmniTokenizer(c.Cfg.Model.Path); err != nil {
+				return nil, err
+			}
+		}
+		pad, err := PadID(c.Tok, filepath.Join(c.Cfg.Model.Path, "tokenizer.json"))
+		if err != nil {
+			return nil, err
+		}
+		return c.openOmni(manifest, pad)
+	}
 	if c.Tok == nil {
 		var err error
 		if c.Spec, err = data.ReadModelSpec(c.Cfg.Model.Path); err != nil {

@@ -52,9 +52,18 @@ func (r *run) checkpointedMicro(s *torch.Scope, mb micro, st *stepStats) ([]*tor
 	}
 	ms := s.Child() // the micro-batch's tensors: freed when it is done
 	defer ms.Close()
-	bt := stack.Tensors(ms, mb.b, c.Dev)
-	p := c.Model.Begin(ms, bt.In, true)
-	x0 := c.Model.Embed(ms, bt.In) // (B,T,D); its graph reaches trained projectors
+	var (
+		bt stack.BatchTensors
+		p  *model.Pass
+		x0 *torch.Tensor // (B,T,D); its graph reaches trained projectors
+	)
+	if c.Omni != nil { // the thinker: its frozen towers (run once), then the decoder's pass
+		bt, p, x0 = c.OmniBegin(ms, mb.b, true)
+	} else {
+		bt = stack.Tensors(ms, mb.b, c.Dev)
+		p = c.Model.Begin(ms, bt.In, true)
+		x0 = c.Model.Embed(ms, bt.In)
+	}
 	if err := ms.Err(); err != nil {
 		return nil, err
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/mose-llm/mose/checkpoint"
 	"github.com/mose-llm/mose/data"
+	"github.com/mose-llm/mose/data/omnisynth"
 	"github.com/mose-llm/mose/infer"
 	"github.com/mose-llm/mose/internal/fsutil"
 	"github.com/mose-llm/mose/internal/torch"
@@ -113,7 +114,15 @@ func Run(ctx context.Context, cfg *recipes.Config, opt Options) (*Result, error)
 			if created {
 				verb = "data.train did not exist: generated and training on"
 			}
-			log.WithFields(logrus.Fields{"dir": dir, "data.synth": cfg.Data.Synth}).Warn(verb + " a SYNTHETIC dataset (random features, see data/README.md), not your data")
+			if m := stack.OmniSynthMeta(dir); m != nil {
+				log.WithFields(logrus.Fields{"dir": dir, "data.synth": cfg.Data.Synth, "media": m.Media}).Warn(verb + " a SYNTHETIC dataset (generated clips, see docs/models.md), not your data")
+				if m.Media != omnisynth.MediaFFmpeg {
+					log.WithFields(logrus.Fields{"dir": dir, "ffmpeg": m.FFmpeg}).
+						Warn("SKIPPED: FFmpeg was not found, so the synthetic clips were drawn in Go and never went through FFmpeg decoding (run scripts/setup/ffmpeg.sh and regenerate the set to test that path)")
+				}
+			} else {
+				log.WithFields(logrus.Fields{"dir": dir, "data.synth": cfg.Data.Synth}).Warn(verb + " a SYNTHETIC dataset (random features, see data/README.md), not your data")
+			}
 		}
 	}
 	if opt.Group != nil { // the others wait for model.create and data.synth

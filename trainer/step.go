@@ -11,6 +11,7 @@ import (
 	"github.com/mose-llm/mose/experts"
 	"github.com/mose-llm/mose/gating"
 	"github.com/mose-llm/mose/internal/torch"
+	"github.com/mose-llm/mose/model"
 	"github.com/mose-llm/mose/stack"
 	"github.com/sirupsen/logrus"
 )
@@ -138,11 +139,23 @@ func (r *run) plainMicro(s *torch.Scope, mb micro, st *stepStats) ([]*torch.Tens
 	ms := s.Child()
 	defer ms.Close()
 	c.Tracker.Reset()
-	bt := stack.Tensors(ms, b, c.Dev)
-	h := c.Model.ForwardEach(ms, bt.In, true, checkpoint.LayerSeeder(seed)) // (B,T,D)
-	logits := c.Model.Logits(ms, h, bt.Pos)                                 // (N,V)
-	ce := ms.CrossEntropy(logits, bt.Targets, -100, torch.ReduceSum)        // ()
-	c.Set.KeepNorms(s)                                                      // read by forwardBackward after the last micro-batch
+	var (
+		bt stack.BatchTensors
+		h  *torch.Tensor // (B,T,D)
+	)
+	if c.Omni != nil { // the thinker: its frozen towers, then its decoder
+		var p *model.Pass
+		var x *torch.Tensor
+		if bt, p, x = c.OmniBegin(ms, b, true); p != nil {
+			h = p.RunEach(ms, x, checkpoint.LayerSeeder(seed))
+		}
+	} else {
+		bt = stack.Tensors(ms, b, c.Dev)
+		h = c.Model.ForwardEach(ms, bt.In, true, checkpoint.LayerSeeder(seed))
+	}
+	logits := c.Model.Logits(ms, h, bt.Pos)                          // (N,V)
+	ce := ms.CrossEntropy(logits, bt.Targets, -100, torch.ReduceSum) // ()
+	c.Set.KeepNorms(s)                                               // read by forwardBackward after the last micro-batch
 	if c.Group != nil {
 		sums := c.Tracker.Sums(ms) // (R,W)
 		if err := c.ReduceSums(ms, sums, &st.comm); err != nil {

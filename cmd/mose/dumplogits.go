@@ -23,20 +23,24 @@ adapter.safetensors, not an export), the logits at every position of one sample
 (--manifest, default the recipe's data.eval or data.train; --index, default 0),
 feature tokens included, and writes them to a safetensors file with the inputs:
 input_ids, modality, logits, and features.<input> / positions.<input> for each
-modality input. scripts/checks/check_peft_export.py compares PEFT on an export with it.`,
+modality input. scripts/checks/check_peft_export.py compares PEFT on an export with it.
+On a Qwen2.5-Omni thinker the sample is written as its processor outputs under
+transformers' names (the answer appended to input_ids) with the logits, so that
+transformers' thinker runs on the file (scripts/checks/check_omni_export.py).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if checkpoint == "" || out == "" {
 				return badInput(errors.New("dump-logits: --checkpoint and --out are required"))
 			}
-			ts, err := export.DumpLogits(checkpoint, manifest, index)
+			ts, meta, err := export.DumpLogitsMeta(checkpoint, manifest, index)
 			if err != nil {
 				return err
 			}
+			meta["format"], meta["checkpoint"] = "pt", checkpoint
 			if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 				return err
 			}
-			if err := safetensors.WriteFile(out, ts, map[string]string{"format": "pt", "checkpoint": checkpoint}); err != nil {
+			if err := safetensors.WriteFile(out, ts, meta); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "wrote %d tensors (logits %v) to %s\n", len(ts), ts[2].Shape, out)

@@ -43,7 +43,11 @@ behind on error; an existing --out needs --force.`,
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "exported %s as %s to %s\n", opt.Checkpoint, opt.Format, res.Out)
 			if opt.Format == export.FormatPEFT && res.Method == experts.MethodMoSE {
-				fmt.Fprintln(out, export.PEFTOnlyNote)
+				if res.Omni {
+					fmt.Fprintln(out, export.PEFTOnlyNoteOmni)
+				} else {
+					fmt.Fprintln(out, export.PEFTOnlyNote)
+				}
 			}
 			if r := res.Report; r != nil && r.LabelAgreement != nil {
 				fmt.Fprintf(out, "approximate merge on %s (%d samples, %d tokens): label agreement %.4f, mean logit KL %.4g nats\n",

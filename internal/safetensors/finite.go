@@ -22,7 +22,10 @@ const finiteChunk = 4 << 20
 // element, if one holds NaN or ±Inf. It streams: each of workers goroutines
 // (0: one per CPU, at most 8) holds a 4 MiB buffer, whatever the tensor
 // sizes. Other dtypes are skipped.
-func (c *Checkpoint) CheckFinite(workers int) error {
+func (c *Checkpoint) CheckFinite(workers int) error { return c.CheckFiniteWhere(workers, nil) }
+
+// CheckFiniteWhere is CheckFinite on the tensors keep accepts (nil: all).
+func (c *Checkpoint) CheckFiniteWhere(workers int, keep func(name string) bool) error {
 	if workers <= 0 {
 		workers = min(runtime.NumCPU(), 8)
 	}
@@ -55,6 +58,9 @@ feed:
 			switch in.DType {
 			case F16, BF16, F32, F64:
 			default:
+				continue
+			}
+			if keep != nil && !keep(in.Name) {
 				continue
 			}
 			select {

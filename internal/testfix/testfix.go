@@ -4,17 +4,22 @@
 package testfix
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/sirupsen/logrus"
 
 	"github.com/mose-llm/mose/checkpoint"
 	"github.com/mose-llm/mose/data"
+	"github.com/mose-llm/mose/data/omniproc"
+	"github.com/mose-llm/mose/data/omnisynth"
 	"github.com/mose-llm/mose/data/synth"
+	"github.com/mose-llm/mose/data/tokenizer"
 	"github.com/mose-llm/mose/internal/refenv"
 	"github.com/mose-llm/mose/internal/safetensors"
 	"github.com/mose-llm/mose/internal/torch"
@@ -28,6 +33,8 @@ type Fixture struct {
 	// Err is why the fixture could not be made (Main): every test that
 	// asks it for a recipe fails with it.
 	Err error
+
+	omni omniFixture
 }
 
 // New makes the fixture in a new temporary directory (remove it with
@@ -231,4 +238,59 @@ func Reseal(t *testing.T, dir string, fn func(st *checkpoint.State)) {
 func RefPython(t testing.TB) string {
 	t.Helper()
 	return refenv.Python(t)
+}
+
+// omniFixture is the fixture's Qwen2.5-Omni part, made on first use.
+type omniFixture struct {
+	once         sync.Once
+	model, train string
+	err          error
+}
+
+// Omni returns a random omni-tiny thinker (seed 3, with its tokenizer) and a
+// synthetic omni manifest of 8 one-second clips drawn in Go (no FFmpeg: the
+// same bytes on every machine), made once under the fixture's directory.
+func (f *Fixture) Omni(t testing.TB) (model, train string) {
+	t.Helper()
+	if f.Err != nil {
+		t.Fatal(f.Err)
+	}
+	o := &f.omni
+	o.once.Do(func() {
+		o.model = filepath.Join(f.Dir, "omni-model")
+		if o.err = stack.InitOmniModelDir(o.model, "omni-tiny", 3); o.err != nil {
+			return
+		}
+		tok, err := tokenizer.Parse(omniproc.TinyTokenizerJSON)
+		if err != nil {
+			o.err = err
+			return
+		}
+		var res omnisynth.Result
+		res, o.err = omnisynth.Generate(context.Background(), filepath.Join(f.Dir, "omni-data"), tok,
+			omnisynth.Config{Samples: 8, Seed: 5, Seconds: 1, NoFFmpeg: true})
+		o.train = res.Train
+	})
+	if o.err != nil {
+		t.Fatal(o.err)
+	}
+	return o.model, o.train
+}
+
+// OmniRecipe is a fast omni-tiny-mose recipe over the fixture's omni part,
+// writing into a fresh temporary dir, with sets (key=value) applied last.
+func (f *Fixture) OmniRecipe(t testing.TB, sets ...string) *recipes.Config {
+	t.Helper()
+	model, train := f.Omni(t)
+	base := []string{
+		"model.path=" + model, "model.create=", "data.train=" + train, "data.synth=",
+		"run.output_dir=" + filepath.Join(t.TempDir(), "run"), "run.threads=1",
+		"train.batch_size=2", "train.max_steps=8", "train.log_every=1", "train.save_every=0", "train.warmup_steps=2",
+		"train.lr=5e-3", "adapters.dropout=0.1", "adapters.gate.noise=0.1",
+	}
+	cfg, err := recipes.Load("omni-tiny-mose", append(base, sets...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
 }

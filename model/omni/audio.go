@@ -151,7 +151,7 @@ func (th *Thinker) AudioForward(s *torch.Scope, f AudioFeatures) *torch.Tensor {
 	}
 	ctx := &audioAttn{C: C, L: p.l2, valid: idx(p.valid), keys: th.toDev(s, s.FromBool(keys, C, 1, 1, p.l2))}
 	for i := range a.Layers {
-		h = th.audioLayer(s, i, h, ctx)
+		h = layerScoped(s, h, i > 0, func(ls *torch.Scope) *torch.Tensor { return th.audioLayer(ls, i, h, ctx) })
 	}
 	next := make([]int64, len(p.pool))
 	for i, j := range p.pool {
@@ -209,4 +209,22 @@ func (th *Thinker) toDev(s *torch.Scope, t *torch.Tensor) *torch.Tensor {
 		return t
 	}
 	return s.ToDevice(t, th.Decoder.Device)
+}
+
+// layerScoped runs one tower layer on x in a scope of its own and returns
+// its output, owned by s; the layer's intermediates are freed at once, and
+// so is x when freeX (x is the previous layer's output, used by nothing
+// else), so that a tower's forward holds one layer's working set, not all
+// of them. The ops are the same: the values are too.
+func layerScoped(s *torch.Scope, x *torch.Tensor, freeX bool, layer func(ls *torch.Scope) *torch.Tensor) *torch.Tensor {
+	ls := s.Child()
+	y := ls.Keep(layer(ls))
+	ls.Close()
+	if freeX && y != nil {
+		x.Free()
+	}
+	if y == nil {
+		return nil
+	}
+	return s.Own(y)
 }

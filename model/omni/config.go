@@ -132,6 +132,7 @@ func ParseConfig(b []byte) (Config, error) {
 	case "qwen2_5_omni":
 		// The talker and token2wav produce speech; mose never reads them.
 		top.inert("talker_config", "token2wav_config", "enable_audio_output", "enable_talker")
+		top.inert("mose") // mose's own section (labels, answer), read by data.ReadOmniSpec
 		top.generic()
 		if th = top.sub("thinker_config"); th == nil && top.err == nil {
 			top.fail("thinker_config", "missing")
@@ -147,6 +148,7 @@ func ParseConfig(b []byte) (Config, error) {
 		}
 	case "qwen2_5_omni_thinker":
 		th = top
+		th.inert("mose") // mose's own section (labels, answer), read by data.ReadOmniSpec
 	default:
 		return Config{}, fmt.Errorf("%w: model_type: %q is not a Qwen2.5-Omni model (want qwen2_5_omni or qwen2_5_omni_thinker)", ErrConfig, mt)
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/mose-llm/mose/internal/torch"
+	"github.com/mose-llm/mose/model"
 )
 
 // Embeds are the encoder outputs placed at the placeholder tokens: row i
@@ -20,23 +21,40 @@ type Embeds struct {
 // adapters' dropout and gate noise on. Rows must be right-padded (real
 // tokens first). in (B,T) -> (B,T,D)
 func (th *Thinker) Forward(s *torch.Scope, in *Inputs, emb Embeds, train bool) *torch.Tensor {
-	if s.Err() != nil {
+	p, x := th.Begin(s, in, emb, train)
+	if p == nil {
 		return nil
+	}
+	return p.Run(s, x)
+}
+
+// Begin prepares a forward over a batch with the encoder outputs given, as
+// Forward makes it, for callers that run the decoder layers themselves
+// (per-layer seeding, activation checkpointing): the pass (TMRoPE's
+// rotary tables, the routing by token modality) and the input embeddings
+// x (B,T,D), the encoder outputs scattered in. Rows must be right-padded.
+// On an error (recorded in s) p is nil.
+func (th *Thinker) Begin(s *torch.Scope, in *Inputs, emb Embeds, train bool) (p *model.Pass, x *torch.Tensor) {
+	if s.Err() != nil {
+		return nil, nil
 	}
 	if err := checkRightPadded(in); err != nil {
 		s.Fail(err)
-		return nil
+		return nil, nil
 	}
 	pos, err := th.Config.RopeIndex(in)
 	if err != nil {
 		s.Fail(err)
-		return nil
+		return nil, nil
 	}
 	ids := th.ids(s, in.IDs, in.B, in.T)
-	x := th.embed(s, in, ids, emb) // (B,T,D)
+	x = th.embed(s, in, ids, emb) // (B,T,D)
 	cos, sin := th.rotary(s, pos, int64(in.B), int64(in.T))
-	p := th.Decoder.BeginRotary(s, th.inputs(s, in, ids), train, cos, sin)
-	return p.Run(s, x)
+	p = th.Decoder.BeginRotary(s, th.inputs(s, in, ids), train, cos, sin)
+	if s.Err() != nil {
+		return nil, nil
+	}
+	return p, x
 }
 
 // Logits is an inference Forward followed by the head: (B,T) -> (B,T,V) float32.

@@ -130,7 +130,7 @@ func (th *Thinker) VisionForward(s *torch.Scope, pixels *torch.Tensor, grids [][
 		for _, j := range v.FullAttBlockIndexes {
 			full = full || j == i
 		}
-		x = th.visionBlock(s, i, x, cos, sin, segs[full])
+		x = layerScoped(s, x, i > 0, func(ls *torch.Scope) *torch.Tensor { return th.visionBlock(ls, i, x, cos, sin, segs[full]) })
 	}
 	x = model.RMSNorm(s, x, w["merger.ln_q.weight"], 1e-6)
 	x = s.View(x, N/U, U*Hd)

@@ -32,6 +32,12 @@ CPU mode on the build machine). The checks:
              vs int8 vs nf4: step time and peak caching-allocator memory side by side;
              one weight's NF4 parts against torchao's on the same device (when the
              Python has torchao).
+  9 omni     Qwen2.5-Omni's thinker (a random omni-tiny, --std 0.2, and synthetic
+             clips drawn in Go, the same bytes on every machine): model-info's logits
+             on one processor-outputs file in bfloat16 on the device vs float32 on the
+             CPU (and the CPU float32 logits vs the reference's), then 4 steps of MoSE
+             with activation checkpointing in bfloat16 on the device (float32 in CPU
+             mode, the reference): finite losses, close to the reference's trace.
 
 Exit status 0 when every check passed, 1 otherwise, 2 on bad usage. Only the
 standard library is needed to orchestrate; torch/transformers/peft are imported
@@ -70,6 +76,13 @@ TOL = {
     "merged_vs_adapter_logits": 2e-4,  # max |Δ logit|, float32
     "mose_vs_peft_logits": 2e-4,
 }
+OMNI = {"samples": 4, "steps": 4, "batch": 2}
+TOL.update({
+    "omni_cpu_fp32_vs_reference_logits": 1e-4,  # max |Δ logit|, the thinker's fp32 CPU forward vs the build machine's
+    "omni_bf16_vs_fp32_logits_rel": 0.06,       # max |Δ logit| / max |logit|, bf16 on the device vs fp32 on the CPU (CPU bf16: 0.032)
+    "omni_bf16_argmax_agreement": 0.9,          # fraction of positions whose top token agrees
+    "omni_bf16_vs_fp32_loss": 0.15,             # max |Δ emotion loss|, bf16 training on the device vs the fp32 reference
+})
 BENCH = {
     "cuda": {"preset": "small", "size": "1b", "dtype": "bfloat16", "batch": 32, "steps": 30, "log_every": 5},
     "cpu": {"preset": "tiny", "size": "", "dtype": "float32", "batch": 8, "steps": 6, "log_every": 2},
@@ -457,12 +470,75 @@ class Kit:
             summ += "; parts vs torchao " + ("equal" if parts_ok else json.dumps(parity["parts"]))
         return ok, summ, det
 
+    def check_omni(self):
+        d = self.args.device
+        mdir = os.path.join(self.work, "runs/models/omni-tiny-kit")
+        data = os.path.join(self.work, "runs/data/omni-kit/train.jsonl")
+        if not os.path.exists(os.path.join(mdir, "config.json")):
+            self.sh("omni-init", [self.mose, "init-model", "--preset", "omni-tiny", "--std", "0.2", "--seed", "4", "--out", mdir])
+        # The clips are drawn in Go (MOSE_FFMPEG names no binary), so that every machine
+        # trains and compares on the same bytes.
+        env = {"MOSE_FFMPEG": os.path.join(self.work, "no-ffmpeg")}
+
+        def train(name, dtype, dev):
+            out = os.path.join(self.work, "runs", name)
+            shutil.rmtree(out, ignore_errors=True)
+            cmd = [self.mose, "train", "--recipe", "omni-tiny-mose", "--no-progress", "--log-level", "warn",
+                   "--set", f"run.output_dir={out}", "--set", f"run.device={dev}", "--set", f"model.path={mdir}",
+                   "--set", "model.create=", "--set", f"model.dtype={dtype}", "--set", f"data.train={data}",
+                   "--set", f"data.synth_samples={OMNI['samples']}", "--set", f"train.batch_size={OMNI['batch']}",
+                   "--set", f"train.max_steps={OMNI['steps']}", "--set", "train.log_every=1", "--set", "train.save_every=0",
+                   "--set", "train.warmup_steps=1", "--set", "train.lr=5e-3", "--set", "train.activation_checkpointing=true"]
+            if dev == "cpu":
+                cmd += ["--set", "run.threads=1"]
+            self.sh(name, cmd, env=env)
+            recs = [json.loads(l) for l in open(os.path.join(out, "metrics.jsonl")) if l.strip()]
+            return [[r["step"], r["emotion_loss"]] for r in recs if r.get("kind", "train") == "train"], recs
+
+        # On the device in bfloat16; the CPU reference trains in float32.
+        trace, recs = train("omni-train", "float32" if d == "cpu" else "bfloat16", d)
+        sample = os.path.join(os.path.dirname(data), "inputs", "omni-0000.safetensors")
+
+        def logits(name, dtype, dev):
+            out = os.path.join(self.work, "runs", f"{name}.safetensors")
+            self.sh(name, [self.mose, "model-info", "--model", mdir, "--inputs", sample, "--logits-out", out,
+                           "--dtype", dtype, "--device", dev, "--log-level", "error"], env=env)
+            dt, shape, raw = read_safetensors(out)["logits"]
+            return shape, struct.unpack(f"<{len(raw) // 4}f", raw)
+
+        shape, fp32 = logits("omni-logits-cpu-fp32", "float32", "cpu")
+        _, bf16 = logits("omni-logits-bf16", "bfloat16", d)
+        V = shape[-1]
+        rows = [(fp32[i:i + V], bf16[i:i + V]) for i in range(0, len(fp32), V)]
+        agree = sum(max(range(V), key=a.__getitem__) == max(range(V), key=b.__getitem__) for a, b in rows) / len(rows)
+        d_bf16 = max(abs(a - b) for a, b in zip(fp32, bf16))
+        scale = max(abs(a) for a in fp32)
+        finite = all(math.isfinite(v) for _, v in trace) and recs[-1].get("skipped", 0) == 0
+        det = {"train_dtype": "float32" if d == "cpu" else "bfloat16", "positions": len(rows), "vocab": V, "logit_scale": scale,
+               "bf16_vs_cpu_fp32_max_abs": d_bf16, "argmax_agreement": agree, "loss_trace": trace,
+               "gpu_peak_mib": recs[-1].get("gpu_peak_mib"),
+               "cpu_fp32_logits_head": list(fp32[:64]), "tolerance": {k: v for k, v in TOL.items() if k.startswith("omni")}}
+        ok = finite and d_bf16 <= TOL["omni_bf16_vs_fp32_logits_rel"] * scale and agree >= TOL["omni_bf16_argmax_agreement"]
+        summ = f"bf16 on {d} vs fp32 CPU: max |Δlogit| {fmt(d_bf16)} (logits ±{scale:.1f}), argmax agree {agree:.3f}"
+        ref = (self.reference or {}).get("checks", {}).get("omni", {}).get("details")
+        if ref:
+            dref = max(abs(a - b) for a, b in zip(fp32[:64], ref["cpu_fp32_logits_head"]))
+            dl = max_trace_diff(trace, ref["loss_trace"])
+            det["vs_reference"] = {"cpu_fp32_logits_max_abs": dref, "max_loss_diff": dl,
+                                   "reference": self.reference.get("machine", {}).get("cpu", "build machine")}
+            ok = ok and dref <= TOL["omni_cpu_fp32_vs_reference_logits"] and dl is not None and dl <= TOL["omni_bf16_vs_fp32_loss"]
+            summ += f"; CPU fp32 vs reference {fmt(dref)}; training vs reference max |Δloss| {fmt(dl)}"
+        else:
+            summ += "; no reference"
+        summ += f"; {len(trace)} steps finite {finite}"
+        return ok, summ, det
+
     # ------------------------------------------------------------ driver
     def run(self):
         t0 = time.time()
         checks = [(1, "env", self.check_env), (2, "fp32", self.check_fp32), (3, "bf16", self.check_bf16),
                   (4, "resume", self.check_resume), (5, "export", self.check_export), (6, "speed", self.check_speed),
-                  (7, "nccl", self.check_nccl), (8, "nf4", self.check_nf4)]
+                  (7, "nccl", self.check_nccl), (8, "nf4", self.check_nf4), (9, "omni", self.check_omni)]
         only = {int(x) for x in self.args.only.split(",")} if self.args.only else None
         self.device_name = None
         env_failed = False

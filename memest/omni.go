@@ -1,0 +1,90 @@
+package memest
+
+import (
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/mose-llm/mose/data"
+	"github.com/mose-llm/mose/internal/inputerr"
+	"github.com/mose-llm/mose/internal/safetensors"
+	"github.com/mose-llm/mose/model/omni"
+	"github.com/mose-llm/mose/recipes"
+	"github.com/mose-llm/mose/stack"
+)
+
+// preflightOmni is Preflight for a Qwen2.5-Omni thinker: what a run on it
+// cannot do yet refused by key (stack.OmniUnsupported), the adapters
+// against its decoder, the tokenizer against its vocabulary, every sample's
+// processor-outputs file (its placeholders against its media, every pixel
+// and feature value finite), the samples' lengths and count, and every
+// weight of the thinker (not the talker's) finite.
+func preflightOmni(cfg *recipes.Config, kind Kind) error {
+	oc, err := omni.LoadConfig(cfg.Model.Path)
+	if err != nil {
+		return fmt.Errorf("%w: model.path %s: %w", inputerr.ErrModel, cfg.Model.Path, err)
+	}
+	if err := stack.OmniUnsupported(cfg, kind != PreflightExport); err != nil {
+		return err
+	}
+	dc := oc.Decoder()
+	if err := checkAdapterSize(cfg, dc); err != nil {
+		return err
+	}
+	if kind == PreflightTrain {
+		if err := CheckWritableDir("run.output_dir", cfg.Run.OutputDir); err != nil {
+			return err
+		}
+	}
+	if kind == PreflightExport {
+		return nil
+	}
+	spec, err := stack.ReadOmniSpec(cfg.Model.Path, oc)
+	if err != nil {
+		return fmt.Errorf("%w: model.path %s: %w", inputerr.ErrModel, cfg.Model.Path, err)
+	}
+	tokPath := filepath.Join(cfg.Model.Path, "tokenizer.json")
+	tok, err := stack.LoadOmniTokenizer(cfg.Model.Path)
+	if err != nil {
+		return err
+	}
+	if n := tok.VocabSize(); n > dc.VocabSize {
+		return fmt.Errorf("%w: %s has %d tokens (ids up to %d) but %s says vocab_size %d: ids from %d on have no embedding row",
+			inputerr.ErrModel, tokPath, n, n-1, filepath.Join(cfg.Model.Path, "config.json"), dc.VocabSize, dc.VocabSize)
+	}
+	pad, err := stack.PadID(tok, tokPath)
+	if err != nil {
+		return err
+	}
+	if cfg.Data.Train != "" && kind != PreflightEval {
+		ds, err := data.OpenOmni(cfg.Data.Train, spec, tok, data.Options{Root: cfg.Data.Root, MaxLen: cfg.Data.MaxLen, PadID: pad})
+		if err == nil {
+			err = stack.CheckOmniDataset(oc, ds)
+		}
+		if err == nil {
+			err = ds.ScanFeatures(cfg.Data.Workers)
+		}
+		if err != nil {
+			return stack.DataErr("data.train", err)
+		}
+		if n := slices.Max(append(ds.Lengths(), 0)); dc.MaxPositionEmbeddings > 0 && n > dc.MaxPositionEmbeddings {
+			return fmt.Errorf("%w: data.train %s: samples reach %d tokens, beyond the model's max_position_embeddings %d",
+				recipes.ErrRecipe, cfg.Data.Train, n, dc.MaxPositionEmbeddings)
+		}
+		if world := max(cfg.Run.WorldSize, 1); ds.Len() < cfg.Train.BatchSize*world {
+			return fmt.Errorf("%w: train.batch_size %d × %d processes: data.train %s has only %d samples (batches are full, the rest of an epoch is dropped)",
+				recipes.ErrRecipe, cfg.Train.BatchSize, world, cfg.Data.Train, ds.Len())
+		}
+	}
+	ck, err := safetensors.OpenDir(cfg.Model.Path)
+	if err != nil {
+		return fmt.Errorf("%w: model.path %s: %w", inputerr.ErrModel, cfg.Model.Path, err)
+	}
+	defer ck.Close()
+	thinker := func(name string) bool { return strings.HasPrefix(name, oc.Prefix) } // a full model's talker is never read
+	if err := ck.CheckFiniteWhere(0, thinker); err != nil {
+		return fmt.Errorf("%w: model.path %s: %w", inputerr.ErrModel, cfg.Model.Path, err)
+	}
+	return nil
+}
