@@ -132,33 +132,9 @@ func ParseManifest(r io.Reader, name string, opt ManifestOptions) ([]Sample, err
 // present, string values where strings are expected. It returns the id it
 // could read even on error, for the message.
 func parseSample(line []byte, inputs []string) (Sample, error) {
-	if err := strictjson.CheckKeys(line, "", strictjson.All); err != nil {
-		return Sample{}, fmt.Errorf("%w: %w", ErrMalformed, err)
-	}
-	var raw map[string]json.RawMessage
-	if err := json.Unmarshal(line, &raw); err != nil {
-		return Sample{}, fmt.Errorf("%w: %v", ErrMalformed, err)
-	}
-	var s Sample
-	str := func(key string, dst *string, required bool) error {
-		v, ok := raw[key]
-		if !ok || string(v) == "null" {
-			if required {
-				return fmt.Errorf("%w %q", ErrMissingField, key)
-			}
-			return nil
-		}
-		if err := json.Unmarshal(v, dst); err != nil {
-			return fmt.Errorf("%w: field %q must be a string", ErrMalformed, key)
-		}
-		return nil
-	}
-	idErr := str("id", &s.ID, true)
-	if idErr == nil && strings.TrimSpace(s.ID) == "" {
-		idErr = fmt.Errorf("%w %q (empty)", ErrMissingField, "id")
-	}
-	if idErr != nil {
-		return s, idErr
+	raw, s, err := decodeSampleLine(line)
+	if err != nil {
+		return s, err
 	}
 	for _, k := range slices.Sorted(maps.Keys(raw)) {
 		switch k {
@@ -172,7 +148,7 @@ func parseSample(line []byte, inputs []string) (Sample, error) {
 		dst      *string
 		required bool
 	}{{"subset", &s.Subset, true}, {"label", &s.Label, true}, {"subtitle", &s.Subtitle, true}, {"reason", &s.Reason, false}} {
-		if err := str(f.key, f.dst, f.required); err != nil {
+		if err := raw.str(f.key, f.dst, f.required); err != nil {
 			return s, err
 		}
 	}
@@ -189,12 +165,58 @@ func parseSample(line []byte, inputs []string) (Sample, error) {
 	if len(s.Features) == 0 {
 		return s, fmt.Errorf("%w \"features\" (empty)", ErrMissingField)
 	}
-	if v, ok := raw["meta"]; ok && string(v) != "null" {
+	return s, raw.meta(&s)
+}
+
+// sampleLine is one manifest line's fields, undecoded (both manifest forms,
+// feature files and omni processor outputs, read their lines with it).
+type sampleLine map[string]json.RawMessage
+
+// decodeSampleLine decodes line strictly (duplicate keys refused) and reads
+// its id, which it returns even with an error about the rest, for the
+// message.
+func decodeSampleLine(line []byte) (sampleLine, Sample, error) {
+	if err := strictjson.CheckKeys(line, "", strictjson.All); err != nil {
+		return nil, Sample{}, fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	var raw sampleLine
+	if err := json.Unmarshal(line, &raw); err != nil {
+		return nil, Sample{}, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	var s Sample
+	if err := raw.str("id", &s.ID, true); err != nil {
+		return raw, s, err
+	}
+	if strings.TrimSpace(s.ID) == "" {
+		return raw, s, fmt.Errorf("%w %q (empty)", ErrMissingField, "id")
+	}
+	return raw, s, nil
+}
+
+// str reads the string field key into dst; absent or null is an error when
+// required.
+func (l sampleLine) str(key string, dst *string, required bool) error {
+	v, ok := l[key]
+	if !ok || string(v) == "null" {
+		if required {
+			return fmt.Errorf("%w %q", ErrMissingField, key)
+		}
+		return nil
+	}
+	if err := json.Unmarshal(v, dst); err != nil {
+		return fmt.Errorf("%w: field %q must be a string", ErrMalformed, key)
+	}
+	return nil
+}
+
+// meta reads the optional "meta" object into s.Meta.
+func (l sampleLine) meta(s *Sample) error {
+	if v, ok := l["meta"]; ok && string(v) != "null" {
 		if err := json.Unmarshal(v, &s.Meta); err != nil {
-			return s, fmt.Errorf("%w: field \"meta\" must be an object", ErrMalformed)
+			return fmt.Errorf("%w: field \"meta\" must be an object", ErrMalformed)
 		}
 	}
-	return s, nil
+	return nil
 }
 
 // ReadManifest opens and parses a manifest file (see ParseManifest).

@@ -155,33 +155,9 @@ func ReadOmniSpec(modelDir string) (OmniSpec, error) {
 
 // parseOmniSample decodes one line of an omni manifest strictly.
 func parseOmniSample(line []byte) (Sample, error) {
-	if err := strictjson.CheckKeys(line, "", strictjson.All); err != nil {
-		return Sample{}, fmt.Errorf("%w: %w", ErrMalformed, err)
-	}
-	var raw map[string]json.RawMessage
-	if err := json.Unmarshal(line, &raw); err != nil {
-		return Sample{}, fmt.Errorf("%w: %v", ErrMalformed, err)
-	}
-	var s Sample
-	str := func(key string, dst *string, required bool) error {
-		v, ok := raw[key]
-		if !ok || string(v) == "null" {
-			if required {
-				return fmt.Errorf("%w %q", ErrMissingField, key)
-			}
-			return nil
-		}
-		if err := json.Unmarshal(v, dst); err != nil {
-			return fmt.Errorf("%w: field %q must be a string", ErrMalformed, key)
-		}
-		return nil
-	}
-	idErr := str("id", &s.ID, true)
-	if idErr == nil && strings.TrimSpace(s.ID) == "" {
-		idErr = fmt.Errorf("%w %q (empty)", ErrMissingField, "id")
-	}
-	if idErr != nil {
-		return s, idErr
+	raw, s, err := decodeSampleLine(line)
+	if err != nil {
+		return s, err
 	}
 	for _, k := range slices.Sorted(maps.Keys(raw)) {
 		switch k {
@@ -199,19 +175,14 @@ func parseOmniSample(line []byte) (Sample, error) {
 		dst      *string
 		required bool
 	}{{"subset", &s.Subset, true}, {"label", &s.Label, true}, {"reason", &s.Reason, false}, {"inputs", &s.Inputs, true}} {
-		if err := str(f.key, f.dst, f.required); err != nil {
+		if err := raw.str(f.key, f.dst, f.required); err != nil {
 			return s, err
 		}
 	}
 	if strings.TrimSpace(s.Inputs) == "" {
 		return s, fmt.Errorf("%w %q (empty)", ErrMissingField, "inputs")
 	}
-	if v, ok := raw["meta"]; ok && string(v) != "null" {
-		if err := json.Unmarshal(v, &s.Meta); err != nil {
-			return s, fmt.Errorf("%w: field \"meta\" must be an object", ErrMalformed)
-		}
-	}
-	return s, nil
+	return s, raw.meta(&s)
 }
 
 // omniSample is an omni dataset's sample: its processor-outputs file,
