@@ -4,10 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"testing"
 
@@ -102,72 +100,7 @@ func TestOmniCheckpointingSameGradients(t *testing.T) {
 	} {
 		t.Run(strings.Join(extra, ","), func(t *testing.T) {
 			cfg := fixture.OmniRecipe(t, append([]string{"train.grad_accum=2", "adapters.dropout=0.2", "adapters.gate.noise=0.5"}, extra...)...)
-			err := torch.Run(func() error {
-				c, err := stack.Build(cfg, stack.AllData)
-				if err != nil {
-					return err
-				}
-				defer c.Close()
-				c.Tracker.PerTarget = true
-				if err := torch.ManualSeed(7); err != nil {
-					return err
-				}
-				for _, p := range c.Params {
-					if err := torch.NoGrad(func() error { return p.T.UniformFill(-0.05, 0.05) }); err != nil {
-						return err
-					}
-				}
-				loader, _, err := c.NewTrainLoader(context.Background(), data.SamplerState{})
-				if err != nil {
-					return err
-				}
-				defer loader.Close()
-				var batches []*data.Batch
-				for range 2 {
-					b, err := loader.Next()
-					if err != nil {
-						return err
-					}
-					batches = append(batches, b)
-				}
-				r := &run{c: c, opt: Options{Log: testfix.QuietLog()}}
-				full, stFull := stepGrads(t, r, batches, 3, false)
-				ck, stCk := stepGrads(t, r, batches, 3, true)
-				if worst, n := gradDiff(full, ck); n > 0 {
-					t.Errorf("%d gradient values differ with checkpointing (max %.3g)", n, worst)
-				}
-				if stFull.emotion != stCk.emotion || stFull.gradNorm != stCk.gradNorm ||
-					stFull.visualNorm != stCk.visualNorm || stFull.audioNorm != stCk.audioNorm {
-					t.Errorf("step numbers differ: emotion %v %v, grad norm %v %v, norms %v %v / %v %v", stFull.emotion, stCk.emotion,
-						stFull.gradNorm, stCk.gradNorm, stFull.visualNorm, stCk.visualNorm, stFull.audioNorm, stCk.audioNorm)
-				}
-				// The layers' router losses add up to the pass's (in another
-				// order: close, not bit-identical), as on the LLaMA path.
-				if math.Abs(stFull.balance-stCk.balance) > 1e-6*math.Max(1, stFull.balance) || math.Abs(stFull.z-stCk.z) > 1e-6*math.Max(1, stFull.z) {
-					t.Errorf("router losses: %v %v, checkpointed %v %v", stFull.balance, stFull.z, stCk.balance, stCk.z)
-				}
-				if !reflect.DeepEqual(stFull.router, stCk.router) {
-					t.Error("router telemetry differs with checkpointing")
-				}
-				if worst, n := gradDiff(full, zerosLike(full)); n == 0 {
-					t.Error("every gradient is zero: the comparison shows nothing")
-				} else {
-					t.Logf("%d gradient values, bit-identical with checkpointing (largest %.3g)", n, worst)
-				}
-				live := torch.Live()
-				other, _ := stepGrads(t, r, batches, 4, false) // other seeds: other dropout masks and gate noise
-				if _, n := gradDiff(full, other); n == 0 {
-					t.Error("the next step's seeds give the same gradients: the comparison cannot fail")
-				}
-				stepGrads(t, r, batches, 4, true)
-				if got := torch.Live(); got != live {
-					t.Errorf("a step leaks: %d live tensors before, %d after", live, got)
-				}
-				return nil
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
+			checkpointingSameGradients(t, cfg)
 		})
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/mose-llm/mose/data"
 	"github.com/mose-llm/mose/internal/testfix"
 	"github.com/mose-llm/mose/internal/torch"
+	"github.com/mose-llm/mose/recipes"
 	"github.com/mose-llm/mose/stack"
 )
 
@@ -92,78 +93,90 @@ func TestCheckpointingSameGradients(t *testing.T) {
 		t.Run(strings.Join(extra, ","), func(t *testing.T) {
 			cfg := fixture.Recipe(t, append([]string{"model.train_projectors=true", "train.grad_accum=2",
 				"adapters.dropout=0.2", "adapters.gate.noise=0.5"}, extra...)...)
-			err := torch.Run(func() error {
-				c, err := stack.Build(cfg, stack.AllData)
-				if err != nil {
-					return err
-				}
-				defer c.Close()
-				c.Tracker.PerTarget = true
-				// B is zero at init, which zeroes the gradients of A and the
-				// gates and the expert norms: give every parameter values.
-				if err := torch.ManualSeed(7); err != nil {
-					return err
-				}
-				for _, p := range c.Params {
-					if err := torch.NoGrad(func() error { return p.T.UniformFill(-0.05, 0.05) }); err != nil {
-						return err
-					}
-				}
-				loader, _, err := c.NewTrainLoader(context.Background(), data.SamplerState{})
-				if err != nil {
-					return err
-				}
-				defer loader.Close()
-				var batches []*data.Batch
-				for range 2 {
-					b, err := loader.Next()
-					if err != nil {
-						return err
-					}
-					batches = append(batches, b)
-				}
-				r := &run{c: c, opt: Options{}, log: testfix.QuietLog()}
-				off, stOff := stepGrads(t, r, batches, 3, false)
-				on, stOn := stepGrads(t, r, batches, 3, true)
-				if w, n := gradDiff(off, on); n > 0 {
-					t.Errorf("%d gradient elements differ with checkpointing (max %.3g)", n, w)
-				}
-				if stOff.emotion != stOn.emotion || stOff.gradNorm != stOn.gradNorm ||
-					stOff.visualNorm != stOn.visualNorm || stOff.audioNorm != stOn.audioNorm {
-					t.Errorf("step numbers differ: off %v %v %v %v, on %v %v %v %v", stOff.emotion, stOff.gradNorm, stOff.visualNorm, stOff.audioNorm,
-						stOn.emotion, stOn.gradNorm, stOn.visualNorm, stOn.audioNorm)
-				}
-				// The router losses of the layers add up to the pass's (the
-				// summation order differs: close, not bit-identical).
-				if math.Abs(stOff.balance-stOn.balance) > 1e-6*math.Max(1, stOff.balance) || math.Abs(stOff.z-stOn.z) > 1e-6*math.Max(1, stOff.z) {
-					t.Errorf("router losses: off %v %v, on %v %v", stOff.balance, stOff.z, stOn.balance, stOn.z)
-				}
-				if !reflect.DeepEqual(stOff.router, stOn.router) {
-					t.Errorf("router telemetry differs:\noff %+v\non  %+v", stOff.router[:min(2, len(stOff.router))], stOn.router[:min(2, len(stOn.router))])
-				}
-				if cfg.Adapters.ModalityWeights == "contribution" && (stOn.visualNorm == 0 || stOn.audioNorm == 0) {
-					t.Error("expert norms are zero: the contribution weights are not exercised")
-				}
-				if _, n := gradDiff(on, zerosLike(on)); n < len(on) {
-					t.Errorf("only %d nonzero gradient elements over %d parameters", n, len(on))
-				}
-				if cfg.Adapters.Method == "mose" && len(stOn.router) == 0 {
-					t.Error("no router telemetry")
-				}
-				live := torch.Live()
-				other, _ := stepGrads(t, r, batches, 4, true)
-				if _, n := gradDiff(on, other); n == 0 {
-					t.Error("control: step 4's dropout and gate noise give the same gradients as step 3's")
-				}
-				if got := torch.Live(); got != live {
-					t.Errorf("a checkpointed step leaks: %d live tensors before, %d after", live, got)
-				}
-				return nil
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
+			checkpointingSameGradients(t, cfg)
 		})
+	}
+}
+
+// checkpointingSameGradients builds cfg's stack with every parameter drawn
+// from U(-0.05, 0.05) (B is zero at init, which zeroes the gradients of A,
+// the gates and the expert norms), takes two batches and checks that one
+// step's gradients, losses, norms and router telemetry are the same with
+// activation checkpointing as without, that the comparison can fail (the
+// next step's seeds give other gradients) and that a checkpointed step
+// leaks no tensor.
+func checkpointingSameGradients(t *testing.T, cfg *recipes.Config) {
+	t.Helper()
+	err := torch.Run(func() error {
+		c, err := stack.Build(cfg, stack.AllData)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		c.Tracker.PerTarget = true
+		if err := torch.ManualSeed(7); err != nil {
+			return err
+		}
+		for _, p := range c.Params {
+			if err := torch.NoGrad(func() error { return p.T.UniformFill(-0.05, 0.05) }); err != nil {
+				return err
+			}
+		}
+		loader, _, err := c.NewTrainLoader(context.Background(), data.SamplerState{})
+		if err != nil {
+			return err
+		}
+		defer loader.Close()
+		var batches []*data.Batch
+		for range 2 {
+			b, err := loader.Next()
+			if err != nil {
+				return err
+			}
+			batches = append(batches, b)
+		}
+		r := &run{c: c, opt: Options{}, log: testfix.QuietLog()}
+		off, stOff := stepGrads(t, r, batches, 3, false)
+		on, stOn := stepGrads(t, r, batches, 3, true)
+		if w, n := gradDiff(off, on); n > 0 {
+			t.Errorf("%d gradient elements differ with checkpointing (max %.3g)", n, w)
+		}
+		if stOff.emotion != stOn.emotion || stOff.gradNorm != stOn.gradNorm ||
+			stOff.visualNorm != stOn.visualNorm || stOff.audioNorm != stOn.audioNorm {
+			t.Errorf("step numbers differ: off %v %v %v %v, on %v %v %v %v", stOff.emotion, stOff.gradNorm, stOff.visualNorm, stOff.audioNorm,
+				stOn.emotion, stOn.gradNorm, stOn.visualNorm, stOn.audioNorm)
+		}
+		// The router losses of the layers add up to the pass's (the
+		// summation order differs: close, not bit-identical).
+		if math.Abs(stOff.balance-stOn.balance) > 1e-6*math.Max(1, stOff.balance) || math.Abs(stOff.z-stOn.z) > 1e-6*math.Max(1, stOff.z) {
+			t.Errorf("router losses: off %v %v, on %v %v", stOff.balance, stOff.z, stOn.balance, stOn.z)
+		}
+		if !reflect.DeepEqual(stOff.router, stOn.router) {
+			t.Errorf("router telemetry differs:\noff %+v\non  %+v", stOff.router[:min(2, len(stOff.router))], stOn.router[:min(2, len(stOn.router))])
+		}
+		if cfg.Adapters.ModalityWeights == "contribution" && (stOn.visualNorm == 0 || stOn.audioNorm == 0) {
+			t.Error("expert norms are zero: the contribution weights are not exercised")
+		}
+		if w, n := gradDiff(on, zerosLike(on)); n < len(on) {
+			t.Errorf("only %d nonzero gradient elements over %d parameters", n, len(on))
+		} else {
+			t.Logf("%d gradient elements, bit-identical with checkpointing (largest %.3g)", n, w)
+		}
+		if cfg.Adapters.Method == "mose" && len(stOn.router) == 0 {
+			t.Error("no router telemetry")
+		}
+		live := torch.Live()
+		other, _ := stepGrads(t, r, batches, 4, true)
+		if _, n := gradDiff(on, other); n == 0 {
+			t.Error("control: step 4's dropout and gate noise give the same gradients as step 3's")
+		}
+		if got := torch.Live(); got != live {
+			t.Errorf("a checkpointed step leaks: %d live tensors before, %d after", live, got)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -1,7 +1,6 @@
 package omni
 
 import (
-	"math"
 	"path/filepath"
 	"testing"
 
@@ -21,11 +20,7 @@ func TestAttentionReallocationOnThinker(t *testing.T) {
 		th.Decoder.AR = &model.AR{First: 0, Last: 1, Beta: beta, TauValue: 0, Stats: stats}
 		defer func() { th.Decoder.AR = nil }()
 		got := logitsOf(t, th, fx, "omni_prompt")
-		var worst float64
-		for i := range got {
-			worst = math.Max(worst, math.Abs(float64(got[i]-base[i])))
-		}
-		return worst
+		return maxAbs(got, base)
 	}
 	stats := &model.ARStats{}
 	if d := diff(0, stats); d > 1e-5 {

@@ -204,10 +204,7 @@ func TestLoadBFloat16(t *testing.T) {
 	}
 	fx := openFixture(t, "omni-a")
 	got, want := logitsOf(t, th, fx, "audio_in_video"), fx.float32s("audio_in_video.logits")
-	var worst float64
-	for i := range got {
-		worst = math.Max(worst, math.Abs(float64(got[i]-want[i])))
-	}
+	worst := maxAbs(got, want)
 	t.Logf("bf16 max |logit - transformers fp32| = %.3g", worst)
 	if !(worst < 0.25) {
 		t.Errorf("bf16 logits differ from fp32 by %.3g", worst)

@@ -42,10 +42,7 @@ func TestReadBatchLogits(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		var worst float64
-		for i := range got {
-			worst = math.Max(worst, math.Abs(float64(got[i]-want[i])))
-		}
+		worst := maxAbs(got, want)
 		t.Logf("max |logit - transformers| = %.3g", worst)
 		if worst > 1e-4 {
 			t.Errorf("max abs logit error %.3g", worst)
