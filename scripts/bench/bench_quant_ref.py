@@ -20,11 +20,15 @@ step time (mean after the first 20 %), tokens/s, peak RSS (MiB), CUDA peak (MiB)
 import argparse
 import json
 import resource
-import time
+
+import os
+import sys
 
 import torch
-from peft import LoraConfig, get_peft_model
 from transformers import AutoModelForCausalLM
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "gpu-kit"))
+from peft_step import lora, timed_steps  # noqa: E402  (the GPU kit's LoRA step, shared)
 
 LINEARS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
@@ -88,31 +92,8 @@ def main():
     if a.checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.enable_input_require_grads()
-    model = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, lora_dropout=0.05, target_modules=a.targets.split(","), bias="none"))
-    model.train()
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=2e-3, weight_decay=0.0)
-    vocab = model.config.vocab_size
-    if dev.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(dev)
-    times = []
-    for _ in range(a.steps):
-        ids = torch.randint(3, vocab, (a.batch, a.seq), device=dev)
-        labels = torch.full_like(ids, -100)
-        labels[:, -2:] = ids[:, -2:]
-        if dev.type == "cuda":
-            torch.cuda.synchronize(dev)
-        t0 = time.perf_counter()
-        loss = model(input_ids=ids, labels=labels).loss
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        if dev.type == "cuda":
-            torch.cuda.synchronize(dev)
-        times.append(time.perf_counter() - t0)
-    keep = times[max(1, len(times) // 5):]
-    st = sum(keep) / len(keep)
+    model, params, opt = lora(model, a.targets)
+    st, loss = timed_steps(model, params, opt, model.config.vocab_size, a.batch, a.seq, a.steps, dev)
     print(json.dumps({"quantize": a.quantize, "dtype": a.dtype, "step_time_s": st, "tokens_per_s": a.batch * a.seq / st,
                       "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                       "gpu_peak_mib": torch.cuda.max_memory_allocated(dev) / 2**20 if dev.type == "cuda" else None,
