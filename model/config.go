@@ -117,22 +117,33 @@ const (
 
 // LoadConfig reads and validates <dir>/config.json.
 func LoadConfig(dir string) (Config, error) {
-	path := filepath.Join(dir, "config.json")
-	b, err := fsutil.ReadRegularLimit(path, fsutil.MaxConfigSize)
+	b, path, err := ReadConfigJSON(dir, ErrConfig)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return Config{}, fmt.Errorf("%w: %s does not exist (is %s a model dir?)", ErrConfig, path, dir)
-		}
-		return Config{}, fmt.Errorf("%w: %w", ErrConfig, err)
-	}
-	if err := strictjson.CheckKeys(b, path, strictjson.All); err != nil {
-		return Config{}, fmt.Errorf("%w: %w", ErrConfig, err)
+		return Config{}, err
 	}
 	cfg, err := ParseConfig(b)
 	if err != nil {
 		return Config{}, fmt.Errorf("%s: %w", path, err)
 	}
 	return cfg, nil
+}
+
+// ReadConfigJSON reads <dir>/config.json (a regular file of at most
+// fsutil.MaxConfigSize bytes) and checks its keys strictly (no duplicates);
+// it returns the contents and the path. Errors wrap sentinel.
+func ReadConfigJSON(dir string, sentinel error) ([]byte, string, error) {
+	path := filepath.Join(dir, "config.json")
+	b, err := fsutil.ReadRegularLimit(path, fsutil.MaxConfigSize)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, path, fmt.Errorf("%w: %s does not exist (is %s a model dir?)", sentinel, path, dir)
+		}
+		return nil, path, fmt.Errorf("%w: %w", sentinel, err)
+	}
+	if err := strictjson.CheckKeys(b, path, strictjson.All); err != nil {
+		return nil, path, fmt.Errorf("%w: %w", sentinel, err)
+	}
+	return b, path, nil
 }
 
 // ParseConfig parses config.json's contents, fills HF's defaults and validates.

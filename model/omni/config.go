@@ -2,13 +2,8 @@ package omni
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
-	"path/filepath"
 
-	"github.com/mose-llm/mose/internal/fsutil"
-	"github.com/mose-llm/mose/internal/strictjson"
 	"github.com/mose-llm/mose/model"
 )
 
@@ -87,16 +82,9 @@ const (
 // config (model_type qwen2_5_omni; only its thinker_config is read) or a
 // thinker-only one (qwen2_5_omni_thinker).
 func LoadConfig(dir string) (Config, error) {
-	path := filepath.Join(dir, "config.json")
-	b, err := fsutil.ReadRegularLimit(path, fsutil.MaxConfigSize)
+	b, path, err := model.ReadConfigJSON(dir, ErrConfig)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return Config{}, fmt.Errorf("%w: %s does not exist (is %s a model dir?)", ErrConfig, path, dir)
-		}
-		return Config{}, fmt.Errorf("%w: %w", ErrConfig, err)
-	}
-	if err := strictjson.CheckKeys(b, path, strictjson.All); err != nil {
-		return Config{}, fmt.Errorf("%w: %w", ErrConfig, err)
+		return Config{}, err
 	}
 	cfg, err := ParseConfig(b)
 	if err != nil {
