@@ -51,8 +51,7 @@ func quantizeNF4(s *torch.Scope, w *torch.Tensor) *Weight {
 	for start := int64(0); start < n && t.Err() == nil; start += codeChunk {
 		c := t.Child()
 		l := min(codeChunk, n-start)
-		v := c.Narrow(scaled, 0, start, l)
-		_, idx := c.MinDim(c.Abs(c.Sub(c.Unsqueeze(v, -1), table)), -1, false) // (l) int64
+		idx := nearestCode(c, c.Narrow(scaled, 0, start, l), table) // (l) int64
 		pairs := c.View(idx, l/2, 2)
 		b := c.Add(c.Mul(c.Narrow(pairs, 1, 0, 1), sixteen), c.Narrow(pairs, 1, 1, 1))
 		p := c.To(c.Reshape(b, l/2), torch.Uint8)
@@ -76,6 +75,32 @@ func quantizeNF4(s *torch.Scope, w *torch.Tensor) *Weight {
 		Data: s.Own(t.Keep(data)), Scalers: s.Own(t.Keep(scalers)), Factor: s.Own(t.Keep(factor1)),
 		Mean: s.Own(t.Keep(mean)), pairs: s.Own(t.Keep(pt)),
 	}
+}
+
+// nearestCode is torchao's nearest-entry search, argmin over the table of
+// |v − table[i]| computed in v's dtype, first index on ties, evaluated on the
+// two entries around v only: the entries are at least 0.0796 apart, so a
+// farther entry's rounded distance can never reach the nearer neighbour's
+// (monotone rounding keeps the order; a tie would need the two exact
+// distances within one rounding step, 0.0156 at most for bfloat16), and a tie
+// between the two neighbours goes to the lower index, as argmin's first
+// occurrence does. TestNearestCode checks every bfloat16 value and the
+// float32 values around every midpoint against the full search.
+// v: (l), table: (16) -> (l) int64
+func nearestCode(s *torch.Scope, v, table *torch.Tensor) *torch.Tensor {
+	k := table.Numel()
+	lo := s.Bucketize(v, s.Narrow(table, 0, 1, k-2)) // v in (table[lo], table[lo+1]]: lo in [0, k-2]
+	hi := s.Add(lo, s.ToDevice(s.FromInt64([]int64{1}, 1), v.Device()))
+	dlo := s.Abs(s.Sub(v, s.IndexSelect(table, 0, lo)))
+	dhi := s.Abs(s.Sub(v, s.IndexSelect(table, 0, hi)))
+	return s.Where(s.Gt(dlo, dhi), hi, lo)
+}
+
+// fullNearestCode is the search as torchao writes it, over all 16 entries:
+// (l) -> (l) int64. It is the reference of nearestCode's test.
+func fullNearestCode(s *torch.Scope, v, table *torch.Tensor) *torch.Tensor {
+	_, idx := s.MinDim(s.Abs(s.Sub(s.Unsqueeze(v, -1), table)), -1, false)
+	return idx
 }
 
 // pairTable lists, for every byte b, the NF4 values of its high and low

@@ -3,6 +3,7 @@ package quant
 import (
 	"bytes"
 	"errors"
+	"math"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -259,5 +260,69 @@ func TestLinear(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// nearestCode (two neighbours) gives torchao's full 16-entry search's code
+// on every bfloat16 value in [-1, 1] and, in float32, on values uniform in
+// [-1, 1] and the 64 values either side of every midpoint between entries
+// and of every entry.
+func TestNearestCode(t *testing.T) {
+	var bf16, f32 []float64
+	for b := range 1 << 16 {
+		v := math.Float32frombits(uint32(b) << 16)
+		if v >= -1 && v <= 1 {
+			bf16 = append(bf16, float64(v))
+		}
+	}
+	for i, e := range nf4Table {
+		points := []float32{float32(e)}
+		if i > 0 {
+			points = append(points, float32((nf4Table[i-1]+e)/2))
+		}
+		for _, p := range points {
+			lo, hi := p, p
+			for range 64 {
+				lo, hi = math.Nextafter32(lo, -2), math.Nextafter32(hi, 2)
+				f32 = append(f32, float64(lo), float64(hi))
+			}
+			f32 = append(f32, float64(p))
+		}
+	}
+	for i := range 1 << 16 {
+		f32 = append(f32, 2*float64(i)/(1<<16)-1)
+	}
+	for _, c := range []struct {
+		dt   torch.DType
+		vals []float64
+	}{{torch.BFloat16, bf16}, {torch.Float32, f32}} {
+		err := torch.Run(func() error {
+			s := torch.NewScope()
+			defer s.Close()
+			v := s.To(s.FromFloat64(c.vals, int64(len(c.vals))), c.dt)
+			table := s.To(s.FromFloat64(nf4Table, 16), c.dt)
+			fast, err := nearestCode(s, v, table).Int64s()
+			if err != nil {
+				return err
+			}
+			full, err := fullNearestCode(s, v, table).Int64s()
+			if err != nil {
+				return err
+			}
+			differ := 0
+			for i := range fast {
+				if fast[i] != full[i] {
+					if differ < 5 {
+						t.Errorf("%v %v: code %d, torchao's search %d", c.dt, c.vals[i], fast[i], full[i])
+					}
+					differ++
+				}
+			}
+			t.Logf("%v: %d values, %d differ", c.dt, len(fast), differ)
+			return s.Err()
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
 }

@@ -34,3 +34,14 @@ func (s *Scope) Amax(t *Tensor, dims []int64, keep bool) *Tensor {
 	lib.AtgAmax(&s.out[0], t.c, dims, len(dims), b2i(keep))
 	return s.result("amax")
 }
+
+// Bucketize returns, for each value of t, the index of the first boundary
+// that is >= it (torch.bucketize(t, boundaries), right=False), as int64.
+// boundaries: (K) ascending; t: (…) -> (…)
+func (s *Scope) Bucketize(t, boundaries *Tensor) *Tensor {
+	if !s.ok("bucketize", t, boundaries) {
+		return nil
+	}
+	lib.AtgBucketize(&s.out[0], t.c, boundaries.c, 0, 0)
+	return s.result("bucketize")
+}
