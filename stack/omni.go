@@ -92,7 +92,7 @@ func ReadOmniSpec(dir string, oc omni.Config) (data.OmniSpec, error) {
 }
 
 // LoadOmniTokenizer loads dir/tokenizer.json, which training needs for the
-// answers (omni-small and a model dir without one are refused by name).
+// answers (a model dir without one is refused by name).
 func LoadOmniTokenizer(dir string) (*tokenizer.Tokenizer, error) {
 	path := filepath.Join(dir, "tokenizer.json")
 	tok, err := tokenizer.Load(path)
@@ -306,7 +306,7 @@ func generateOmniData(dir string, samples int, seed uint64) error {
 }
 
 // InitOmniModelDir writes a random Qwen2.5-Omni thinker of an omni preset
-// (omni.Presets) into dir, with omni-tiny's tokenizer for omni-tiny, as
+// (omni.Presets) into dir, with its preset's tokenizer, as
 // `mose init-model --preset` does with its defaults (std 0.02, float32).
 func InitOmniModelDir(dir, preset string, seed uint64) error {
 	cfg, ok := omni.Presets[preset]
@@ -319,8 +319,12 @@ func InitOmniModelDir(dir, preset string, seed uint64) error {
 	tmp := filepath.Clean(dir) + fmt.Sprintf(".tmp-%d", os.Getpid())
 	os.RemoveAll(tmp)
 	err := omni.WriteRandom(tmp, cfg, seed, 0.02, safetensors.F32)
-	if err == nil && preset == "omni-tiny" {
-		err = fsutil.WriteBytes(filepath.Join(tmp, "tokenizer.json"), omniproc.TinyTokenizerJSON)
+	var tj []byte
+	if err == nil {
+		tj, err = omniproc.PresetTokenizerJSON(preset)
+	}
+	if err == nil {
+		err = fsutil.WriteBytes(filepath.Join(tmp, "tokenizer.json"), tj)
 	}
 	if err == nil {
 		os.Remove(dir) // an empty dir may stand in the way of the rename

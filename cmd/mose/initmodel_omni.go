@@ -27,8 +27,8 @@ func omniPresetNames() []string {
 }
 
 // initOmniModel is init-model for an omni preset: a random Qwen2.5-Omni
-// thinker (thinker-only layout; omni-tiny with a tokenizer, omni-small
-// without). overrides names the size
+// thinker (thinker-only layout) with its preset's tokenizer
+// (omniproc.PresetTokenizerJSON). overrides names the size
 // flags that were set, which the omni presets do not take.
 func initOmniModel(cmd *cobra.Command, preset, out string, dt safetensors.DType, seed uint64, std float64, force bool, overrides []string) error {
 	if len(overrides) > 0 {
@@ -46,10 +46,12 @@ func initOmniModel(cmd *cobra.Command, preset, out string, dt safetensors.DType,
 	if err := omni.WriteRandom(out, cfg, seed, std, dt); err != nil {
 		return badInput(fmt.Errorf("init-model: %w", err))
 	}
-	if preset == "omni-tiny" {
-		if err := fsutil.WriteBytes(filepath.Join(out, "tokenizer.json"), omniproc.TinyTokenizerJSON); err != nil {
-			return fmt.Errorf("init-model: %w", err)
-		}
+	tj, err := omniproc.PresetTokenizerJSON(preset)
+	if err == nil {
+		err = fsutil.WriteBytes(filepath.Join(out, "tokenizer.json"), tj)
+	}
+	if err != nil {
+		return fmt.Errorf("init-model: %w", err)
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "wrote %s Qwen2.5-Omni thinker (%d parameters, vocab %d) to %s\n",
 		preset, cfg.ParamCount(), cfg.Text.VocabSize, out)
