@@ -85,7 +85,8 @@ func decodeOptionsOf(c *stack.Stack) (decodeOptions, error) {
 // tokens, stopping a row at EOS (not included in its answer), through the KV
 // cache: the right-padded prompts run once, then one token per row per step,
 // at each row's own next position, finished rows fed padding that nothing
-// attends to. Sampling draws from a generator seeded by (seed, batch).
+// attends to. Sampling draws from a generator seeded by (seed, batch). The
+// prompt runs through the model's backbone (backboneOf).
 func decode(c *stack.Stack, b *data.Batch, opt decodeOptions, batch uint64) ([][]int32, error) {
 	B, T := b.B, b.T
 	rng := rand.New(rand.NewPCG(opt.seed, batch))
@@ -93,8 +94,11 @@ func decode(c *stack.Stack, b *data.Batch, opt decodeOptions, batch uint64) ([][
 	defer s.Close()
 	cache := c.Model.NewCache(B)
 	defer cache.Close()
-	in, valid := promptInputs(s, b, c.Dev)
-	h := c.Model.Extend(s, cache, &model.Step{In: in, Valid: valid}) // (B,T,D)
+	bb := backboneOf(c)
+	h := bb.prompt(s, cache, b) // (B,T,D)
+	if err := s.Err(); err != nil {
+		return nil, err
+	}
 	last := make([]int64, B)
 	for r := range B {
 		last[r] = int64(r*T + b.Lengths[r] - 1)
@@ -130,8 +134,8 @@ func decode(c *stack.Stack, b *data.Batch, opt decodeOptions, batch uint64) ([][
 			break
 		}
 		in := &model.Inputs{IDs: toDev(step, step.FromInt64(ids, int64(B), 1), c.Dev), Modality: toDev(step, step.FromInt64(mods, int64(B), 1), c.Dev)}
-		h := c.Model.Extend(step, cache, &model.Step{In: in, Valid: ok}) // (B,1,D)
-		next := s.Own(step.Keep(c.Model.Logits(step, h, nil)))           // (B,1,V)
+		h := bb.text(step, cache, &model.Step{In: in, Valid: ok}) // (B,1,D)
+		next := s.Own(step.Keep(c.Model.Logits(step, h, nil)))    // (B,1,V)
 		step.Close()
 		logits.Free()
 		logits = s.Squeeze(next, 1) // (B,V), a view: next's handle can go

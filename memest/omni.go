@@ -25,7 +25,7 @@ func preflightOmni(cfg *recipes.Config, kind Kind) error {
 	if err != nil {
 		return fmt.Errorf("%w: model.path %s: %w", inputerr.ErrModel, cfg.Model.Path, err)
 	}
-	if err := stack.OmniUnsupported(cfg, kind != PreflightExport); err != nil {
+	if err := stack.OmniUnsupported(cfg); err != nil {
 		return err
 	}
 	dc := oc.Decoder()
