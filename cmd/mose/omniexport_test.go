@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +12,7 @@ import (
 	"github.com/mose-llm/mose/data/omniproc"
 	"github.com/mose-llm/mose/data/omnisynth"
 	"github.com/mose-llm/mose/data/tokenizer"
+	"github.com/mose-llm/mose/infer"
 	"github.com/mose-llm/mose/internal/testfix"
 )
 
@@ -64,13 +67,39 @@ func TestOmniExports(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"predict", "--checkpoint", ck, "--manifest", res.Train}, "Qwen2.5-Omni"},
-		{[]string{"eval", "--checkpoint", ck, "--set", "data.eval=" + res.Train}, "data.eval"},
 		{[]string{"export", "--checkpoint", ck, "--format", "merged", "--approximate", "--calibration", res.Train, "--out", filepath.Join(dir, "m2")}, "--approximate"},
 	} {
 		if code, msg := runMose(t, c.args...); code != 2 || !strings.Contains(msg, c.want) {
 			t.Errorf("%s: exit %d, want 2 naming %s: %s", c.args[0], code, c.want, msg)
 		}
+	}
+	// Eval and predict run on the checkpoint, its PEFT export and its merged
+	// export (a thinker model dir) alike: the same scores.
+	var scores [][]infer.LabelScore
+	for i, src := range []string{ck, peft, merged} {
+		out := filepath.Join(dir, fmt.Sprintf("p%d.jsonl", i))
+		args := []string{"predict", "--checkpoint", src, "--manifest", res.Train, "--no-generate", "--out", out}
+		if src != ck {
+			args = append(args, "--recipe", filepath.Join(ck, "recipe.yaml"))
+		}
+		if code, msg := runMose(t, args...); code != 0 {
+			t.Fatalf("predict on %s: exit %d: %s", src, code, msg)
+		}
+		var all []infer.LabelScore
+		for _, p := range readPredictions(t, out) {
+			all = append(all, p.Scores...)
+		}
+		scores = append(scores, all)
+	}
+	for i := 1; i < len(scores); i++ {
+		for k := range scores[0] {
+			if d := math.Abs(scores[i][k].LogLikelihood - scores[0][k].LogLikelihood); d > 1e-3 {
+				t.Fatalf("predict on the %s export: score %d is %v, on the checkpoint %v", []string{"", "PEFT", "merged"}[i], k, scores[i][k].LogLikelihood, scores[0][k].LogLikelihood)
+			}
+		}
+	}
+	if code, msg := runMose(t, "eval", "--checkpoint", ck, "--set", "data.eval="+res.Train, "--out", filepath.Join(dir, "ev")); code != 0 {
+		t.Fatalf("eval: exit %d: %s", code, msg)
 	}
 	check := func(args ...string) (int, string) {
 		return runPython(t, py, append([]string{"../../scripts/checks/check_omni_export.py", "--dump", dump}, args...)...)
