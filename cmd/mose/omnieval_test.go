@@ -21,12 +21,14 @@ import (
 )
 
 // omniRun is a short MoSE run on omni-tiny (a random thinker of std 0.2,
-// four clips drawn in Go, no FFmpeg) with the training set as data.eval,
+// clips drawn in Go, no FFmpeg) with the training set as data.eval,
 // evaluated in training at its last step: the model dir, the manifest, the
 // run directory and its final checkpoint.
 type omniRun struct{ model, manifest, out, ck string }
 
-func trainOmni(t *testing.T, steps int, sets ...string) omniRun {
+// newOmniRun makes the model dir (omni-tiny, std 0.2) and a synthetic set
+// of n one-second samples under a temporary directory.
+func newOmniRun(t *testing.T, n int) omniRun {
 	t.Helper()
 	dir := t.TempDir()
 	r := omniRun{model: filepath.Join(dir, "model"), out: filepath.Join(dir, "run")}
@@ -37,18 +39,31 @@ func trainOmni(t *testing.T, steps int, sets ...string) omniRun {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := omnisynth.Generate(context.Background(), filepath.Join(dir, "data"), tok, omnisynth.Config{Samples: 4, Seconds: 1, NoFFmpeg: true})
+	res, err := omnisynth.Generate(context.Background(), filepath.Join(dir, "data"), tok, omnisynth.Config{Samples: n, Seconds: 1, NoFFmpeg: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	r.manifest = res.Train
-	args := []string{"train", "--recipe", "omni-tiny-mose"}
+	return r
+}
+
+// trainArgs are the train flags of a run of r over its set (data.eval
+// too, evaluated at the last step) into out.
+func (r omniRun) trainArgs(out string, steps int, sets ...string) []string {
+	args := []string{"--recipe", "omni-tiny-mose"}
 	for _, s := range append([]string{"model.path=" + r.model, "model.create=", "data.train=" + r.manifest, "data.eval=" + r.manifest,
-		"data.synth=", "run.output_dir=" + r.out, "run.threads=1", "train.batch_size=2", fmt.Sprintf("train.max_steps=%d", steps),
+		"data.synth=", "run.output_dir=" + out, "run.threads=1", "train.batch_size=2", fmt.Sprintf("train.max_steps=%d", steps),
 		fmt.Sprintf("train.eval_every=%d", steps), "train.save_every=0", "train.lr=1e-2", "train.log_every=1", "eval.batch_size=3"}, sets...) {
 		args = append(args, "--set", s)
 	}
-	if code, msg := runMose(t, args...); code != 0 {
+	return args
+}
+
+// trainOmni trains on a fixture of four samples, in process.
+func trainOmni(t *testing.T, steps int, sets ...string) omniRun {
+	t.Helper()
+	r := newOmniRun(t, 4)
+	if code, msg := runMose(t, append([]string{"train"}, r.trainArgs(r.out, steps, sets...)...)...); code != 0 {
 		t.Fatalf("train: exit %d: %s", code, msg)
 	}
 	r.ck = filepath.Join(r.out, "checkpoints", fmt.Sprintf("step-%07d", steps))
