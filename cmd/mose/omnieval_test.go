@@ -98,7 +98,8 @@ func labelTokens(t *testing.T, model string) map[string]int {
 // checkpoint (score and generate modes) and `mose predict --manifest`
 // agree: the same accuracy and per-subset eval loss (predict's gold
 // log-likelihoods over the answer tokens), and generate-mode accuracy is
-// that of predict's generated answers. The comparison can fail: predict
+// that of predict's generated answers; predict on the run's PEFT export
+// (with its sidecar) gives the checkpoint's scores. The comparison can fail: predict
 // run with Attention Reallocation on (eval.ar.enabled, layers [0,1], beta
 // 0.9) gives another all.loss (1.523 against 1.413) and the test fails.
 func TestOmniEvalPredict(t *testing.T) {
@@ -205,6 +206,23 @@ func TestOmniEvalPredict(t *testing.T) {
 		}
 		if want, ok := rep["generate"].Lookup(sub + ".accuracy"); !ok || math.Abs(float64(a.gen)/float64(a.n)-want) > 1e-9 {
 			t.Errorf("%s.accuracy (generate): predict's answers give %v, eval %v", sub, float64(a.gen)/float64(a.n), want)
+		}
+	}
+	// The run's PEFT export (omni expert in PEFT, the rest in the sidecar)
+	// predicts the checkpoint's scores.
+	exp, expPreds := filepath.Join(dir, "export"), filepath.Join(dir, "export.jsonl")
+	if code, msg := runMose(t, "export", "--checkpoint", r.ck, "--format", "peft", "--out", exp); code != 0 {
+		t.Fatalf("export: exit %d: %s", code, msg)
+	}
+	if code, msg := runMose(t, "predict", "--checkpoint", exp, "--recipe", filepath.Join(r.ck, "recipe.yaml"), "--manifest", r.manifest,
+		"--no-generate", "--out", expPreds); code != 0 {
+		t.Fatalf("predict on the export: exit %d: %s", code, msg)
+	}
+	for i, p := range readPredictions(t, expPreds) {
+		for k, s := range p.Scores {
+			if d := math.Abs(s.LogLikelihood - ps[i].Scores[k].LogLikelihood); d > 1e-5 {
+				t.Errorf("%s %s: %v on the PEFT export, %v on the checkpoint", p.ID, s.Label, s.LogLikelihood, ps[i].Scores[k].LogLikelihood)
+			}
 		}
 	}
 	t.Logf("accuracy %.3f, loss %.4f (in training, mose eval and predict agree); generate-mode accuracy %.3f; answers: %q",
