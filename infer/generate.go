@@ -232,25 +232,36 @@ func greedy(c *stack.Stack, b *data.Batch, n int, ends []int64) ([][]int32, erro
 	if err := feats.Err(); err != nil {
 		return nil, err
 	}
+	return greedyLoop(b, W, n, ends, func(last []int64) ([]int64, error) {
+		s := torch.NewScope()
+		defer s.Close()
+		in := &model.Inputs{IDs: s.ToDevice(s.FromInt64(ids, int64(B), int64(W)), c.Dev),
+			Modality: s.ToDevice(s.FromInt64(mods, int64(B), int64(W)), c.Dev), Features: fs}
+		pos := s.ToDevice(s.FromInt64(last, int64(B)), c.Dev)
+		next := s.Argmax(c.Model.Logits(s, c.Model.Forward(s, in, false), pos), -1, false) // (B)
+		if err := s.Err(); err != nil {
+			return nil, err
+		}
+		return next.Int64s()
+	}, func(at int, tok int64) { ids[at], mods[at] = tok, int64(modality.Text) })
+}
+
+// greedyLoop is the loop of the no-cache references: the batch's rows laid
+// out W wide, next gives every row's argmax token at the flat positions
+// last (r·W + its length − 1) from a whole forward, put writes a row's new
+// token at flat position at. Rows stop at an end id, at W, or after n
+// tokens.
+func greedyLoop(b *data.Batch, W, n int, ends []int64, next func(last []int64) ([]int64, error), put func(at int, tok int64)) ([][]int32, error) {
+	B := b.B
 	lengths := append([]int(nil), b.Lengths...)
 	done := make([]bool, B)
 	answers := make([][]int32, B)
 	for range n {
-		s := torch.NewScope()
-		in := &model.Inputs{IDs: s.ToDevice(s.FromInt64(ids, int64(B), int64(W)), c.Dev),
-			Modality: s.ToDevice(s.FromInt64(mods, int64(B), int64(W)), c.Dev), Features: fs}
 		last := make([]int64, B)
 		for r := range B {
 			last[r] = int64(r*W + lengths[r] - 1)
 		}
-		pos := s.ToDevice(s.FromInt64(last, int64(B)), c.Dev)
-		next := s.Argmax(c.Model.Logits(s, c.Model.Forward(s, in, false), pos), -1, false) // (B)
-		if err := s.Err(); err != nil {
-			s.Close()
-			return nil, err
-		}
-		tok, err := next.Int64s()
-		s.Close()
+		tok, err := next(last)
 		if err != nil {
 			return nil, err
 		}
@@ -263,7 +274,7 @@ func greedy(c *stack.Stack, b *data.Batch, n int, ends []int64) ([][]int32, erro
 				done[r] = true
 				continue
 			}
-			ids[r*W+lengths[r]], mods[r*W+lengths[r]] = tok[r], int64(modality.Text)
+			put(r*W+lengths[r], tok[r])
 			answers[r] = append(answers[r], int32(tok[r]))
 			lengths[r]++
 			all = false

@@ -3,7 +3,6 @@ package infer
 import (
 	"fmt"
 	"path/filepath"
-	"slices"
 	"testing"
 
 	"github.com/mose-llm/mose/data"
@@ -68,40 +67,16 @@ func greedyThinker(c *stack.Stack, b *data.Batch, n int, ends []int64) ([][]int3
 			in.IDs[r*W+t], in.Mask[r*W+t] = pin.IDs[r*T+t], pin.Mask[r*T+t]
 		}
 	}
-	lengths := slices.Clone(b.Lengths)
-	done := make([]bool, B)
-	answers := make([][]int32, B)
-	for range n {
+	return greedyLoop(b, W, n, ends, func(last []int64) ([]int64, error) {
 		step := s.Child()
-		last := make([]int64, B)
-		for r := range B {
-			last[r] = int64(r*W + lengths[r] - 1)
-		}
+		defer step.Close()
 		h := c.Omni.Forward(step, &in, emb, false) // (B,W,D)
-		tok, err := step.Argmax(c.Model.Logits(step, h, step.FromInt64(last, int64(B))), -1, false).Int64s()
-		if err == nil {
-			err = step.Err()
-		}
-		step.Close()
-		if err != nil {
+		tok := step.Argmax(c.Model.Logits(step, h, step.FromInt64(last, int64(B))), -1, false)
+		if err := step.Err(); err != nil {
 			return nil, err
 		}
-		all := true
-		for r := range B {
-			if done[r] || slices.Contains(ends, tok[r]) {
-				done[r] = true
-				continue
-			}
-			in.IDs[r*W+lengths[r]], in.Mask[r*W+lengths[r]] = tok[r], 1
-			answers[r] = append(answers[r], int32(tok[r]))
-			lengths[r]++
-			all = false
-		}
-		if all {
-			break
-		}
-	}
-	return answers, nil
+		return tok.Int64s()
+	}, func(at int, tok int64) { in.IDs[at], in.Mask[at] = tok, 1 })
 }
 
 // On a Qwen2.5-Omni thinker, greedy decoding through the KV cache (Prefill,
@@ -128,17 +103,8 @@ func TestThinkerCacheMatchesNoCache(t *testing.T) {
 					return err
 				}
 				opt.ends = nil // every row runs max_new_tokens
-				tokens, differ, batches := 0, 0, uint64(0)
-				err = ForEachBatch(t.Context(), c, c.Eval, data.ModePrompt, func(b *data.Batch) error {
-					batches++
-					want, err := greedyThinker(c, b, opt.maxNew, opt.ends)
-					if err != nil {
-						return err
-					}
-					got, err := decode(c, b, opt, batches)
-					if err != nil {
-						return err
-					}
+				tokens, differ := 0, 0
+				err = eachDecoded(t, c, opt, greedyThinker, func(b *data.Batch, _ uint64, got, want [][]int32) error {
 					for r := range want {
 						tokens += len(want[r])
 						if fmt.Sprint(got[r]) != fmt.Sprint(want[r]) {
