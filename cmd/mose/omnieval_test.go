@@ -311,6 +311,8 @@ func TestOmniPredictMedia(t *testing.T) {
 	}{
 		{"not media", []string{"predict", "--checkpoint", r.ck, "--video", notMedia}, notMedia},
 		{"missing audio", []string{"predict", "--checkpoint", r.ck, "--audio", filepath.Join(dir, "none.wav")}, "none.wav"},
+		{"--fps out of range", []string{"predict", "--checkpoint", r.ck, "--video", clip, "--fps", "0"}, "predict: --fps 0"},
+		{"--use-audio-in-video with --audio", []string{"predict", "--checkpoint", r.ck, "--video", clip, "--audio", tone, "--use-audio-in-video"}, "--use-audio-in-video"},
 		{"--feature on a thinker", []string{"predict", "--checkpoint", r.ck, "--feature", "audio=" + npy, "--subtitle", "x"}, "--feature"},
 		{"--video on a LLaMA model", append([]string{"predict", "--checkpoint", e2e.model, "--video", clip}, recipeArgs(filepath.Join(dir, "l"))...), "--video"},
 	} {

@@ -22,7 +22,7 @@ func newPredictCmd() *cobra.Command {
 	var feats []string
 	var id, label, subtitle string
 	lim := media.DefaultLimits // mose preprocess's default --max-* limits
-	med := preprocessOpts{maxSeconds: lim.MaxSeconds, maxFrames: lim.MaxFrames, maxFramePixels: lim.MaxFramePixels}
+	med := preprocessOpts{cmd: "predict", maxSeconds: lim.MaxSeconds, maxFrames: lim.MaxFrames, maxFramePixels: lim.MaxFramePixels}
 	cmd := &cobra.Command{
 		Use:   "predict --checkpoint PATH (--manifest F | --feature NAME=FILE... --subtitle TEXT | --video V [--audio A] [--image I] [--subtitle TEXT])",
 		Short: "Run a trained model on samples: label scores and the generated answer",

@@ -19,6 +19,7 @@ import (
 
 // preprocessOpts are mose preprocess's flags.
 type preprocessOpts struct {
+	cmd                       string // the command, for messages: preprocess or predict
 	model, out, tok           string
 	video, audio, image, text string
 	fps                       float64
@@ -29,7 +30,7 @@ type preprocessOpts struct {
 }
 
 func newPreprocessCmd() *cobra.Command {
-	var o preprocessOpts
+	o := preprocessOpts{cmd: "preprocess"}
 	cmd := &cobra.Command{
 		Use:   "preprocess --model DIR --out FILE.safetensors [--video V] [--audio A] [--image I] [--subtitle T]",
 		Short: "Decode media with FFmpeg and write Qwen2.5-Omni's processor outputs for one sample",
@@ -88,16 +89,16 @@ func processMedia(ctx context.Context, o preprocessOpts) (*omniproc.Outputs, err
 		ctx = context.Background()
 	}
 	if o.video == "" && o.audio == "" && o.image == "" {
-		return nil, badInput(fmt.Errorf("preprocess: give at least one of --video, --audio, --image"))
+		return nil, badInput(fmt.Errorf("%s: give at least one of --video, --audio, --image", o.cmd))
 	}
 	if o.useAudioInVideo && (o.video == "" || o.audio != "") {
-		return nil, badInput(fmt.Errorf("preprocess: --use-audio-in-video takes the audio from --video: give --video and no --audio"))
+		return nil, badInput(fmt.Errorf("%s: --use-audio-in-video takes the audio from --video: give --video and no --audio", o.cmd))
 	}
 	if !(o.fps > 0 && o.fps <= 120) {
-		return nil, badInput(fmt.Errorf("preprocess: --fps %g, want (0, 120]", o.fps))
+		return nil, badInput(fmt.Errorf("%s: --fps %g, want (0, 120]", o.cmd, o.fps))
 	}
 	if o.maxSeconds <= 0 || o.maxFrames <= 0 || o.maxFramePixels <= 0 {
-		return nil, badInput(fmt.Errorf("preprocess: the --max-* limits must be positive"))
+		return nil, badInput(fmt.Errorf("%s: the --max-* limits must be positive", o.cmd))
 	}
 	lim := media.Limits{MaxSeconds: o.maxSeconds, MaxFrames: o.maxFrames, MaxFramePixels: o.maxFramePixels}
 	cfg, err := omni.LoadConfig(o.model)
@@ -110,11 +111,11 @@ func processMedia(ctx context.Context, o preprocessOpts) (*omniproc.Outputs, err
 	}
 	tok, err := tokenizer.Load(tokPath)
 	if err != nil {
-		return nil, inputerr.Mark(fmt.Errorf("preprocess: %w", err))
+		return nil, inputerr.Mark(fmt.Errorf("%s: %w", o.cmd, err))
 	}
 	proc, err := omniproc.New(tok)
 	if err != nil {
-		return nil, fmt.Errorf("preprocess: %s: %w", tokPath, err)
+		return nil, fmt.Errorf("%s: %s: %w", o.cmd, tokPath, err)
 	}
 	if err := checkOmniTokens(tok, cfg.Tokens, tokPath); err != nil {
 		return nil, err
@@ -158,10 +159,10 @@ func processMedia(ctx context.Context, o preprocessOpts) (*omniproc.Outputs, err
 	}
 	out, err := proc.Process(s)
 	if err != nil {
-		return nil, fmt.Errorf("preprocess: %w", err)
+		return nil, fmt.Errorf("%s: %w", o.cmd, err)
 	}
 	if n := len(out.IDs); n > cfg.Text.MaxPositionEmbeddings {
-		return nil, badInput(fmt.Errorf("preprocess: %d tokens, beyond the model's %d positions", n, cfg.Text.MaxPositionEmbeddings))
+		return nil, badInput(fmt.Errorf("%s: %d tokens, beyond the model's %d positions", o.cmd, n, cfg.Text.MaxPositionEmbeddings))
 	}
 	return out, nil
 }
