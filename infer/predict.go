@@ -104,6 +104,11 @@ func Predict(ctx context.Context, cfg *recipes.Config, opt PredictOptions) ([]Sa
 		}
 		defer off()
 		out, err = predictAll(ctx, c, ds, known, !opt.NoGenerate)
+		if opt.Sample != nil { // a thinker's sample went through a manifest, as a "general" one
+			for i := range out {
+				out[i].Subset = opt.Sample.Subset
+			}
+		}
 		return err
 	})
 	if err != nil {

@@ -290,6 +290,9 @@ func TestOmniPredictMedia(t *testing.T) {
 			for k := range pa[0].Scores {
 				worst = max(worst, math.Abs(pa[0].Scores[k].LogLikelihood-pb[0].Scores[k].LogLikelihood))
 			}
+			if pb[0].Subset != "" || pb[0].ID != "sample" {
+				t.Errorf("the single sample is %q in subset %q, want \"sample\" in none", pb[0].ID, pb[0].Subset)
+			}
 			same := worst <= 1e-6 && *pa[0].Answer == *pb[0].Answer && pb[0].Gold == "happy"
 			t.Logf("largest score difference %.3g; answers %q and %q", worst, *pa[0].Answer, *pb[0].Answer)
 			if same != (c.other == nil) {
