@@ -102,5 +102,5 @@ func omniReadme(w func(string, ...any), opt Options, method string) {
 			"BASE", stack.PEFTWeightsFile, stack.MoseConfigFile, stack.MoseWeightsFile)
 	}
 	w("")
-	w("`mose_hf` and mose's eval and predict do not run a Qwen2.5-Omni thinker yet. See docs/models.md and docs/export.md of the mose repository.")
+	w("mose's eval and predict run this export (`--checkpoint THIS_DIR`, with the run's recipe); `mose_hf` does not run a Qwen2.5-Omni thinker yet. See docs/models.md and docs/export.md of the mose repository.")
 }

@@ -85,7 +85,8 @@ func decodeOptionsOf(c *stack.Stack) (decodeOptions, error) {
 // tokens, stopping a row at EOS (not included in its answer), through the KV
 // cache: the right-padded prompts run once, then one token per row per step,
 // at each row's own next position, finished rows fed padding that nothing
-// attends to. Sampling draws from a generator seeded by (seed, batch).
+// attends to. Sampling draws from a generator seeded by (seed, batch). The
+// prompt runs through the model's backbone (backboneOf).
 func decode(c *stack.Stack, b *data.Batch, opt decodeOptions, batch uint64) ([][]int32, error) {
 	B, T := b.B, b.T
 	rng := rand.New(rand.NewPCG(opt.seed, batch))
@@ -93,8 +94,11 @@ func decode(c *stack.Stack, b *data.Batch, opt decodeOptions, batch uint64) ([][
 	defer s.Close()
 	cache := c.Model.NewCache(B)
 	defer cache.Close()
-	in, valid := promptInputs(s, b, c.Dev)
-	h := c.Model.Extend(s, cache, &model.Step{In: in, Valid: valid}) // (B,T,D)
+	bb := backboneOf(c)
+	h := bb.prompt(s, cache, b) // (B,T,D)
+	if err := s.Err(); err != nil {
+		return nil, err
+	}
 	last := make([]int64, B)
 	for r := range B {
 		last[r] = int64(r*T + b.Lengths[r] - 1)
@@ -130,8 +134,8 @@ func decode(c *stack.Stack, b *data.Batch, opt decodeOptions, batch uint64) ([][
 			break
 		}
 		in := &model.Inputs{IDs: toDev(step, step.FromInt64(ids, int64(B), 1), c.Dev), Modality: toDev(step, step.FromInt64(mods, int64(B), 1), c.Dev)}
-		h := c.Model.Extend(step, cache, &model.Step{In: in, Valid: ok}) // (B,1,D)
-		next := s.Own(step.Keep(c.Model.Logits(step, h, nil)))           // (B,1,V)
+		h := bb.text(step, cache, &model.Step{In: in, Valid: ok}) // (B,1,D)
+		next := s.Own(step.Keep(c.Model.Logits(step, h, nil)))    // (B,1,V)
 		step.Close()
 		logits.Free()
 		logits = s.Squeeze(next, 1) // (B,V), a view: next's handle can go
@@ -228,25 +232,36 @@ func greedy(c *stack.Stack, b *data.Batch, n int, ends []int64) ([][]int32, erro
 	if err := feats.Err(); err != nil {
 		return nil, err
 	}
+	return greedyLoop(b, W, n, ends, func(last []int64) ([]int64, error) {
+		s := torch.NewScope()
+		defer s.Close()
+		in := &model.Inputs{IDs: s.ToDevice(s.FromInt64(ids, int64(B), int64(W)), c.Dev),
+			Modality: s.ToDevice(s.FromInt64(mods, int64(B), int64(W)), c.Dev), Features: fs}
+		pos := s.ToDevice(s.FromInt64(last, int64(B)), c.Dev)
+		next := s.Argmax(c.Model.Logits(s, c.Model.Forward(s, in, false), pos), -1, false) // (B)
+		if err := s.Err(); err != nil {
+			return nil, err
+		}
+		return next.Int64s()
+	}, func(at int, tok int64) { ids[at], mods[at] = tok, int64(modality.Text) })
+}
+
+// greedyLoop is the loop of the no-cache references: the batch's rows laid
+// out W wide, next gives every row's argmax token at the flat positions
+// last (r·W + its length − 1) from a whole forward, put writes a row's new
+// token at flat position at. Rows stop at an end id, at W, or after n
+// tokens.
+func greedyLoop(b *data.Batch, W, n int, ends []int64, next func(last []int64) ([]int64, error), put func(at int, tok int64)) ([][]int32, error) {
+	B := b.B
 	lengths := append([]int(nil), b.Lengths...)
 	done := make([]bool, B)
 	answers := make([][]int32, B)
 	for range n {
-		s := torch.NewScope()
-		in := &model.Inputs{IDs: s.ToDevice(s.FromInt64(ids, int64(B), int64(W)), c.Dev),
-			Modality: s.ToDevice(s.FromInt64(mods, int64(B), int64(W)), c.Dev), Features: fs}
 		last := make([]int64, B)
 		for r := range B {
 			last[r] = int64(r*W + lengths[r] - 1)
 		}
-		pos := s.ToDevice(s.FromInt64(last, int64(B)), c.Dev)
-		next := s.Argmax(c.Model.Logits(s, c.Model.Forward(s, in, false), pos), -1, false) // (B)
-		if err := s.Err(); err != nil {
-			s.Close()
-			return nil, err
-		}
-		tok, err := next.Int64s()
-		s.Close()
+		tok, err := next(last)
 		if err != nil {
 			return nil, err
 		}
@@ -259,7 +274,7 @@ func greedy(c *stack.Stack, b *data.Batch, n int, ends []int64) ([][]int32, erro
 				done[r] = true
 				continue
 			}
-			ids[r*W+lengths[r]], mods[r*W+lengths[r]] = tok[r], int64(modality.Text)
+			put(r*W+lengths[r], tok[r])
 			answers[r] = append(answers[r], int32(tok[r]))
 			lengths[r]++
 			all = false

@@ -54,18 +54,9 @@ func TestGenerateCachedMatchesUncached(t *testing.T) {
 			// row runs the full max_new_tokens, so the comparison covers 12
 			// tokens of each answer (TestGenerateMode covers EOS).
 			opt.ends = nil
-			tokens, batches := 0, uint64(0)
+			tokens := 0
 			var greedyAll, sampledAll, sampledAgain [][]int32
-			err = ForEachBatch(t.Context(), c, c.Eval, data.ModePrompt, func(b *data.Batch) error {
-				batches++
-				want, err := greedy(c, b, opt.maxNew, opt.ends)
-				if err != nil {
-					return err
-				}
-				got, err := decode(c, b, opt, batches)
-				if err != nil {
-					return err
-				}
+			err = eachDecoded(t, c, opt, greedy, func(b *data.Batch, batches uint64, got, want [][]int32) error {
 				for r := range want {
 					tokens += len(want[r])
 					if fmt.Sprint(got[r]) != fmt.Sprint(want[r]) {
@@ -103,6 +94,26 @@ func TestGenerateCachedMatchesUncached(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// eachDecoded decodes every eval batch of c through the cache (opt's
+// settings) and with the no-cache reference ref, and calls fn with both
+// answers and the batch's number (decode's seed).
+func eachDecoded(t *testing.T, c *stack.Stack, opt decodeOptions, ref func(*stack.Stack, *data.Batch, int, []int64) ([][]int32, error),
+	fn func(b *data.Batch, batch uint64, got, want [][]int32) error) error {
+	batches := uint64(0)
+	return ForEachBatch(t.Context(), c, c.Eval, data.ModePrompt, func(b *data.Batch) error {
+		batches++
+		want, err := ref(c, b, opt.maxNew, opt.ends)
+		if err != nil {
+			return err
+		}
+		got, err := decode(c, b, opt, batches)
+		if err != nil {
+			return err
+		}
+		return fn(b, batches, got, want)
+	})
 }
 
 func TestSampleTopP(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/mose-llm/mose/data"
+	"github.com/mose-llm/mose/data/omniproc"
 	"github.com/mose-llm/mose/data/tokenizer"
 	"github.com/mose-llm/mose/internal/fsutil"
 	"github.com/mose-llm/mose/internal/inputerr"
@@ -31,6 +32,11 @@ type PredictOptions struct {
 	// Sample is one sample whose feature paths are absolute, or relative to
 	// the working directory. An empty Label means unknown.
 	Sample *data.Sample
+	// Processed is, for a Qwen2.5-Omni thinker, the Sample's processor
+	// outputs (made in memory from its media as `mose preprocess` makes
+	// them); Sample then gives its id and label only. Refused on another
+	// model.
+	Processed *omniproc.Outputs
 	// Out, when set, receives one JSON object per sample (JSONL), written
 	// atomically; an existing file needs Force.
 	Out   string
@@ -87,16 +93,22 @@ func Predict(ctx context.Context, cfg *recipes.Config, opt PredictOptions) ([]Sa
 			return err
 		}
 		defer c.Close()
-		ds, known, err := predictSet(c, opt)
+		ds, known, cleanup, err := predictSet(c, opt)
 		if err != nil {
 			return err
 		}
+		defer cleanup()
 		off, err := UseAR(c)
 		if err != nil {
 			return err
 		}
 		defer off()
 		out, err = predictAll(ctx, c, ds, known, !opt.NoGenerate)
+		if opt.Sample != nil { // a thinker's sample went through a manifest, as a "general" one
+			for i := range out {
+				out[i].Subset = opt.Sample.Subset
+			}
+		}
 		return err
 	})
 	if err != nil {
@@ -119,15 +131,31 @@ func Predict(ctx context.Context, cfg *recipes.Config, opt PredictOptions) ([]Sa
 }
 
 // predictSet opens the samples to predict; known says whether their labels
-// are gold labels.
-func predictSet(c *stack.Stack, opt PredictOptions) (*data.Dataset, bool, error) {
+// are gold labels; cleanup removes what opening them left (call it after
+// the pass).
+func predictSet(c *stack.Stack, opt PredictOptions) (ds *data.Dataset, known bool, cleanup func(), err error) {
+	cleanup = func() {}
 	if opt.Manifest != "" {
 		ds, err := c.Open(opt.Manifest)
 		if err != nil {
-			return nil, false, stack.DataErr("--manifest", err)
+			return nil, false, cleanup, stack.DataErr("--manifest", err)
 		}
-		return ds, true, nil
+		return ds, true, cleanup, nil
 	}
+	if c.Omni != nil {
+		return predictOmniSample(c, opt)
+	}
+	if opt.Processed != nil {
+		return nil, false, cleanup, fmt.Errorf("%w: --video, --audio and --image need a Qwen2.5-Omni thinker: model.path %s is not one (give --feature NAME=FILE)",
+			inputerr.ErrFlag, c.Cfg.Model.Path)
+	}
+	ds, known, err = predictFeatureSample(c, opt)
+	return ds, known, cleanup, err
+}
+
+// predictFeatureSample opens one sample of feature files for a
+// LLaMA-family model.
+func predictFeatureSample(c *stack.Stack, opt PredictOptions) (*data.Dataset, bool, error) {
 	if c.Tok == nil {
 		var err error
 		if c.Spec, err = data.ReadModelSpec(c.Cfg.Model.Path); err != nil {

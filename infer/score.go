@@ -189,8 +189,11 @@ func forEachScored(ctx context.Context, c *stack.Stack, ds *data.Dataset, cached
 // running prompt + answer): [example][label] log-likelihoods, and the first
 // row of each example.
 func scoreRows(s *torch.Scope, c *stack.Stack, b *data.Batch) ([][]float64, []int, error) {
-	bt := stack.Tensors(s, b, c.Dev)
-	lp := s.LogSoftmax(c.Model.Logits(s, c.Model.Forward(s, bt.In, false), bt.Pos), -1) // (N,V)
+	bt, h := backboneOf(c).forward(s, b)
+	if err := s.Err(); err != nil {
+		return nil, nil, err
+	}
+	lp := s.LogSoftmax(c.Model.Logits(s, h, bt.Pos), -1) // (N,V)
 	rows, err := AnswerScores(s, lp, bt, b, c.Dev).Float64s()
 	if err != nil {
 		return nil, nil, err
@@ -216,15 +219,20 @@ func scoreRows(s *torch.Scope, c *stack.Stack, b *data.Batch) ([][]float64, []in
 // label's answer tokens but the last follow each prompt in the same row, one
 // attention group per label at the positions after the prompt, so that each
 // label sees the prompt and its own earlier tokens only. The first answer
-// token is scored from the prompt's last position.
+// token is scored from the prompt's last position. The prompt runs through
+// the model's backbone (a Qwen2.5-Omni thinker's towers and TMRoPE
+// included).
 // Returns [example][label] answer log-likelihoods.
 func ScoreCached(s *torch.Scope, c *stack.Stack, enc *data.Encoder, b *data.Batch) ([][]float64, error) {
 	B, T := b.B, b.T
 	nl := len(c.Spec.Labels)
-	in, valid := promptInputs(s, b, c.Dev)
+	bb := backboneOf(c)
 	cache := c.Model.NewCache(B)
 	defer cache.Close()
-	h := c.Model.Extend(s, cache, &model.Step{In: in, Valid: valid}) // (B,T,D)
+	h := bb.prompt(s, cache, b) // (B,T,D)
+	if err := s.Err(); err != nil {
+		return nil, err
+	}
 	last := make([]int64, B)
 	for r := range B {
 		last[r] = int64(r*T + b.Lengths[r] - 1)
@@ -266,7 +274,7 @@ func ScoreCached(s *torch.Scope, c *stack.Stack, enc *data.Encoder, b *data.Batc
 		}
 		step := &model.Step{In: &model.Inputs{IDs: toDev(s, s.FromInt64(bid, int64(B), int64(A)), c.Dev),
 			Modality: toDev(s, s.FromInt64(mods, int64(B), int64(A)), c.Dev)}, Positions: pos, Groups: grp, NoAppend: true}
-		hc := c.Model.Extend(s, cache, step)                                                           // (B,A,D)
+		hc := bb.text(s, cache, step)                                                                  // (B,A,D)
 		lp := s.LogSoftmax(c.Model.Logits(s, hc, nil), -1)                                             // (B,A,V)
 		tok := s.Squeeze(s.Gather(lp, 2, toDev(s, s.FromInt64(tgt, int64(B), int64(A), 1), c.Dev)), 2) // (B,A)
 		gidx := make([]int64, B*A)

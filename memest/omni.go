@@ -16,16 +16,17 @@ import (
 
 // preflightOmni is Preflight for a Qwen2.5-Omni thinker: what a run on it
 // cannot do yet refused by key (stack.OmniUnsupported), the adapters
-// against its decoder, the tokenizer against its vocabulary, every sample's
-// processor-outputs file (its placeholders against its media, every pixel
-// and feature value finite), the samples' lengths and count, and every
-// weight of the thinker (not the talker's) finite.
+// against its decoder, the tokenizer against its vocabulary, every
+// processor-outputs file of data.train and data.eval (data.eval's only for
+// eval: its placeholders against its media, every pixel and feature value
+// finite), the samples' lengths and count, and every weight of the thinker
+// (not the talker's) finite.
 func preflightOmni(cfg *recipes.Config, kind Kind) error {
 	oc, err := omni.LoadConfig(cfg.Model.Path)
 	if err != nil {
 		return fmt.Errorf("%w: model.path %s: %w", inputerr.ErrModel, cfg.Model.Path, err)
 	}
-	if err := stack.OmniUnsupported(cfg, kind != PreflightExport); err != nil {
+	if err := stack.OmniUnsupported(cfg); err != nil {
 		return err
 	}
 	dc := oc.Decoder()
@@ -57,8 +58,15 @@ func preflightOmni(cfg *recipes.Config, kind Kind) error {
 	if err != nil {
 		return err
 	}
-	if cfg.Data.Train != "" && kind != PreflightEval {
-		ds, err := data.OpenOmni(cfg.Data.Train, spec, tok, data.Options{Root: cfg.Data.Root, MaxLen: cfg.Data.MaxLen, PadID: pad})
+	sets := []struct{ key, path string }{{"data.train", cfg.Data.Train}, {"data.eval", cfg.Data.Eval}}
+	if kind == PreflightEval {
+		sets = sets[1:]
+	}
+	for _, set := range sets {
+		if set.path == "" {
+			continue
+		}
+		ds, err := data.OpenOmni(set.path, spec, tok, data.Options{Root: cfg.Data.Root, MaxLen: cfg.Data.MaxLen, PadID: pad})
 		if err == nil {
 			err = stack.CheckOmniDataset(oc, ds)
 		}
@@ -66,13 +74,13 @@ func preflightOmni(cfg *recipes.Config, kind Kind) error {
 			err = ds.ScanFeatures(cfg.Data.Workers)
 		}
 		if err != nil {
-			return stack.DataErr("data.train", err)
+			return stack.DataErr(set.key, err)
 		}
 		if n := slices.Max(append(ds.Lengths(), 0)); dc.MaxPositionEmbeddings > 0 && n > dc.MaxPositionEmbeddings {
-			return fmt.Errorf("%w: data.train %s: samples reach %d tokens, beyond the model's max_position_embeddings %d",
-				recipes.ErrRecipe, cfg.Data.Train, n, dc.MaxPositionEmbeddings)
+			return fmt.Errorf("%w: %s %s: samples reach %d tokens, beyond the model's max_position_embeddings %d",
+				recipes.ErrRecipe, set.key, set.path, n, dc.MaxPositionEmbeddings)
 		}
-		if world := max(cfg.Run.WorldSize, 1); ds.Len() < cfg.Train.BatchSize*world {
+		if world := max(cfg.Run.WorldSize, 1); set.key == "data.train" && ds.Len() < cfg.Train.BatchSize*world {
 			return fmt.Errorf("%w: train.batch_size %d × %d processes: data.train %s has only %d samples (batches are full, the rest of an epoch is dropped)",
 				recipes.ErrRecipe, cfg.Train.BatchSize, world, cfg.Data.Train, ds.Len())
 		}

@@ -130,7 +130,7 @@ func omniFromConfig(cfg *recipes.Config) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("%w: model.path %s: %w", inputerr.ErrModel, cfg.Model.Path, err)
 	}
-	if err := stack.OmniUnsupported(cfg, false); err != nil {
+	if err := stack.OmniUnsupported(cfg); err != nil {
 		return "", err
 	}
 	mc := oc.Decoder()

@@ -29,7 +29,8 @@ import (
 // to the decoder's linears as to any decoder (c.Model is the thinker's
 // decoder), and reads omni manifests (data.OpenOmni), whose batches carry
 // the processor outputs (data.Batch.Media). A batch's towers run under
-// no-grad, per batch, before the decoder (OmniBegin).
+// no-grad, per batch, before the decoder (OmniBegin for training,
+// OmniEncode then Thinker.Prefill for scoring and generation).
 
 // IsOmniDir reports whether dir's config.json describes a Qwen2.5-Omni model
 // (full or thinker-only).
@@ -40,17 +41,13 @@ func IsOmniDir(dir string) bool {
 
 // OmniUnsupported refuses, by recipe key, what a run on a Qwen2.5-Omni
 // thinker cannot do yet: quantized frozen linears, trained projectors (it
-// has none: its towers are frozen), evaluation (data.eval: score and
-// generate on the thinker are still to come).
-func OmniUnsupported(cfg *recipes.Config, eval bool) error {
+// has none: its towers are frozen).
+func OmniUnsupported(cfg *recipes.Config) error {
 	if q := cfg.Model.Quantize; q != "" && q != "none" {
 		return fmt.Errorf("%w: model.quantize %s: quantized frozen linears are not supported on a Qwen2.5-Omni thinker yet (use none)", recipes.ErrRecipe, q)
 	}
 	if cfg.Model.TrainProjectors {
 		return fmt.Errorf("%w: model.train_projectors: a Qwen2.5-Omni thinker has no projectors (its audio and vision towers are frozen): set it to false", recipes.ErrRecipe)
-	}
-	if eval && cfg.Data.Eval != "" {
-		return fmt.Errorf("%w: data.eval %s: evaluation (score, generate) on a Qwen2.5-Omni thinker is not supported yet: leave data.eval empty", recipes.ErrRecipe, cfg.Data.Eval)
 	}
 	return nil
 }
@@ -59,7 +56,7 @@ func OmniUnsupported(cfg *recipes.Config, eval bool) error {
 // c.Model, the spec (labels and answer) and, unless sets is NoData, the
 // tokenizer.
 func (c *Stack) buildOmni(cfg *recipes.Config, sets Sets, dt torch.DType) error {
-	if err := OmniUnsupported(cfg, sets != NoData); err != nil {
+	if err := OmniUnsupported(cfg); err != nil {
 		return err
 	}
 	th, err := omni.Load(cfg.Model.Path, model.Options{DType: dt, Device: c.Dev})
@@ -228,16 +225,29 @@ func OmniInputs(s *torch.Scope, b *data.Batch, dev torch.Device) (*omni.Inputs, 
 
 // OmniBegin prepares batch b for the thinker's decoder: the batch tensors
 // (answer positions and targets), the towers run under no-grad on its media
-// (frozen: nothing of them is kept for backward), and the pass and input
-// embeddings (Thinker.Begin). Errors are recorded in s.
+// (OmniEncode), and the pass and input embeddings (Thinker.Begin). Errors
+// are recorded in s.
 func (c *Stack) OmniBegin(s *torch.Scope, b *data.Batch, train bool) (BatchTensors, *model.Pass, *torch.Tensor) {
 	bt := Tensors(s, b, c.Dev)
-	es := s.Child() // the media and the towers' working set: only their outputs are kept
+	in, emb := c.OmniEncode(s, b)
+	if in == nil {
+		return bt, nil, nil
+	}
+	p, x := c.Omni.Begin(s, in, emb, train)
+	return bt, p, x
+}
+
+// OmniEncode runs the thinker's towers under no-grad on batch b's media
+// (frozen: nothing of them is kept for backward; only their outputs are
+// kept, in s) and returns the batch's token layout and encoder outputs, for
+// Begin or Prefill. On an error (recorded in s) in is nil.
+func (c *Stack) OmniEncode(s *torch.Scope, b *data.Batch) (*omni.Inputs, omni.Embeds) {
+	es := s.Child() // the media and the towers' working set
 	defer es.Close()
 	in, ob, err := OmniInputs(es, b, c.Dev)
 	if err != nil {
 		s.Fail(err)
-		return bt, nil, nil
+		return nil, omni.Embeds{}
 	}
 	var emb omni.Embeds
 	if err := torch.NoGrad(func() error {
@@ -245,19 +255,18 @@ func (c *Stack) OmniBegin(s *torch.Scope, b *data.Batch, train bool) (BatchTenso
 		return es.Err()
 	}); err != nil {
 		s.Fail(err)
-		return bt, nil, nil
+		return nil, omni.Embeds{}
 	}
 	for _, e := range []**torch.Tensor{&emb.Audio, &emb.Image, &emb.Video} {
 		*e = s.Own(es.Keep(*e))
 	}
-	p, x := c.Omni.Begin(s, in, emb, train)
-	return bt, p, x
+	return in, emb
 }
 
 // buildOmniAdaptersOnly is BuildAdaptersOnly for a Qwen2.5-Omni thinker:
 // the adapters of its decoder's targets, from its config alone.
 func buildOmniAdaptersOnly(cfg *recipes.Config) (*Stack, error) {
-	if err := OmniUnsupported(cfg, false); err != nil {
+	if err := OmniUnsupported(cfg); err != nil {
 		return nil, err
 	}
 	oc, err := omni.LoadConfig(cfg.Model.Path)

@@ -21,10 +21,6 @@ func Load(cfg *recipes.Config, dir string, sets Sets) (*Stack, error) {
 	if err := CheckAdapterDir(dir); err != nil {
 		return nil, err
 	}
-	if IsOmniDir(cfg.Model.Path) || (IsModelDir(dir) && IsOmniDir(dir)) {
-		return nil, fmt.Errorf("%w: model.path %s is a Qwen2.5-Omni thinker: eval and predict do not run one yet (train, export and dump-logits do)",
-			recipes.ErrRecipe, cfg.Model.Path)
-	}
 	if IsModelDir(dir) {
 		return loadModelDir(cfg, dir, sets)
 	}

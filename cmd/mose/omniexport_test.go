@@ -1,15 +1,14 @@
 package main
 
 import (
-	"context"
+	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/mose-llm/mose/data/omniproc"
-	"github.com/mose-llm/mose/data/omnisynth"
-	"github.com/mose-llm/mose/data/tokenizer"
+	"github.com/mose-llm/mose/infer"
 	"github.com/mose-llm/mose/internal/testfix"
 )
 
@@ -27,22 +26,11 @@ func TestOmniExports(t *testing.T) {
 	if e2e.err != nil {
 		t.Fatal(e2e.err)
 	}
-	dir := t.TempDir()
-	model := filepath.Join(dir, "model")
-	if code, msg := runMose(t, "init-model", "--preset", "omni-tiny", "--std", "0.2", "--seed", "4", "--out", model); code != 0 {
-		t.Fatalf("init-model: exit %d: %s", code, msg)
-	}
-	tok, err := tokenizer.Parse(omniproc.TinyTokenizerJSON)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := omnisynth.Generate(context.Background(), filepath.Join(dir, "data"), tok, omnisynth.Config{Samples: 4, Seconds: 1, NoFFmpeg: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	fx := newOmniRun(t, 4) // omni-tiny of std 0.2, four clips drawn in Go
+	dir, model, train := t.TempDir(), fx.model, fx.manifest
 	out := filepath.Join(dir, "run")
 	args := []string{"train", "--recipe", "omni-tiny-mose"}
-	for _, s := range []string{"model.path=" + model, "model.create=", "data.train=" + res.Train, "data.synth=", "run.output_dir=" + out,
+	for _, s := range []string{"model.path=" + model, "model.create=", "data.train=" + train, "data.synth=", "run.output_dir=" + out,
 		"run.threads=1", "train.batch_size=2", "train.max_steps=6", "train.lr=1e-2", "adapters.method=lora",
 		"adapters.targets=[q_proj,v_proj,down_proj]", "train.log_every=3"} {
 		args = append(args, "--set", s)
@@ -64,13 +52,39 @@ func TestOmniExports(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"predict", "--checkpoint", ck, "--manifest", res.Train}, "Qwen2.5-Omni"},
-		{[]string{"eval", "--checkpoint", ck, "--set", "data.eval=" + res.Train}, "data.eval"},
-		{[]string{"export", "--checkpoint", ck, "--format", "merged", "--approximate", "--calibration", res.Train, "--out", filepath.Join(dir, "m2")}, "--approximate"},
+		{[]string{"export", "--checkpoint", ck, "--format", "merged", "--approximate", "--calibration", train, "--out", filepath.Join(dir, "m2")}, "--approximate"},
 	} {
 		if code, msg := runMose(t, c.args...); code != 2 || !strings.Contains(msg, c.want) {
 			t.Errorf("%s: exit %d, want 2 naming %s: %s", c.args[0], code, c.want, msg)
 		}
+	}
+	// Eval and predict run on the checkpoint, its PEFT export and its merged
+	// export (a thinker model dir) alike: the same scores.
+	var scores [][]infer.LabelScore
+	for i, src := range []string{ck, peft, merged} {
+		out := filepath.Join(dir, fmt.Sprintf("p%d.jsonl", i))
+		args := []string{"predict", "--checkpoint", src, "--manifest", train, "--no-generate", "--out", out}
+		if src != ck {
+			args = append(args, "--recipe", filepath.Join(ck, "recipe.yaml"))
+		}
+		if code, msg := runMose(t, args...); code != 0 {
+			t.Fatalf("predict on %s: exit %d: %s", src, code, msg)
+		}
+		var all []infer.LabelScore
+		for _, p := range readPredictions(t, out) {
+			all = append(all, p.Scores...)
+		}
+		scores = append(scores, all)
+	}
+	for i := 1; i < len(scores); i++ {
+		for k := range scores[0] {
+			if d := math.Abs(scores[i][k].LogLikelihood - scores[0][k].LogLikelihood); d > 1e-3 {
+				t.Fatalf("predict on the %s export: score %d is %v, on the checkpoint %v", []string{"", "PEFT", "merged"}[i], k, scores[i][k].LogLikelihood, scores[0][k].LogLikelihood)
+			}
+		}
+	}
+	if code, msg := runMose(t, "eval", "--checkpoint", ck, "--set", "data.eval="+train, "--out", filepath.Join(dir, "ev")); code != 0 {
+		t.Fatalf("eval: exit %d: %s", code, msg)
 	}
 	check := func(args ...string) (int, string) {
 		return runPython(t, py, append([]string{"../../scripts/checks/check_omni_export.py", "--dump", dump}, args...)...)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -10,15 +11,20 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mose-llm/mose/data"
+	"github.com/mose-llm/mose/data/media"
+	"github.com/mose-llm/mose/data/omniproc"
 	"github.com/mose-llm/mose/infer"
+	"github.com/mose-llm/mose/stack"
 )
 
 func newPredictCmd() *cobra.Command {
 	var opt infer.PredictOptions
 	var feats []string
 	var id, label, subtitle string
+	lim := media.DefaultLimits // mose preprocess's default --max-* limits
+	med := preprocessOpts{cmd: "predict", maxSeconds: lim.MaxSeconds, maxFrames: lim.MaxFrames, maxFramePixels: lim.MaxFramePixels}
 	cmd := &cobra.Command{
-		Use:   "predict --checkpoint PATH (--manifest F | --feature NAME=FILE... --subtitle TEXT)",
+		Use:   "predict --checkpoint PATH (--manifest F | --feature NAME=FILE... --subtitle TEXT | --video V [--audio A] [--image I] [--subtitle TEXT])",
 		Short: "Run a trained model on samples: label scores and the generated answer",
 		Long: `predict loads the model with the adapters of a checkpoint or of a PEFT export and,
 for each sample, prints every label's answer log-likelihood (and its probability
@@ -29,7 +35,12 @@ sample (JSONL).
 
 Samples come from a manifest (--manifest, the format of data.train) or from
 flags: one --feature NAME=FILE.npy per modality input of the model and
---subtitle (--label, if known, is reported as the gold label).
+--subtitle (--label, if known, is reported as the gold label). On a
+Qwen2.5-Omni thinker the sample is media instead: --video, --audio and
+--image, decoded with FFmpeg and run through the processor in memory exactly
+as mose preprocess does (--fps, --use-audio-in-video, --subtitle as there);
+a bad media file exits 2 naming it. --feature is refused on a thinker, and
+the media flags on any other model.
 
 The recipe defaults to the checkpoint's own recipe.yaml; an export needs --recipe.
 --checkpoint may also be a merged export (a model dir), run as it is stored.`,
@@ -46,16 +57,22 @@ The recipe defaults to the checkpoint's own recipe.yaml; an export needs --recip
 	f.StringVar(&opt.Out, "out", "", "write the predictions as JSONL to this file")
 	f.BoolVar(&opt.Force, "force", false, "replace an existing --out file")
 	f.BoolVar(&opt.NoGenerate, "no-generate", false, "label scores only, no generated answer")
+	f.StringVar(&med.video, "video", "", "Qwen2.5-Omni: the single sample's video file")
+	f.StringVar(&med.audio, "audio", "", "Qwen2.5-Omni: the single sample's audio file")
+	f.StringVar(&med.image, "image", "", "Qwen2.5-Omni: the single sample's image file")
+	f.Float64Var(&med.fps, "fps", 2, "Qwen2.5-Omni: frames sampled per second of --video")
+	f.BoolVar(&med.useAudioInVideo, "use-audio-in-video", false, "Qwen2.5-Omni: use --video's audio track, interleaved with its frames")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if opt.Checkpoint == "" {
 			return badInput(errors.New("predict: --checkpoint is required"))
 		}
-		single := len(feats) > 0 || cmd.Flags().Changed("subtitle") || label != ""
+		hasMedia := med.video != "" || med.audio != "" || med.image != ""
+		single := len(feats) > 0 || cmd.Flags().Changed("subtitle") || label != "" || hasMedia
 		switch {
 		case opt.Manifest != "" && single:
-			return badInput(errors.New("predict: give --manifest or a sample (--feature, --subtitle, --label), not both"))
+			return badInput(errors.New("predict: give --manifest or a sample (--feature or --video/--audio/--image, --subtitle, --label), not both"))
 		case opt.Manifest == "" && !single:
-			return badInput(errors.New("predict: give --manifest, or a sample with --feature NAME=FILE and --subtitle"))
+			return badInput(errors.New("predict: give --manifest, or a sample with --feature NAME=FILE and --subtitle (--video, --audio, --image on a Qwen2.5-Omni thinker)"))
 		}
 		if single {
 			s := data.Sample{ID: id, Label: label, Subtitle: subtitle, Features: map[string]string{}}
@@ -75,6 +92,11 @@ The recipe defaults to the checkpoint's own recipe.yaml; an export needs --recip
 		if err != nil {
 			return err
 		}
+		if single {
+			if opt.Processed, err = predictMedia(cmd.Context(), cfg.Model.Path, opt.Checkpoint, subtitle, med, hasMedia); err != nil {
+				return err
+			}
+		}
 		preds, err := infer.Predict(cmd.Context(), cfg, opt)
 		if err != nil {
 			return err
@@ -82,6 +104,28 @@ The recipe defaults to the checkpoint's own recipe.yaml; an export needs --recip
 		return printPredictions(cmd.OutOrStdout(), preds)
 	}
 	return cmd
+}
+
+// predictMedia runs Qwen2.5-Omni's processor in memory on the single
+// sample's media (processMedia, as mose preprocess) when the model is a
+// thinker (model.path, or the checkpoint when it is a merged export: the
+// model dir whose config, tokenizer and preprocessor_config.json apply);
+// nil without media. Media flags on another model are refused by name.
+func predictMedia(ctx context.Context, modelPath, checkpoint, subtitle string, o preprocessOpts, hasMedia bool) (*omniproc.Outputs, error) {
+	if stack.IsModelDir(checkpoint) {
+		modelPath = checkpoint
+	}
+	if !stack.IsOmniDir(modelPath) {
+		if hasMedia {
+			return nil, badInput(fmt.Errorf("predict: --video, --audio and --image need a Qwen2.5-Omni thinker; %s is not one (give --feature NAME=FILE.npy)", modelPath))
+		}
+		return nil, nil
+	}
+	if !hasMedia {
+		return nil, badInput(fmt.Errorf("predict: %s is a Qwen2.5-Omni thinker: its sample is media (--video, --audio, --image), not --feature files", modelPath))
+	}
+	o.model, o.text = modelPath, subtitle
+	return processMedia(ctx, o)
 }
 
 // printPredictions writes, per sample, the labels by score, the best label

@@ -19,6 +19,7 @@ import (
 
 // preprocessOpts are mose preprocess's flags.
 type preprocessOpts struct {
+	cmd                       string // the command, for messages: preprocess or predict
 	model, out, tok           string
 	video, audio, image, text string
 	fps                       float64
@@ -29,7 +30,7 @@ type preprocessOpts struct {
 }
 
 func newPreprocessCmd() *cobra.Command {
-	var o preprocessOpts
+	o := preprocessOpts{cmd: "preprocess"}
 	cmd := &cobra.Command{
 		Use:   "preprocess --model DIR --out FILE.safetensors [--video V] [--audio A] [--image I] [--subtitle T]",
 		Short: "Decode media with FFmpeg and write Qwen2.5-Omni's processor outputs for one sample",
@@ -69,28 +70,40 @@ scripts/setup/ffmpeg.sh caches. A bad file exits 2 naming it.`,
 }
 
 func runPreprocess(ctx context.Context, o preprocessOpts) error {
-	if ctx == nil {
-		ctx = context.Background()
-	}
 	if o.model == "" || o.out == "" {
 		return badInput(fmt.Errorf("preprocess: --model and --out are required"))
 	}
+	out, err := processMedia(ctx, o)
+	if err != nil {
+		return err
+	}
+	return out.WriteFile(o.out)
+}
+
+// processMedia decodes o's media with FFmpeg and runs Qwen2.5-Omni's
+// processor on them in memory, with o.model's config, tokenizer (or
+// o.tok) and preprocessor_config.json: the outputs `mose preprocess`
+// writes. Bad flags and bad media are input errors naming them.
+func processMedia(ctx context.Context, o preprocessOpts) (*omniproc.Outputs, error) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
 	if o.video == "" && o.audio == "" && o.image == "" {
-		return badInput(fmt.Errorf("preprocess: give at least one of --video, --audio, --image"))
+		return nil, badInput(fmt.Errorf("%s: give at least one of --video, --audio, --image", o.cmd))
 	}
 	if o.useAudioInVideo && (o.video == "" || o.audio != "") {
-		return badInput(fmt.Errorf("preprocess: --use-audio-in-video takes the audio from --video: give --video and no --audio"))
+		return nil, badInput(fmt.Errorf("%s: --use-audio-in-video takes the audio from --video: give --video and no --audio", o.cmd))
 	}
 	if !(o.fps > 0 && o.fps <= 120) {
-		return badInput(fmt.Errorf("preprocess: --fps %g, want (0, 120]", o.fps))
+		return nil, badInput(fmt.Errorf("%s: --fps %g, want (0, 120]", o.cmd, o.fps))
 	}
 	if o.maxSeconds <= 0 || o.maxFrames <= 0 || o.maxFramePixels <= 0 {
-		return badInput(fmt.Errorf("preprocess: the --max-* limits must be positive"))
+		return nil, badInput(fmt.Errorf("%s: the --max-* limits must be positive", o.cmd))
 	}
 	lim := media.Limits{MaxSeconds: o.maxSeconds, MaxFrames: o.maxFrames, MaxFramePixels: o.maxFramePixels}
 	cfg, err := omni.LoadConfig(o.model)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	tokPath := o.tok
 	if tokPath == "" {
@@ -98,40 +111,40 @@ func runPreprocess(ctx context.Context, o preprocessOpts) error {
 	}
 	tok, err := tokenizer.Load(tokPath)
 	if err != nil {
-		return inputerr.Mark(fmt.Errorf("preprocess: %w", err))
+		return nil, inputerr.Mark(fmt.Errorf("%s: %w", o.cmd, err))
 	}
 	proc, err := omniproc.New(tok)
 	if err != nil {
-		return fmt.Errorf("preprocess: %s: %w", tokPath, err)
+		return nil, fmt.Errorf("%s: %s: %w", o.cmd, tokPath, err)
 	}
 	if err := checkOmniTokens(tok, cfg.Tokens, tokPath); err != nil {
-		return err
+		return nil, err
 	}
 	// The model's preprocessor_config.json, when it has one, sets the processor.
 	ppc := filepath.Join(o.model, "preprocessor_config.json")
 	if b, err := fsutil.ReadRegularLimit(ppc, fsutil.MaxConfigSize); err == nil {
 		if err := proc.ApplyConfig(ppc, b); err != nil {
-			return err
+			return nil, err
 		}
 	} else if !errors.Is(err, fs.ErrNotExist) {
-		return err
+		return nil, err
 	}
 	ff, err := media.Locate(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	s := omniproc.Sample{Text: o.text, FPS: o.fps, UseAudioInVideo: o.useAudioInVideo}
 	if o.video != "" {
 		v, err := ff.DecodeVideo(ctx, o.video, o.fps, lim)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		s.Video = &omniproc.Frames{Width: v.Width, Height: v.Height, Frames: v.Frames}
 	}
 	if o.image != "" {
 		v, err := ff.DecodeImage(ctx, o.image, lim)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		s.Image = &omniproc.Frames{Width: v.Width, Height: v.Height, Frames: v.Frames}
 	}
@@ -141,17 +154,17 @@ func runPreprocess(ctx context.Context, o preprocessOpts) error {
 	}
 	if audio != "" {
 		if s.Audio, err = ff.DecodeAudio(ctx, audio, lim); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	out, err := proc.Process(s)
 	if err != nil {
-		return fmt.Errorf("preprocess: %w", err)
+		return nil, fmt.Errorf("%s: %w", o.cmd, err)
 	}
 	if n := len(out.IDs); n > cfg.Text.MaxPositionEmbeddings {
-		return badInput(fmt.Errorf("preprocess: %d tokens, beyond the model's %d positions", n, cfg.Text.MaxPositionEmbeddings))
+		return nil, badInput(fmt.Errorf("%s: %d tokens, beyond the model's %d positions", o.cmd, n, cfg.Text.MaxPositionEmbeddings))
 	}
-	return out.WriteFile(o.out)
+	return out, nil
 }
 
 // checkOmniTokens refuses a tokenizer whose special token ids differ from the config's.

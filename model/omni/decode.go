@@ -67,29 +67,55 @@ func (th *Thinker) Decode(s *torch.Scope, c *model.Cache, ids, delta []int64) *t
 	if s.Err() != nil {
 		return nil
 	}
-	B := len(ids)
-	if len(delta) != B {
-		s.Fail(fmt.Errorf("%w: %d tokens for %d rope deltas", ErrInputs, B, len(delta)))
+	in := &Inputs{B: len(ids), T: 1, IDs: ids}
+	return th.Continue(s, c, &model.Step{In: th.inputs(s, in, th.ids(s, ids, len(ids), 1))}, delta)
+}
+
+// Continue extends c with a block of text tokens after a prompt that
+// Prefill ran into it: st as the decoder's Extend takes it (padding,
+// positions, groups, NoAppend), each token's rotary position its position
+// (st.Positions, or where Extend puts it by default) + delta[row] on every
+// axis, delta Prefill's rope deltas. st.Cos and st.Sin must be unset.
+// st.In (B,T) -> (B,T,D)
+func (th *Thinker) Continue(s *torch.Scope, c *model.Cache, st *model.Step, delta []int64) *torch.Tensor {
+	if s.Err() != nil {
+		return nil
+	}
+	if st.In == nil || st.In.IDs == nil || st.Cos != nil || st.Sin != nil {
+		s.Fail(fmt.Errorf("%w: Continue needs a step with ids and without rotary tables", ErrInputs))
+		return nil
+	}
+	B, T := int(st.In.IDs.Size(0)), int(st.In.IDs.Size(1))
+	if len(delta) != B || (st.Positions != nil && len(st.Positions) != B*T) || (st.Valid != nil && len(st.Valid) != B*T) {
+		s.Fail(fmt.Errorf("%w: a (%d,%d) step with %d rope deltas, %d positions, %d valid flags", ErrInputs, B, T, len(delta), len(st.Positions), len(st.Valid)))
 		return nil
 	}
 	var pos Positions
 	for a := range pos.Pos {
-		pos.Pos[a] = make([]int64, B)
-		for b := range B {
-			pos.Pos[a][b] = c.Next(b) + delta[b]
-		}
+		pos.Pos[a] = make([]int64, B*T)
 	}
 	for b := range B {
-		if pos.Pos[0][b] < 0 {
-			s.Fail(fmt.Errorf("%w: row %d: rope delta %d gives a negative position", ErrInputs, b, delta[b]))
-			return nil
+		p := c.Next(b) // Extend's default: the row's real tokens in order
+		for t := range T {
+			i := b*T + t
+			at := p
+			if st.Positions != nil {
+				at = st.Positions[i]
+			} else if st.Valid == nil || st.Valid[i] {
+				p++
+			}
+			if at+delta[b] < 0 {
+				s.Fail(fmt.Errorf("%w: row %d: rope delta %d gives a negative position", ErrInputs, b, delta[b]))
+				return nil
+			}
+			for a := range pos.Pos {
+				pos.Pos[a][i] = at + delta[b]
+			}
 		}
 	}
-	in := &Inputs{B: B, T: 1, IDs: ids}
-	t := th.ids(s, ids, B, 1)
-	cos, sin := th.rotary(s, pos, int64(B), 1)
-	st := &model.Step{In: th.inputs(s, in, t), Cos: cos, Sin: sin}
-	return th.Decoder.Extend(s, c, st)
+	cp := *st
+	cp.Cos, cp.Sin = th.rotary(s, pos, int64(B), int64(T))
+	return th.Decoder.Extend(s, c, &cp)
 }
 
 // ids makes the (B,T) id tensor on the decoder's device.
