@@ -19,6 +19,13 @@ type Options struct {
 	// Lazy skips reading every feature file's header at Open; bad files then
 	// surface when the loader reads them.
 	Lazy bool
+	// Media makes an omni dataset's media samples' processor outputs
+	// (omniprep.Cache); nil refuses media samples.
+	Media MediaPrep
+	// ContentKeys hashes every omni "inputs" file at open, for the
+	// encoder-output cache's keys (OmniKey); a media sample's key is its
+	// processor cache key.
+	ContentKeys bool
 }
 
 // Dataset is an opened manifest: its samples, their encoded examples and the

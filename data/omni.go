@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/mose-llm/mose/data/cas"
 	"github.com/mose-llm/mose/data/procout"
 	"github.com/mose-llm/mose/internal/fsutil"
 	"github.com/mose-llm/mose/internal/strictjson"
@@ -153,19 +154,25 @@ func ReadOmniSpec(modelDir string) (OmniSpec, error) {
 	return spec, nil
 }
 
-// parseOmniSample decodes one line of an omni manifest strictly.
+// parseOmniSample decodes one line of an omni manifest strictly: either
+// the processor-outputs form ("inputs") or the media form ("video",
+// "audio", "image", at least one, and an optional "subtitle"); mixing
+// them is refused by name.
 func parseOmniSample(line []byte) (Sample, error) {
 	raw, s, err := decodeSampleLine(line)
 	if err != nil {
 		return s, err
 	}
+	_, hasInputs := raw["inputs"]
 	for _, k := range slices.Sorted(maps.Keys(raw)) {
 		switch k {
 		case "id", "subset", "label", "reason", "inputs", "meta":
+		case "video", "audio", "image", "subtitle":
+			if hasInputs {
+				return s, fmt.Errorf("%w %q: a sample names either its processor-outputs file (\"inputs\") or its media (\"video\", \"audio\", \"image\", \"subtitle\"), not both", ErrUnknownField, k)
+			}
 		case "features":
-			return s, fmt.Errorf("%w %q: a Qwen2.5-Omni model's sample names its processor-outputs file in \"inputs\" (mose preprocess), not feature files", ErrUnknownField, k)
-		case "subtitle":
-			return s, fmt.Errorf("%w %q: a Qwen2.5-Omni model's sample has its subtitle in the prompt of its \"inputs\" file (mose preprocess --subtitle)", ErrUnknownField, k)
+			return s, fmt.Errorf("%w %q: a Qwen2.5-Omni model's sample names its media (\"video\", \"audio\", \"image\") or its processor-outputs file (\"inputs\", mose preprocess), not feature files", ErrUnknownField, k)
 		default:
 			return s, fmt.Errorf("%w %q", ErrUnknownField, k)
 		}
@@ -174,21 +181,54 @@ func parseOmniSample(line []byte) (Sample, error) {
 		key      string
 		dst      *string
 		required bool
-	}{{"subset", &s.Subset, true}, {"label", &s.Label, true}, {"reason", &s.Reason, false}, {"inputs", &s.Inputs, true}} {
+	}{{"subset", &s.Subset, true}, {"label", &s.Label, true}, {"reason", &s.Reason, false}, {"inputs", &s.Inputs, hasInputs},
+		{"video", &s.Video, false}, {"audio", &s.Audio, false}, {"image", &s.Image, false}, {"subtitle", &s.Subtitle, false}} {
 		if err := raw.str(f.key, f.dst, f.required); err != nil {
 			return s, err
 		}
 	}
-	if strings.TrimSpace(s.Inputs) == "" {
-		return s, fmt.Errorf("%w %q (empty)", ErrMissingField, "inputs")
+	if hasInputs {
+		if strings.TrimSpace(s.Inputs) == "" {
+			return s, fmt.Errorf("%w %q (empty)", ErrMissingField, "inputs")
+		}
+		return s, raw.meta(&s)
+	}
+	if !s.HasMedia() {
+		return s, fmt.Errorf("%w: \"inputs\" (a processor-outputs file) or at least one of \"video\", \"audio\", \"image\"", ErrMissingField)
+	}
+	for _, f := range []struct{ key, v string }{{"video", s.Video}, {"audio", s.Audio}, {"image", s.Image}} {
+		if _, ok := raw[f.key]; ok && strings.TrimSpace(f.v) == "" {
+			return s, fmt.Errorf("%w %q (empty)", ErrMissingField, f.key)
+		}
 	}
 	return s, raw.meta(&s)
 }
 
+// HasMedia reports whether s is an omni media sample (a video, audio or
+// image file rather than a processor-outputs file).
+func (s Sample) HasMedia() bool { return s.Video != "" || s.Audio != "" || s.Image != "" }
+
 // omniSample is an omni dataset's sample: its processor-outputs file,
 // read without its media.
 type omniSample struct {
-	h *procout.Header
+	h   *procout.Header
+	key string // content key (OmniKey)
+}
+
+// OmniKey is omni sample i's content key: a media sample's processor cache
+// key, or the SHA-256 of its "inputs" file (with Options.ContentKeys; ""
+// without).
+func (d *Dataset) OmniKey(i int) string { return d.omni[i].key }
+
+// samplePath is the file a sample's errors name: its processor-outputs
+// file, or its first media file.
+func (s *Sample) samplePath() string {
+	for _, p := range []string{s.Inputs, s.Video, s.Audio, s.Image} {
+		if p != "" {
+			return p
+		}
+	}
+	return ""
 }
 
 // OmniExample describes an omni example's media for the backbone's own
@@ -274,10 +314,23 @@ func OpenOmni(manifest string, spec OmniSpec, tok Tokenizer, opt Options) (*Data
 	d.Examples = make([]Example, len(samples))
 	d.paths = make([][]string, len(samples))
 	var probs Problems
+	made, err := d.prepareMedia(opt, &probs)
+	if err != nil {
+		return nil, err
+	}
 	audioInVideo := -1 // the first sample with a video: its use_audio_in_video
 	for i := range samples {
 		s := &samples[i]
-		path, err := root.Resolve(s.Inputs)
+		var path string
+		var err error
+		if s.HasMedia() {
+			if made[i].Err != nil {
+				continue // reported by prepareMedia
+			}
+			path, d.omni[i].key = made[i].Path, made[i].Key
+		} else {
+			path, err = root.Resolve(s.Inputs)
+		}
 		var h *procout.Header
 		if err == nil {
 			h, err = procout.Open(path)
@@ -295,17 +348,92 @@ func OpenOmni(manifest string, spec OmniSpec, tok Tokenizer, opt Options) (*Data
 			}
 		}
 		if err != nil {
-			probs.Add(&SampleError{File: manifest, Line: s.Line, ID: s.ID, Path: s.Inputs, Err: err})
+			probs.Add(&SampleError{File: manifest, Line: s.Line, ID: s.ID, Path: s.samplePath(), Err: err})
 			continue
 		}
-		d.omni[i] = omniSample{h: h}
+		d.omni[i].h = h
 		d.paths[i] = []string{path}
 		d.Examples[i] = ex
 	}
 	if err := probs.Err(); err != nil {
 		return nil, err
 	}
+	if opt.ContentKeys {
+		if err := d.hashInputs(2); err != nil {
+			return nil, err
+		}
+	}
 	return d, nil
+}
+
+// prepareMedia makes the processor outputs of the media samples
+// (opt.Media), adding each failure to probs; the result is indexed by
+// sample (zero for an "inputs" sample).
+func (d *Dataset) prepareMedia(opt Options, probs *Problems) ([]MediaResult, error) {
+	var items []MediaFiles
+	var idx []int
+	out := make([]MediaResult, len(d.Samples))
+	for i := range d.Samples {
+		s := &d.Samples[i]
+		if !s.HasMedia() {
+			continue
+		}
+		f := MediaFiles{Subtitle: s.Subtitle}
+		var err error
+		for _, m := range []struct {
+			rel string
+			dst *string
+		}{{s.Video, &f.Video}, {s.Audio, &f.Audio}, {s.Image, &f.Image}} {
+			if m.rel == "" || err != nil {
+				continue
+			}
+			*m.dst, err = d.root.Resolve(m.rel)
+		}
+		if err == nil && opt.Media == nil {
+			err = fmt.Errorf("%w: a media sample needs a Qwen2.5-Omni model's processor", ErrSpec)
+		}
+		if err != nil {
+			out[i].Err = err
+			probs.Add(&SampleError{File: d.Manifest, Line: s.Line, ID: s.ID, Path: s.samplePath(), Err: err})
+			continue
+		}
+		items = append(items, f)
+		idx = append(idx, i)
+	}
+	if len(items) == 0 {
+		return out, nil
+	}
+	for k, r := range opt.Media.Prepare(items) {
+		i := idx[k]
+		out[i] = r
+		if r.Err != nil {
+			s := &d.Samples[i]
+			probs.Add(&SampleError{File: d.Manifest, Line: s.Line, ID: s.ID, Path: s.samplePath(), Err: r.Err})
+		}
+	}
+	return out, nil
+}
+
+// hashInputs sets the content key of every "inputs" sample: the SHA-256
+// of its file.
+func (d *Dataset) hashInputs(workers int) error {
+	errs := eachSample(len(d.Samples), workers, func(i int, _ *featureScratch) error {
+		if d.omni[i].key != "" {
+			return nil
+		}
+		k, err := cas.HashFile("omni.inputs", d.paths[i][0])
+		if err != nil {
+			s := &d.Samples[i]
+			return &SampleError{File: d.Manifest, Line: s.Line, ID: s.ID, Path: s.Inputs, Err: err}
+		}
+		d.omni[i].key = k
+		return nil
+	})
+	var p Problems
+	for _, err := range errs {
+		p.Add(err)
+	}
+	return p.Err()
 }
 
 // encodeOmni makes sample i's example from its processor outputs: the
@@ -373,6 +501,16 @@ type Media struct {
 	AudioLens []int64
 	// UseAudioInVideo: the videos are interleaved with their own audio.
 	UseAudioInVideo bool
+	// Rows are each row's media counts and content key, in row order: the
+	// media above are the rows' one after the other.
+	Rows []MediaRow
+}
+
+// MediaRow is one batch row's share of a batch's media and its sample's
+// content key (Dataset.OmniKey; "" without one).
+type MediaRow struct {
+	Key                    string
+	Images, Videos, Audios int
 }
 
 // FeatureMask is feature_attention_mask (len(AudioLens), Frames).
@@ -415,12 +553,14 @@ func (d *Dataset) omniBatch(idx []int, mode Mode) (*Batch, error) {
 		got, ok := media[i]
 		if !ok {
 			if got, err = h.Media(); err != nil {
-				return nil, &SampleError{File: d.Manifest, Line: d.Samples[i].Line, ID: d.Samples[i].ID, Path: d.Samples[i].Inputs, Err: err}
+				return nil, &SampleError{File: d.Manifest, Line: d.Samples[i].Line, ID: d.Samples[i].ID, Path: d.Samples[i].samplePath(), Err: err}
 			}
 			media[i] = got
 		}
+		m.Rows = append(m.Rows, MediaRow{Key: d.omni[i].key, Images: len(h.ImageGridTHW) * b2i(got.Pixels != nil),
+			Videos: len(h.VideoGridTHW) * b2i(got.Videos != nil), Audios: len(h.AudioLens) * b2i(got.Features != nil)})
 		if err := m.add(h, got); err != nil {
-			return nil, &SampleError{File: d.Manifest, Line: d.Samples[i].Line, ID: d.Samples[i].ID, Path: d.Samples[i].Inputs, Err: err}
+			return nil, &SampleError{File: d.Manifest, Line: d.Samples[i].Line, ID: d.Samples[i].ID, Path: d.Samples[i].samplePath(), Err: err}
 		}
 	}
 	m.pad()
@@ -487,7 +627,7 @@ func (m *Media) pad() {
 func (d *Dataset) scanOmni(workers int) error {
 	errs := eachSample(len(d.Samples), workers, func(i int, _ *featureScratch) error {
 		if _, err := d.omni[i].h.Media(); err != nil {
-			return &SampleError{File: d.Manifest, Line: d.Samples[i].Line, ID: d.Samples[i].ID, Path: d.Samples[i].Inputs, Err: err}
+			return &SampleError{File: d.Manifest, Line: d.Samples[i].Line, ID: d.Samples[i].ID, Path: d.Samples[i].samplePath(), Err: err}
 		}
 		return nil
 	})
@@ -496,4 +636,34 @@ func (d *Dataset) scanOmni(workers int) error {
 		p.Add(err)
 	}
 	return p.Err()
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// ContentFingerprint extends fp (the SHA-256 of the manifest) with the
+// content key of every media sample, which covers its files' bytes and the
+// processing settings a manifest names only by path: a changed clip or
+// data.fps changes the fingerprint. fp is returned as is without media
+// samples.
+func (d *Dataset) ContentFingerprint(fp string) string {
+	var h *cas.Hasher
+	for i := range d.Samples {
+		if d.omni == nil || !d.Samples[i].HasMedia() {
+			continue
+		}
+		if h == nil {
+			h = cas.NewHasher("data.fingerprint/v1")
+			h.String("manifest", fp)
+		}
+		h.String("sample", d.omni[i].key)
+	}
+	if h == nil {
+		return fp
+	}
+	return h.Sum()
 }

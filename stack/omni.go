@@ -110,7 +110,14 @@ func LoadOmniTokenizer(dir string) (*tokenizer.Tokenizer, error) {
 // mel sizes) and its placeholders against its media (omni's RopeIndex, as
 // the forward walks them), naming the file.
 func (c *Stack) openOmni(manifest string, pad int32) (*data.Dataset, error) {
-	ds, err := data.OpenOmni(manifest, c.OmniSpec, c.Tok, data.Options{Root: c.Cfg.Data.Root, MaxLen: c.Cfg.Data.MaxLen, PadID: pad})
+	var err error
+	if c.Enc == nil {
+		if c.Enc, err = c.newEncCache(); err != nil {
+			return nil, err
+		}
+	}
+	ds, err := data.OpenOmni(manifest, c.OmniSpec, c.Tok, data.Options{Root: c.Cfg.Data.Root, MaxLen: c.Cfg.Data.MaxLen, PadID: pad,
+		Media: lazyMedia{c, manifest}, ContentKeys: true})
 	if err != nil {
 		return nil, err
 	}
@@ -239,11 +246,8 @@ func (c *Stack) OmniBegin(s *torch.Scope, b *data.Batch, train bool) (BatchTenso
 		s.Fail(err)
 		return bt, nil, nil
 	}
-	var emb omni.Embeds
-	if err := torch.NoGrad(func() error {
-		emb = c.Omni.Encode(es, ob)
-		return es.Err()
-	}); err != nil {
+	emb, err := c.omniEmbeds(es, b, ob)
+	if err != nil {
 		s.Fail(err)
 		return bt, nil, nil
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/mose-llm/mose/checkpoint"
 	"github.com/mose-llm/mose/data"
 	"github.com/mose-llm/mose/data/npy"
+	"github.com/mose-llm/mose/data/omniprep"
 	"github.com/mose-llm/mose/data/tokenizer"
 	"github.com/mose-llm/mose/experts"
 	"github.com/mose-llm/mose/gating"
@@ -49,6 +50,10 @@ type Stack struct {
 	// OmniConfig is the thinker's config when the model is a Qwen2.5-Omni
 	// thinker (also when only its adapters are built), else nil.
 	OmniConfig *omni.Config
+	// Enc is a Qwen2.5-Omni run's encoder-output cache (nil: the towers
+	// run on every batch); mediaCache its processor-output cache.
+	Enc        *EncCache
+	mediaCache *omniprep.Cache
 }
 
 // Close frees the stack's tensors.

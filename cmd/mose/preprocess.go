@@ -2,19 +2,14 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
 
+	"github.com/mose-llm/mose/data"
 	"github.com/mose-llm/mose/data/media"
-	"github.com/mose-llm/mose/data/omniproc"
-	"github.com/mose-llm/mose/data/tokenizer"
-	"github.com/mose-llm/mose/internal/fsutil"
-	"github.com/mose-llm/mose/internal/inputerr"
-	"github.com/mose-llm/mose/model/omni"
+	"github.com/mose-llm/mose/data/omniprep"
+	"github.com/mose-llm/mose/stack"
 )
 
 // preprocessOpts are mose preprocess's flags.
@@ -88,83 +83,18 @@ func runPreprocess(ctx context.Context, o preprocessOpts) error {
 		return badInput(fmt.Errorf("preprocess: the --max-* limits must be positive"))
 	}
 	lim := media.Limits{MaxSeconds: o.maxSeconds, MaxFrames: o.maxFrames, MaxFramePixels: o.maxFramePixels}
-	cfg, err := omni.LoadConfig(o.model)
+	prep, err := stack.LoadOmniPrep(o.model, o.tok)
 	if err != nil {
-		return err
-	}
-	tokPath := o.tok
-	if tokPath == "" {
-		tokPath = filepath.Join(o.model, "tokenizer.json")
-	}
-	tok, err := tokenizer.Load(tokPath)
-	if err != nil {
-		return inputerr.Mark(fmt.Errorf("preprocess: %w", err))
-	}
-	proc, err := omniproc.New(tok)
-	if err != nil {
-		return fmt.Errorf("preprocess: %s: %w", tokPath, err)
-	}
-	if err := checkOmniTokens(tok, cfg.Tokens, tokPath); err != nil {
-		return err
-	}
-	// The model's preprocessor_config.json, when it has one, sets the processor.
-	ppc := filepath.Join(o.model, "preprocessor_config.json")
-	if b, err := fsutil.ReadRegularLimit(ppc, fsutil.MaxConfigSize); err == nil {
-		if err := proc.ApplyConfig(ppc, b); err != nil {
-			return err
-		}
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return err
+		return fmt.Errorf("preprocess: %w", err)
 	}
 	ff, err := media.Locate(ctx)
 	if err != nil {
 		return err
 	}
-	s := omniproc.Sample{Text: o.text, FPS: o.fps, UseAudioInVideo: o.useAudioInVideo}
-	if o.video != "" {
-		v, err := ff.DecodeVideo(ctx, o.video, o.fps, lim)
-		if err != nil {
-			return err
-		}
-		s.Video = &omniproc.Frames{Width: v.Width, Height: v.Height, Frames: v.Frames}
-	}
-	if o.image != "" {
-		v, err := ff.DecodeImage(ctx, o.image, lim)
-		if err != nil {
-			return err
-		}
-		s.Image = &omniproc.Frames{Width: v.Width, Height: v.Height, Frames: v.Frames}
-	}
-	audio := o.audio
-	if o.useAudioInVideo {
-		audio = o.video
-	}
-	if audio != "" {
-		if s.Audio, err = ff.DecodeAudio(ctx, audio, lim); err != nil {
-			return err
-		}
-	}
-	out, err := proc.Process(s)
+	out, err := prep.Process(ctx, ff, data.MediaFiles{Video: o.video, Audio: o.audio, Image: o.image, Subtitle: o.text},
+		omniprep.Settings{FPS: o.fps, UseAudioInVideo: o.useAudioInVideo, Limits: lim})
 	if err != nil {
 		return fmt.Errorf("preprocess: %w", err)
 	}
-	if n := len(out.IDs); n > cfg.Text.MaxPositionEmbeddings {
-		return badInput(fmt.Errorf("preprocess: %d tokens, beyond the model's %d positions", n, cfg.Text.MaxPositionEmbeddings))
-	}
 	return out.WriteFile(o.out)
-}
-
-// checkOmniTokens refuses a tokenizer whose special token ids differ from the config's.
-func checkOmniTokens(tok *tokenizer.Tokenizer, ids omni.TokenIDs, path string) error {
-	for _, c := range []struct {
-		s  string
-		id int
-	}{{omniproc.TokAudio, ids.Audio}, {omniproc.TokImage, ids.Image}, {omniproc.TokVideo, ids.Video},
-		{omniproc.TokAudioBOS, ids.AudioStart}, {omniproc.TokAudioEOS, ids.AudioEnd},
-		{omniproc.TokVisionBOS, ids.VisionStart}, {omniproc.TokVisionEOS, ids.VisionEnd}} {
-		if got, _ := tok.TokenID(c.s); int(got) != c.id {
-			return badInput(fmt.Errorf("preprocess: %s: %s is id %d, the model's config.json says %d", path, c.s, got, c.id))
-		}
-	}
-	return nil
 }
