@@ -26,6 +26,10 @@ type Options struct {
 	// encoder-output cache's keys (OmniKey); a media sample's key is its
 	// processor cache key.
 	ContentKeys bool
+	// ShardRank and ShardWorld keep an omni dataset's samples i with
+	// i % ShardWorld == ShardRank only (ShardWorld 0 or 1: all): a
+	// data-parallel rank preparing its part of the data cache.
+	ShardRank, ShardWorld int
 }
 
 // Dataset is an opened manifest: its samples, their encoded examples and the

@@ -301,6 +301,15 @@ func OpenOmni(manifest string, spec OmniSpec, tok Tokenizer, opt Options) (*Data
 	if err != nil {
 		return nil, err
 	}
+	if opt.ShardWorld > 1 {
+		var mine []Sample
+		for i, s := range samples {
+			if i%opt.ShardWorld == opt.ShardRank {
+				mine = append(mine, s)
+			}
+		}
+		samples = mine
+	}
 	rootDir := opt.Root
 	if rootDir == "" {
 		rootDir = filepath.Dir(manifest)

@@ -110,6 +110,11 @@ func LoadOmniTokenizer(dir string) (*tokenizer.Tokenizer, error) {
 // mel sizes) and its placeholders against its media (omni's RopeIndex, as
 // the forward walks them), naming the file.
 func (c *Stack) openOmni(manifest string, pad int32) (*data.Dataset, error) {
+	return c.openOmniShard(manifest, pad, 0, 1)
+}
+
+// openOmniShard is openOmni keeping samples i % world == rank only.
+func (c *Stack) openOmniShard(manifest string, pad int32, rank, world int) (*data.Dataset, error) {
 	var err error
 	if c.Enc == nil {
 		if c.Enc, err = c.newEncCache(); err != nil {
@@ -117,7 +122,7 @@ func (c *Stack) openOmni(manifest string, pad int32) (*data.Dataset, error) {
 		}
 	}
 	ds, err := data.OpenOmni(manifest, c.OmniSpec, c.Tok, data.Options{Root: c.Cfg.Data.Root, MaxLen: c.Cfg.Data.MaxLen, PadID: pad,
-		Media: lazyMedia{c, manifest}, ContentKeys: true})
+		Media: lazyMedia{c, manifest}, ContentKeys: true, ShardRank: rank, ShardWorld: world})
 	if err != nil {
 		return nil, err
 	}
@@ -294,9 +299,20 @@ const OmniSynthPreset = "omni-tiny"
 // sample's file is about 5 MB).
 const MaxOmniSynthSamples = 512
 
-// generateOmniData makes the omni synthetic set in dir (omnisynth), with
-// omni-tiny's tokenizer. Its synth.json says whether FFmpeg made the clips.
-func generateOmniData(dir string, samples int, seed uint64) error {
+// generateOmniData makes the omni synthetic set of preset in dir
+// (omnisynth): processor-outputs files made with omni-tiny's tokenizer
+// (OmniSynthPreset; its synth.json says whether FFmpeg made the clips), or
+// the raw clips and a media manifest (omnisynth.MediaPreset; FFmpeg
+// required).
+func generateOmniData(dir, preset string, samples int, seed uint64) error {
+	if preset == omnisynth.MediaPreset {
+		if samples > MaxOmniSynthSamples {
+			return fmt.Errorf("%w: data.synth_samples %d: the %s synthetic set makes at most %d clips; lower data.synth_samples",
+				recipes.ErrRecipe, samples, preset, MaxOmniSynthSamples)
+		}
+		_, err := omnisynth.GenerateMedia(context.Background(), dir, omnisynth.Config{Samples: samples, Seed: seed})
+		return err
+	}
 	if samples > MaxOmniSynthSamples {
 		return fmt.Errorf("%w: data.synth_samples %d: the %s synthetic set makes at most %d samples (about 5 MB each); lower data.synth_samples",
 			recipes.ErrRecipe, samples, OmniSynthPreset, MaxOmniSynthSamples)
@@ -344,7 +360,7 @@ func OmniSynthMeta(dir string) *omnisynth.Meta {
 		return nil
 	}
 	var m omnisynth.Meta
-	if json.Unmarshal(b, &m) != nil || m.Preset != OmniSynthPreset {
+	if json.Unmarshal(b, &m) != nil || m.Preset != OmniSynthPreset && m.Preset != omnisynth.MediaPreset {
 		return nil
 	}
 	return &m
