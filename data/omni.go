@@ -676,3 +676,57 @@ func (d *Dataset) ContentFingerprint(fp string) string {
 	}
 	return h.Sum()
 }
+
+// Row is batch row r's media alone (Rows[r]'s images, videos and audios;
+// the audios padded to their own longest), for running the towers on one
+// sample.
+func (m *Media) Row(r int) (*Media, error) {
+	if r < 0 || r >= len(m.Rows) {
+		return nil, fmt.Errorf("data: Media.Row %d of %d", r, len(m.Rows))
+	}
+	var im, v, a int
+	var pix, vid int64
+	rows := func(gs [][3]int64) (n int64) {
+		for _, g := range gs {
+			n += g[0] * g[1] * g[2]
+		}
+		return n
+	}
+	for _, row := range m.Rows[:r] {
+		pix += rows(m.ImageGridTHW[im : im+row.Images])
+		vid += rows(m.VideoGridTHW[v : v+row.Videos])
+		im, v, a = im+row.Images, v+row.Videos, a+row.Audios
+	}
+	row := m.Rows[r]
+	if im+row.Images > len(m.ImageGridTHW) || v+row.Videos > len(m.VideoGridTHW) || a+row.Audios > len(m.AudioLens) {
+		return nil, fmt.Errorf("data: a batch's media rows disagree with its media")
+	}
+	out := &Media{PixelDim: m.PixelDim, VideoDim: m.VideoDim, Mel: m.Mel, UseAudioInVideo: m.UseAudioInVideo,
+		ImageGridTHW: m.ImageGridTHW[im : im+row.Images], VideoGridTHW: m.VideoGridTHW[v : v+row.Videos],
+		AudioLens: m.AudioLens[a : a+row.Audios], Rows: []MediaRow{row}}
+	if row.Videos > 0 {
+		out.VideoSecondPerGrid = m.VideoSecondPerGrid[v : v+row.Videos]
+	}
+	if n := rows(out.ImageGridTHW); n > 0 {
+		out.Pixels = m.Pixels[pix*int64(m.PixelDim) : (pix+n)*int64(m.PixelDim)]
+	}
+	if n := rows(out.VideoGridTHW); n > 0 {
+		out.Videos = m.Videos[vid*int64(m.VideoDim) : (vid+n)*int64(m.VideoDim)]
+	}
+	if row.Audios > 0 {
+		L := int64(0)
+		for _, n := range out.AudioLens {
+			L = max(L, n)
+		}
+		out.Frames = int(L)
+		out.Features = make([]float32, int64(row.Audios)*int64(m.Mel)*L)
+		for k, n := range out.AudioLens {
+			for b := range m.Mel {
+				src := ((a+k)*m.Mel + b) * m.Frames
+				dst := (k*m.Mel + b) * out.Frames
+				copy(out.Features[dst:dst+int(n)], m.Features[src:src+int(n)])
+			}
+		}
+	}
+	return out, nil
+}

@@ -58,7 +58,8 @@ func preflightOmni(cfg *recipes.Config, kind Kind) error {
 		return err
 	}
 	if cfg.Data.Train != "" && kind != PreflightEval {
-		ds, err := data.OpenOmni(cfg.Data.Train, spec, tok, data.Options{Root: cfg.Data.Root, MaxLen: cfg.Data.MaxLen, PadID: pad})
+		ds, err := data.OpenOmni(cfg.Data.Train, spec, tok, data.Options{Root: cfg.Data.Root, MaxLen: cfg.Data.MaxLen, PadID: pad,
+			Media: stack.NewMediaPrep(cfg, cfg.Data.Train)}) // media samples: processed into the data cache
 		if err == nil {
 			err = stack.CheckOmniDataset(oc, ds)
 		}

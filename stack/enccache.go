@@ -160,6 +160,110 @@ func checkEntry(ts []safetensors.Tensor, want rowShape, dims [3]int64, vals *[3]
 
 // store writes one row's outputs (vals[k]: want[k] × dims[k] values).
 func (e *EncCache) store(key string, want rowShape, dims [3]int64, vals [3][]float32) error {
+	return cas.Write(e.Store.Path(key), entryTensors(want, dims, vals), map[string]string{"format": "pt"})
+}
+
+// omniEmbeds is the towers' outputs for batch b. With the encoder-output
+// cache (every row with a content key), each row's outputs come from its
+// entry when it is there and sound, else from the towers run on that
+// sample alone (under no-grad), written to its entry: a sample's outputs
+// never depend on the batch it came in. Without it, the towers run on the
+// whole batch. The outputs are owned by s.
+func (c *Stack) omniEmbeds(s *torch.Scope, b *data.Batch, in *omni.Inputs) (omni.Embeds, error) {
+	var emb omni.Embeds
+	m := b.Media
+	e := c.Enc
+	cached := e != nil && len(m.Rows) == b.B
+	for _, r := range m.Rows {
+		cached = cached && r.Key != ""
+	}
+	if !cached {
+		err := torch.NoGrad(func() error {
+			emb = c.Omni.Encode(s, omniMediaBatch(s, in, m, c.Dev))
+			return s.Err()
+		})
+		return emb, err
+	}
+	oc := c.Omni.Config
+	shapes, err := rowShapes(oc, m)
+	if err != nil {
+		return emb, err
+	}
+	dims := outDims(oc)
+	var parts [3][]float32
+	done := map[string][3][]float32{} // score rows share their sample's outputs
+	for r, row := range m.Rows {
+		key := e.Key(row.Key)
+		vals, ok := done[key]
+		if !ok {
+			if vals, ok = e.load(key, shapes[r], dims); ok {
+				e.Hits.Add(1)
+			} else {
+				if vals, err = c.encodeRow(m, r); err != nil {
+					return emb, err
+				}
+				if err := checkEntry(entryTensors(shapes[r], dims, vals), shapes[r], dims, &[3][]float32{}); err != nil {
+					return emb, fmt.Errorf("the towers' outputs for sample row %d: %w", r, err)
+				}
+				if err := e.store(key, shapes[r], dims, vals); err != nil {
+					return emb, fmt.Errorf("encoder cache: %w", err)
+				}
+				e.Misses.Add(1)
+			}
+			done[key] = vals
+		}
+		for k := range parts {
+			parts[k] = append(parts[k], vals[k]...)
+		}
+	}
+	for k, dst := range []**torch.Tensor{&emb.Audio, &emb.Image, &emb.Video} {
+		if len(parts[k]) == 0 {
+			continue
+		}
+		t := s.FromFloat32(parts[k], int64(len(parts[k]))/dims[k], dims[k])
+		if e.DType != torch.Float32 {
+			t = s.To(t, e.DType)
+		}
+		if c.Dev != torch.CPU {
+			t = s.ToDevice(t, c.Dev)
+		}
+		*dst = t
+	}
+	return emb, s.Err()
+}
+
+// encodeRow runs the towers on batch row r's media alone: its outputs as
+// float32 (audio, image, video).
+func (c *Stack) encodeRow(m *data.Media, r int) ([3][]float32, error) {
+	var out [3][]float32
+	rm, err := m.Row(r)
+	if err != nil {
+		return out, err
+	}
+	s := torch.NewScope()
+	defer s.Close()
+	in := &omni.Inputs{B: 1, ImageGridTHW: rm.ImageGridTHW, VideoGridTHW: rm.VideoGridTHW, VideoSecondPerGrid: rm.VideoSecondPerGrid,
+		AudioFeatureLens: rm.AudioLens, UseAudioInVideo: rm.UseAudioInVideo}
+	var emb omni.Embeds
+	if err := torch.NoGrad(func() error {
+		emb = c.Omni.Encode(s, omniMediaBatch(s, in, rm, c.Dev))
+		return s.Err()
+	}); err != nil {
+		return out, err
+	}
+	for k, t := range []*torch.Tensor{emb.Audio, emb.Image, emb.Video} {
+		if t == nil {
+			continue
+		}
+		if out[k], err = t.Float32s(); err != nil {
+			return out, err
+		}
+	}
+	return out, nil
+}
+
+// entryTensors are an entry's tensors: vals[k] as want[k] × dims[k].
+func entryTensors(want rowShape, dims [3]int64, vals [3][]float32) []safetensors.Tensor {
 	var ts []safetensors.Tensor
 	for k, n := range want {
 		if n == 0 {
@@ -168,100 +272,5 @@ func (e *EncCache) store(key string, want rowShape, dims [3]int64, vals [3][]flo
 		ts = append(ts, safetensors.Tensor{Name: encNames[k], DType: safetensors.F32, Shape: []int64{n, dims[k]},
 			Data: safetensors.Float32sToBytes(vals[k])})
 	}
-	return cas.Write(e.Store.Path(key), ts, map[string]string{"format": "pt"})
-}
-
-// omniEmbeds is the towers' outputs for batch b: from the encoder-output
-// cache when every row's entry is there and sound, else by running the
-// towers under no-grad (on the whole batch) and writing the rows' entries.
-// The outputs are owned by s.
-func (c *Stack) omniEmbeds(s *torch.Scope, b *data.Batch, ob *omni.Batch) (omni.Embeds, error) {
-	var emb omni.Embeds
-	oc := c.Omni.Config
-	m := b.Media
-	e := c.Enc
-	cached := e != nil && len(m.Rows) == b.B
-	for _, r := range m.Rows {
-		cached = cached && r.Key != ""
-	}
-	var shapes []rowShape
-	dims := outDims(oc)
-	if cached {
-		var err error
-		if shapes, err = rowShapes(oc, m); err != nil {
-			return emb, err
-		}
-		var parts [3][]float32
-		hit := true
-		for r, row := range m.Rows {
-			vals, ok := e.load(e.Key(row.Key), shapes[r], dims)
-			if !ok {
-				hit = false
-				break
-			}
-			for k := range parts {
-				parts[k] = append(parts[k], vals[k]...)
-			}
-		}
-		if hit {
-			e.Hits.Add(int64(len(m.Rows)))
-			for k, dst := range []**torch.Tensor{&emb.Audio, &emb.Image, &emb.Video} {
-				if parts[k] == nil {
-					continue
-				}
-				t := s.FromFloat32(parts[k], int64(len(parts[k]))/dims[k], dims[k])
-				if e.DType != torch.Float32 {
-					t = s.To(t, e.DType)
-				}
-				if c.Dev != torch.CPU {
-					t = s.ToDevice(t, c.Dev)
-				}
-				*dst = t
-			}
-			return emb, s.Err()
-		}
-	}
-	if err := torch.NoGrad(func() error {
-		emb = c.Omni.Encode(s, ob)
-		return s.Err()
-	}); err != nil {
-		return emb, err
-	}
-	if !cached {
-		return emb, nil
-	}
-	var all [3][]float32
-	for k, t := range []*torch.Tensor{emb.Audio, emb.Image, emb.Video} {
-		if t == nil {
-			continue
-		}
-		v, err := t.Float32s()
-		if err != nil {
-			return emb, err
-		}
-		all[k] = v
-	}
-	var off [3]int64
-	written := map[string]bool{}
-	for r, row := range m.Rows {
-		var vals [3][]float32
-		for k := range vals {
-			n := shapes[r][k] * dims[k]
-			if off[k]+n > int64(len(all[k])) {
-				return emb, fmt.Errorf("stack: the towers returned %d values of %s output, the batch's media give more", len(all[k]), encNames[k])
-			}
-			vals[k] = all[k][off[k] : off[k]+n]
-			off[k] += n
-		}
-		key := e.Key(row.Key)
-		if written[key] {
-			continue
-		}
-		written[key] = true
-		if err := e.store(key, shapes[r], dims, vals); err != nil {
-			return emb, fmt.Errorf("encoder cache: %w", err)
-		}
-		e.Misses.Add(1)
-	}
-	return emb, nil
+	return ts
 }

@@ -28,8 +28,9 @@ import (
 // loads the thinker (decoder and towers, all frozen), attaches the adapters
 // to the decoder's linears as to any decoder (c.Model is the thinker's
 // decoder), and reads omni manifests (data.OpenOmni), whose batches carry
-// the processor outputs (data.Batch.Media). A batch's towers run under
-// no-grad, per batch, before the decoder (OmniBegin).
+// the processor outputs (data.Batch.Media). The towers' outputs come from
+// the encoder-output cache (enccache.go), or the towers run under no-grad
+// before the decoder (OmniBegin).
 
 // IsOmniDir reports whether dir's config.json describes a Qwen2.5-Omni model
 // (full or thinker-only).
@@ -122,7 +123,7 @@ func (c *Stack) openOmniShard(manifest string, pad int32, rank, world int) (*dat
 		}
 	}
 	ds, err := data.OpenOmni(manifest, c.OmniSpec, c.Tok, data.Options{Root: c.Cfg.Data.Root, MaxLen: c.Cfg.Data.MaxLen, PadID: pad,
-		Media: lazyMedia{c, manifest}, ContentKeys: true, ShardRank: rank, ShardWorld: world})
+		Media: c.mediaPrep(manifest), ContentKeys: true, ShardRank: rank, ShardWorld: world})
 	if err != nil {
 		return nil, err
 	}
@@ -206,9 +207,19 @@ func countPlaceholders(oc omni.Config, in *omni.Inputs, oe data.OmniExample) err
 // OmniInputs is a batch of an omni dataset as the thinker reads it: the
 // token layout and the media on the device.
 func OmniInputs(s *torch.Scope, b *data.Batch, dev torch.Device) (*omni.Inputs, *omni.Batch, error) {
+	in, err := omniTokenInputs(b)
+	if err != nil {
+		return nil, nil, err
+	}
+	return in, omniMediaBatch(s, in, b.Media, dev), s.Err()
+}
+
+// omniTokenInputs is batch b's token layout and media description (no
+// tensors).
+func omniTokenInputs(b *data.Batch) (*omni.Inputs, error) {
 	m := b.Media
 	if m == nil {
-		return nil, nil, fmt.Errorf("stack: a batch without media for a Qwen2.5-Omni thinker (not an omni dataset's)")
+		return nil, fmt.Errorf("stack: a batch without media for a Qwen2.5-Omni thinker (not an omni dataset's)")
 	}
 	in := &omni.Inputs{B: b.B, T: b.T, IDs: b.IDs, Mask: make([]int64, b.B*b.T), ImageGridTHW: m.ImageGridTHW,
 		VideoGridTHW: m.VideoGridTHW, VideoSecondPerGrid: m.VideoSecondPerGrid, AudioFeatureLens: m.AudioLens,
@@ -218,6 +229,11 @@ func OmniInputs(s *torch.Scope, b *data.Batch, dev torch.Device) (*omni.Inputs, 
 			in.Mask[r*b.T+t] = 1
 		}
 	}
+	return in, nil
+}
+
+// omniMediaBatch is media m as the towers read it, on dev, with in.
+func omniMediaBatch(s *torch.Scope, in *omni.Inputs, m *data.Media, dev torch.Device) *omni.Batch {
 	to := func(t *torch.Tensor) *torch.Tensor {
 		if dev == torch.CPU || t == nil {
 			return t
@@ -235,23 +251,24 @@ func OmniInputs(s *torch.Scope, b *data.Batch, dev torch.Device) (*omni.Inputs, 
 		ob.Audio = omni.AudioFeatures{Features: to(s.FromFloat32(m.Features, int64(len(m.AudioLens)), int64(m.Mel), int64(m.Frames))),
 			Mask: m.FeatureMask()}
 	}
-	return in, ob, s.Err()
+	return ob
 }
 
 // OmniBegin prepares batch b for the thinker's decoder: the batch tensors
-// (answer positions and targets), the towers run under no-grad on its media
-// (frozen: nothing of them is kept for backward), and the pass and input
+// (answer positions and targets), the towers' outputs for its media (from
+// the encoder-output cache, or the towers run under no-grad: frozen,
+// nothing of them is kept for backward; omniEmbeds), and the pass and input
 // embeddings (Thinker.Begin). Errors are recorded in s.
 func (c *Stack) OmniBegin(s *torch.Scope, b *data.Batch, train bool) (BatchTensors, *model.Pass, *torch.Tensor) {
 	bt := Tensors(s, b, c.Dev)
 	es := s.Child() // the media and the towers' working set: only their outputs are kept
 	defer es.Close()
-	in, ob, err := OmniInputs(es, b, c.Dev)
+	in, err := omniTokenInputs(b)
 	if err != nil {
 		s.Fail(err)
 		return bt, nil, nil
 	}
-	emb, err := c.omniEmbeds(es, b, ob)
+	emb, err := c.omniEmbeds(es, b, in)
 	if err != nil {
 		s.Fail(err)
 		return bt, nil, nil

@@ -5,12 +5,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/mose-llm/mose/data"
 	"github.com/mose-llm/mose/data/cas"
 	"github.com/mose-llm/mose/data/media"
-	"github.com/mose-llm/mose/data/omniproc"
 	"github.com/mose-llm/mose/data/omniprep"
+	"github.com/mose-llm/mose/data/omniproc"
 	"github.com/mose-llm/mose/model/omni"
 	"github.com/mose-llm/mose/recipes"
 )
@@ -65,37 +66,57 @@ func MediaSettings(cfg *recipes.Config) omniprep.Settings {
 		Limits: media.Limits{MaxSeconds: d.MaxSeconds, MaxFramePixels: d.MaxFramePixels, MaxFrames: d.MaxFrames}}
 }
 
-// omniMedia is the processor stage of the recipe's data cache for model.path.
-func (c *Stack) omniMedia(what string) (*omniprep.Cache, error) {
-	if c.mediaCache != nil {
-		return c.mediaCache, nil
-	}
-	dir, err := DataCacheDir(c.Cfg)
-	if err != nil {
-		return nil, fmt.Errorf("%w: data.cache_dir: %v", recipes.ErrRecipe, err)
-	}
-	prep, err := LoadOmniPrep(c.Cfg.Model.Path, "")
-	if err != nil {
-		return nil, fmt.Errorf("model.path %s: %w", c.Cfg.Model.Path, err)
-	}
-	mc := &omniprep.Cache{Prep: prep, Settings: MediaSettings(c.Cfg), Store: cas.Store{Dir: filepath.Join(dir, "proc")},
-		Workers: c.Cfg.Data.Workers, Ctx: context.Background(), Warn: DataHooks.Warn}
-	if p := DataHooks.Progress; p != nil {
-		mc.Progress = func(done, total int) { p(what, done, total) }
-	}
-	c.mediaCache = mc
-	return mc, nil
-}
-
-// lazyMedia is the processor stage, made when a manifest has media samples.
-type lazyMedia struct {
-	c    *Stack
+// MediaPrep is the processor stage of cfg's data cache for model.path
+// (an omniprep.Cache), made when a manifest first has media samples (what
+// names it in progress reports): data.Options.Media for an omni dataset.
+type MediaPrep struct {
+	cfg  *recipes.Config
 	what string
+
+	once sync.Once
+	mc   *omniprep.Cache
+	err  error
 }
 
-// Prepare is omniprep.Cache.Prepare, the cache made on first use.
-func (l lazyMedia) Prepare(items []data.MediaFiles) []data.MediaResult {
-	mc, err := l.c.omniMedia(l.what)
+// NewMediaPrep is cfg's MediaPrep for manifest what.
+func NewMediaPrep(cfg *recipes.Config, what string) *MediaPrep {
+	return &MediaPrep{cfg: cfg, what: what}
+}
+
+// cache makes the cache on first use.
+func (m *MediaPrep) cache() (*omniprep.Cache, error) {
+	m.once.Do(func() {
+		dir, err := DataCacheDir(m.cfg)
+		if err != nil {
+			m.err = fmt.Errorf("%w: data.cache_dir: %v", recipes.ErrRecipe, err)
+			return
+		}
+		prep, err := LoadOmniPrep(m.cfg.Model.Path, "")
+		if err != nil {
+			m.err = fmt.Errorf("model.path %s: %w", m.cfg.Model.Path, err)
+			return
+		}
+		m.mc = &omniprep.Cache{Prep: prep, Settings: MediaSettings(m.cfg), Store: cas.Store{Dir: filepath.Join(dir, "proc")},
+			Workers: m.cfg.Data.Workers, Ctx: context.Background(), Warn: DataHooks.Warn}
+		if p := DataHooks.Progress; p != nil {
+			what := m.what
+			m.mc.Progress = func(done, total int) { p(what, done, total) }
+		}
+	})
+	return m.mc, m.err
+}
+
+// Made is how many entries the processor stage computed (0 before use).
+func (m *MediaPrep) Made() int64 {
+	if m.mc == nil {
+		return 0
+	}
+	return m.mc.Made.Load()
+}
+
+// Prepare is omniprep.Cache.Prepare (data.MediaPrep).
+func (m *MediaPrep) Prepare(items []data.MediaFiles) []data.MediaResult {
+	mc, err := m.cache()
 	if err != nil {
 		out := make([]data.MediaResult, len(items))
 		for i := range out {
@@ -104,4 +125,11 @@ func (l lazyMedia) Prepare(items []data.MediaFiles) []data.MediaResult {
 		return out
 	}
 	return mc.Prepare(items)
+}
+
+// mediaPrep is the processor stage for manifest (remembered for
+// PrepareData's counts).
+func (c *Stack) mediaPrep(manifest string) *MediaPrep {
+	c.lastMedia = NewMediaPrep(c.Cfg, manifest)
+	return c.lastMedia
 }

@@ -43,17 +43,11 @@ func (c *Stack) PrepareData(key, manifest string, rank, world int) (Prepared, er
 	if err != nil {
 		return res, err
 	}
-	var made int64
-	if c.mediaCache != nil {
-		made = c.mediaCache.Made.Load()
-	}
 	ds, err := c.openOmniShard(manifest, pad, rank, world)
 	if err != nil {
 		return res, DataErr(key, err)
 	}
-	if c.mediaCache != nil {
-		res.Made = c.mediaCache.Made.Load() - made
-	}
+	res.Made = c.lastMedia.Made()
 	res.Samples = len(ds.Samples)
 	hits, misses := c.Enc.Hits.Load(), c.Enc.Misses.Load()
 	bs := max(c.Cfg.Train.BatchSize, 1)
@@ -81,10 +75,10 @@ func (c *Stack) encodeBatch(ds *data.Dataset, idx []int) error {
 	}
 	s := torch.NewScope()
 	defer s.Close()
-	_, ob, err := OmniInputs(s, b, c.Dev)
+	in, err := omniTokenInputs(b)
 	if err != nil {
 		return err
 	}
-	_, err = c.omniEmbeds(s, b, ob)
+	_, err = c.omniEmbeds(s, b, in)
 	return err
 }

@@ -11,7 +11,6 @@ import (
 	"github.com/mose-llm/mose/checkpoint"
 	"github.com/mose-llm/mose/data"
 	"github.com/mose-llm/mose/data/npy"
-	"github.com/mose-llm/mose/data/omniprep"
 	"github.com/mose-llm/mose/data/tokenizer"
 	"github.com/mose-llm/mose/experts"
 	"github.com/mose-llm/mose/gating"
@@ -52,8 +51,8 @@ type Stack struct {
 	OmniConfig *omni.Config
 	// Enc is a Qwen2.5-Omni run's encoder-output cache (nil: the towers
 	// run on every batch); mediaCache its processor-output cache.
-	Enc        *EncCache
-	mediaCache *omniprep.Cache
+	Enc       *EncCache
+	lastMedia *MediaPrep // the processor stage of the last omni manifest opened
 }
 
 // Close frees the stack's tensors.
