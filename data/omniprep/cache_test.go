@@ -16,6 +16,7 @@ import (
 	"github.com/mose-llm/mose/data/omniproc"
 	"github.com/mose-llm/mose/data/procout"
 	"github.com/mose-llm/mose/internal/inputerr"
+	"github.com/mose-llm/mose/recipes"
 )
 
 // fixture is a model directory (omni-tiny's tokenizer), a folder of clips
@@ -277,5 +278,15 @@ func TestSameKeyTwoWriters(t *testing.T) {
 	entries, _ := os.ReadDir(f.cache)
 	if len(entries) != 1 {
 		t.Fatalf("%d files in the cache, want one entry and no temporary file", len(entries))
+	}
+}
+
+// The recipe's media limits default to package media's.
+func TestRecipeLimitsAreMedias(t *testing.T) {
+	d := recipes.Defaults().Data
+	l := media.DefaultLimits
+	if d.MaxSeconds != l.MaxSeconds || d.MaxFrames != l.MaxFrames || d.MaxFramePixels != l.MaxFramePixels {
+		t.Errorf("recipe defaults %v s, %d frames, %d pixels; media's %v s, %d frames, %d pixels",
+			d.MaxSeconds, d.MaxFrames, d.MaxFramePixels, l.MaxSeconds, l.MaxFrames, l.MaxFramePixels)
 	}
 }
