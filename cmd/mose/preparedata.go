@@ -84,7 +84,7 @@ func setDataHooks(log *logrus.Logger, bar *termBar) {
 		if bar != nil {
 			bar.Draw(fmt.Sprintf("data cache: %s: %d/%d samples", what, done, total))
 		} else if done == total {
-			log.WithField("manifest", what).Infof("data cache: %d samples ready", total)
+			log.WithField("manifest", what).Infof("data cache: %d/%d samples done", done, total)
 		}
 	}
 }
