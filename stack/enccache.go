@@ -10,9 +10,11 @@ import (
 
 	"github.com/mose-llm/mose/data"
 	"github.com/mose-llm/mose/data/cas"
+	"github.com/mose-llm/mose/internal/inputerr"
 	"github.com/mose-llm/mose/internal/safetensors"
 	"github.com/mose-llm/mose/internal/torch"
 	"github.com/mose-llm/mose/model/omni"
+	"github.com/mose-llm/mose/recipes"
 )
 
 // EncCache is the encoder-output stage of the data cache: what the frozen
@@ -46,11 +48,11 @@ const maxEncBytes = 3 * 4 << 28
 func (c *Stack) newEncCache() (*EncCache, error) {
 	dir, err := DataCacheDir(c.Cfg)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: data.cache_dir: %v", recipes.ErrRecipe, err)
 	}
 	towers, err := omni.TowersHash(c.Cfg.Model.Path)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: model.path %s: %w", inputerr.ErrModel, c.Cfg.Model.Path, err)
 	}
 	dt, err := torch.ParseDType(c.Cfg.Model.DType)
 	if err != nil {
