@@ -26,6 +26,10 @@ type Options struct {
 	// encoder-output cache's keys (OmniKey); a media sample's key is its
 	// processor cache key.
 	ContentKeys bool
+	// MediaCached, when set, reports whether the towers' outputs of the
+	// sample with content key k are cached: a batch whose rows all are is
+	// made without reading its pixels and features (Media.Deferred).
+	MediaCached func(k string) bool
 	// ShardRank and ShardWorld keep an omni dataset's samples i with
 	// i % ShardWorld == ShardRank only (ShardWorld 0 or 1: all): a
 	// data-parallel rank preparing its part of the data cache.
@@ -43,8 +47,9 @@ type Dataset struct {
 	root  *Root
 	paths [][]string // [sample][input]: resolved file
 
-	omni       []omniSample // an omni dataset's samples (OpenOmni), else nil
-	omniTokens OmniTokens
+	omni        []omniSample // an omni dataset's samples (OpenOmni), else nil
+	omniTokens  OmniTokens
+	mediaCached func(string) bool // Options.MediaCached
 }
 
 // Open reads a manifest, resolves and checks its feature files against spec

@@ -370,6 +370,7 @@ func OpenOmni(manifest string, spec OmniSpec, tok Tokenizer, opt Options) (*Data
 		if err := d.hashInputs(2); err != nil {
 			return nil, err
 		}
+		d.mediaCached = opt.MediaCached
 	}
 	return d, nil
 }
@@ -442,6 +443,10 @@ type Media struct {
 	// Rows are each row's media counts and content key, in row order: the
 	// media above are the rows' one after the other.
 	Rows []MediaRow
+	// Deferred: every row's tower outputs were cached (Options.MediaCached),
+	// so the pixels and features were not read (Pixels, Videos, Features
+	// nil; the grids and audio lengths are there); Row reads a row's.
+	Deferred bool
 }
 
 // FeatureMask is feature_attention_mask (len(AudioLens), Frames).
@@ -476,8 +481,26 @@ func (d *Dataset) omniBatch(idx []int, mode Mode) (*Batch, error) {
 			b.Modality[p] = d.omniTokens.Modality(b.IDs[p])
 		}
 	}
-	media := map[int]*procout.Media{} // by dataset index: score rows share their example's
 	m := &Media{}
+	if d.mediaCached != nil {
+		m.Deferred = true
+		for r := range b.B {
+			k := d.omni[b.Index[r]].key
+			m.Deferred = m.Deferred && k != "" && d.mediaCached(k)
+		}
+	}
+	if m.Deferred {
+		for r := range b.B {
+			i := b.Index[r]
+			h := d.omni[i].h
+			m.Rows = append(m.Rows, MediaRow{Key: d.omni[i].key, Images: len(h.ImageGridTHW), Videos: len(h.VideoGridTHW),
+				Audios: len(h.AudioLens), load: func() (*Media, error) { return d.sampleMedia(i) }})
+			m.addLayout(h)
+		}
+		b.Media = m
+		return b, nil
+	}
+	media := map[int]*procout.Media{} // by dataset index: score rows share their example's
 	for r := range b.B {
 		i := b.Index[r]
 		h := d.omni[i].h
@@ -489,7 +512,8 @@ func (d *Dataset) omniBatch(idx []int, mode Mode) (*Batch, error) {
 			media[i] = got
 		}
 		m.Rows = append(m.Rows, MediaRow{Key: d.omni[i].key, Images: len(h.ImageGridTHW) * b2i(got.Pixels != nil),
-			Videos: len(h.VideoGridTHW) * b2i(got.Videos != nil), Audios: len(h.AudioLens) * b2i(got.Features != nil)})
+			Videos: len(h.VideoGridTHW) * b2i(got.Videos != nil), Audios: len(h.AudioLens) * b2i(got.Features != nil),
+			load: func() (*Media, error) { return d.sampleMedia(i) }})
 		if err := m.add(h, got); err != nil {
 			return nil, &SampleError{File: d.Manifest, Line: d.Samples[i].Line, ID: d.Samples[i].ID, Path: d.Samples[i].samplePath(), Err: err}
 		}

@@ -3,6 +3,8 @@ package data
 import (
 	"fmt"
 
+	"github.com/mose-llm/mose/data/procout"
+
 	"github.com/mose-llm/mose/data/cas"
 )
 
@@ -16,6 +18,35 @@ import (
 type MediaRow struct {
 	Key                    string
 	Images, Videos, Audios int
+
+	load func() (*Media, error) // the row's sample's media alone (Row of a Deferred batch)
+}
+
+// sampleMedia is dataset sample i's media alone, as a one-row Media.
+func (d *Dataset) sampleMedia(i int) (*Media, error) {
+	h := d.omni[i].h
+	got, err := h.Media()
+	if err == nil {
+		m := &Media{Rows: []MediaRow{{Key: d.omni[i].key, Images: len(h.ImageGridTHW), Videos: len(h.VideoGridTHW), Audios: len(h.AudioLens)}}}
+		if err = m.add(h, got); err == nil {
+			m.pad()
+			return m, nil
+		}
+	}
+	s := &d.Samples[i]
+	return nil, &SampleError{File: d.Manifest, Line: s.Line, ID: s.ID, Path: s.samplePath(), Err: err}
+}
+
+// addLayout appends a sample's grids and audio lengths without its pixels
+// and features (a Deferred batch).
+func (m *Media) addLayout(h *procout.Header) {
+	if len(h.VideoGridTHW) > 0 {
+		m.UseAudioInVideo = h.UseAudioInVideo
+	}
+	m.ImageGridTHW = append(m.ImageGridTHW, h.ImageGridTHW...)
+	m.VideoGridTHW = append(m.VideoGridTHW, h.VideoGridTHW...)
+	m.VideoSecondPerGrid = append(m.VideoSecondPerGrid, h.VideoSecondPerGrid...)
+	m.AudioLens = append(m.AudioLens, h.AudioLens...)
 }
 
 // prepareMedia makes the processor outputs of the media samples
@@ -124,6 +155,12 @@ func (d *Dataset) ContentFingerprint(fp string) string {
 func (m *Media) Row(r int) (*Media, error) {
 	if r < 0 || r >= len(m.Rows) {
 		return nil, fmt.Errorf("data: Media.Row %d of %d", r, len(m.Rows))
+	}
+	if m.Deferred {
+		if m.Rows[r].load == nil {
+			return nil, fmt.Errorf("data: Media.Row %d: the batch's media were not read", r)
+		}
+		return m.Rows[r].load()
 	}
 	var im, v, a int
 	var pix, vid int64

@@ -75,6 +75,14 @@ func (e *EncCache) Key(content string) string {
 	return h.Sum()
 }
 
+// Has reports whether the entry of the sample with content key content is
+// there (not yet verified: a bad one is refused when read, and the
+// sample's media are read then).
+func (e *EncCache) Has(content string) bool {
+	st, err := os.Stat(e.Store.Path(e.Key(content)))
+	return err == nil && st.Mode().IsRegular()
+}
+
 // rowShape is the encoder outputs one row's media give: rows of each of
 // audio, image, video (0: none).
 type rowShape [3]int64

@@ -104,6 +104,9 @@ func TestEncoderCache(t *testing.T) {
 	if runs2 != 0 {
 		t.Fatalf("the second epoch ran the towers %d times, want 0 (all from the cache)", runs2)
 	}
+	if b, err := c.Train.Batch([]int{0, 1}, data.ModeTrain, nil); err != nil || !b.Media.Deferred || b.Media.Videos != nil || b.Media.Features != nil {
+		t.Fatalf("a cached batch's pixels and features were read (%v)", err)
+	}
 	sameEmbeds(t, "epoch 2 (cached)", want, got)
 	entries, _ := filepath.Glob(filepath.Join(cache, "enc", "*.safetensors"))
 	if len(entries) != 3 {

@@ -123,7 +123,7 @@ func (c *Stack) openOmniShard(manifest string, pad int32, rank, world int) (*dat
 		}
 	}
 	ds, err := data.OpenOmni(manifest, c.OmniSpec, c.Tok, data.Options{Root: c.Cfg.Data.Root, MaxLen: c.Cfg.Data.MaxLen, PadID: pad,
-		Media: c.mediaPrep(manifest), ContentKeys: true, ShardRank: rank, ShardWorld: world})
+		Media: c.mediaPrep(manifest), ContentKeys: true, MediaCached: c.Enc.Has, ShardRank: rank, ShardWorld: world})
 	if err != nil {
 		return nil, err
 	}

@@ -126,7 +126,14 @@ func TestMediaTrainE2E(t *testing.T) {
 			return err
 		}
 		n := c.Train.Examples[0].AnswerStart
-		gotIDs, gotVideo = bt.IDs[:n], bt.Media.Videos
+		if !bt.Media.Deferred {
+			t.Error("after training, sample 0's batch read its pixels although its tower outputs are cached")
+		}
+		row, err := bt.Media.Row(0) // read on demand
+		if err != nil {
+			return err
+		}
+		gotIDs, gotVideo = bt.IDs[:n], row.Videos
 		s := torch.NewScope()
 		defer s.Close()
 		return torch.NoGrad(func() error {
