@@ -19,6 +19,21 @@ type Options struct {
 	// Lazy skips reading every feature file's header at Open; bad files then
 	// surface when the loader reads them.
 	Lazy bool
+	// Media makes an omni dataset's media samples' processor outputs
+	// (omniprep.Cache); nil refuses media samples.
+	Media MediaPrep
+	// ContentKeys hashes every omni "inputs" file at open, for the
+	// encoder-output cache's keys (OmniKey); a media sample's key is its
+	// processor cache key.
+	ContentKeys bool
+	// MediaCached, when set, reports whether the towers' outputs of the
+	// sample with content key k are cached: a batch whose rows all are is
+	// made without reading its pixels and features (Media.Deferred).
+	MediaCached func(k string) bool
+	// ShardRank and ShardWorld keep an omni dataset's samples i with
+	// i % ShardWorld == ShardRank only (ShardWorld 0 or 1: all): a
+	// data-parallel rank preparing its part of the data cache.
+	ShardRank, ShardWorld int
 }
 
 // Dataset is an opened manifest: its samples, their encoded examples and the
@@ -32,8 +47,9 @@ type Dataset struct {
 	root  *Root
 	paths [][]string // [sample][input]: resolved file
 
-	omni       []omniSample // an omni dataset's samples (OpenOmni), else nil
-	omniTokens OmniTokens
+	omni        []omniSample // an omni dataset's samples (OpenOmni), else nil
+	omniTokens  OmniTokens
+	mediaCached func(string) bool // Options.MediaCached
 }
 
 // Open reads a manifest, resolves and checks its feature files against spec

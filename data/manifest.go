@@ -49,6 +49,12 @@ type Sample struct {
 	// Inputs is an omni sample's processor-outputs file (ManifestOptions.Omni),
 	// relative to the data root like a feature path; "" otherwise.
 	Inputs string `json:"inputs,omitempty"`
+	// Video, Audio and Image are an omni media sample's files, relative to
+	// the data root ("" when absent); its processor outputs are made from
+	// them (and its Subtitle) into the data cache.
+	Video string `json:"video,omitempty"`
+	Audio string `json:"audio,omitempty"`
+	Image string `json:"image,omitempty"`
 	// Meta holds free-form extras (e.g. valence from an importer); data ignores it.
 	Meta map[string]any `json:"meta,omitempty"`
 
@@ -259,4 +265,26 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// MediaFiles are a media sample's files, resolved under the data root (""
+// when absent), and its subtitle (the text of the user turn). With
+// use_audio_in_video and no Audio, the video's own audio track is used.
+type MediaFiles struct {
+	Video, Audio, Image string
+	Subtitle            string
+}
+
+// MediaResult is a media sample's processor-outputs file, made from its
+// media (or found in the data cache), and its content key; or why not.
+type MediaResult struct {
+	Path, Key string
+	Err       error
+}
+
+// MediaPrep turns media samples into processor-outputs files (package
+// omniprep's Cache): an omni dataset with media samples needs one.
+type MediaPrep interface {
+	// Prepare returns one result per item, in order.
+	Prepare(items []MediaFiles) []MediaResult
 }

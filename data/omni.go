@@ -153,19 +153,25 @@ func ReadOmniSpec(modelDir string) (OmniSpec, error) {
 	return spec, nil
 }
 
-// parseOmniSample decodes one line of an omni manifest strictly.
+// parseOmniSample decodes one line of an omni manifest strictly: either
+// the processor-outputs form ("inputs") or the media form ("video",
+// "audio", "image", at least one, and an optional "subtitle"); mixing
+// them is refused by name.
 func parseOmniSample(line []byte) (Sample, error) {
 	raw, s, err := decodeSampleLine(line)
 	if err != nil {
 		return s, err
 	}
+	_, hasInputs := raw["inputs"]
 	for _, k := range slices.Sorted(maps.Keys(raw)) {
 		switch k {
 		case "id", "subset", "label", "reason", "inputs", "meta":
+		case "video", "audio", "image", "subtitle":
+			if hasInputs {
+				return s, fmt.Errorf("%w %q: a sample names either its processor-outputs file (\"inputs\") or its media (\"video\", \"audio\", \"image\", \"subtitle\"), not both", ErrUnknownField, k)
+			}
 		case "features":
-			return s, fmt.Errorf("%w %q: a Qwen2.5-Omni model's sample names its processor-outputs file in \"inputs\" (mose preprocess), not feature files", ErrUnknownField, k)
-		case "subtitle":
-			return s, fmt.Errorf("%w %q: a Qwen2.5-Omni model's sample has its subtitle in the prompt of its \"inputs\" file (mose preprocess --subtitle)", ErrUnknownField, k)
+			return s, fmt.Errorf("%w %q: a Qwen2.5-Omni model's sample names its media (\"video\", \"audio\", \"image\") or its processor-outputs file (\"inputs\", mose preprocess), not feature files", ErrUnknownField, k)
 		default:
 			return s, fmt.Errorf("%w %q", ErrUnknownField, k)
 		}
@@ -174,21 +180,54 @@ func parseOmniSample(line []byte) (Sample, error) {
 		key      string
 		dst      *string
 		required bool
-	}{{"subset", &s.Subset, true}, {"label", &s.Label, true}, {"reason", &s.Reason, false}, {"inputs", &s.Inputs, true}} {
+	}{{"subset", &s.Subset, true}, {"label", &s.Label, true}, {"reason", &s.Reason, false}, {"inputs", &s.Inputs, hasInputs},
+		{"video", &s.Video, false}, {"audio", &s.Audio, false}, {"image", &s.Image, false}, {"subtitle", &s.Subtitle, false}} {
 		if err := raw.str(f.key, f.dst, f.required); err != nil {
 			return s, err
 		}
 	}
-	if strings.TrimSpace(s.Inputs) == "" {
-		return s, fmt.Errorf("%w %q (empty)", ErrMissingField, "inputs")
+	if hasInputs {
+		if strings.TrimSpace(s.Inputs) == "" {
+			return s, fmt.Errorf("%w %q (empty)", ErrMissingField, "inputs")
+		}
+		return s, raw.meta(&s)
+	}
+	if !s.HasMedia() {
+		return s, fmt.Errorf("%w: \"inputs\" (a processor-outputs file) or at least one of \"video\", \"audio\", \"image\"", ErrMissingField)
+	}
+	for _, f := range []struct{ key, v string }{{"video", s.Video}, {"audio", s.Audio}, {"image", s.Image}} {
+		if _, ok := raw[f.key]; ok && strings.TrimSpace(f.v) == "" {
+			return s, fmt.Errorf("%w %q (empty)", ErrMissingField, f.key)
+		}
 	}
 	return s, raw.meta(&s)
 }
 
+// HasMedia reports whether s is an omni media sample (a video, audio or
+// image file rather than a processor-outputs file).
+func (s Sample) HasMedia() bool { return s.Video != "" || s.Audio != "" || s.Image != "" }
+
 // omniSample is an omni dataset's sample: its processor-outputs file,
 // read without its media.
 type omniSample struct {
-	h *procout.Header
+	h   *procout.Header
+	key string // content key (OmniKey)
+}
+
+// OmniKey is omni sample i's content key: a media sample's processor cache
+// key, or the SHA-256 of its "inputs" file (with Options.ContentKeys; ""
+// without).
+func (d *Dataset) OmniKey(i int) string { return d.omni[i].key }
+
+// samplePath is the file a sample's errors name: its processor-outputs
+// file, or its first media file.
+func (s *Sample) samplePath() string {
+	for _, p := range []string{s.Inputs, s.Video, s.Audio, s.Image} {
+		if p != "" {
+			return p
+		}
+	}
+	return ""
 }
 
 // OmniExample describes an omni example's media for the backbone's own
@@ -261,6 +300,15 @@ func OpenOmni(manifest string, spec OmniSpec, tok Tokenizer, opt Options) (*Data
 	if err != nil {
 		return nil, err
 	}
+	if opt.ShardWorld > 1 {
+		var mine []Sample
+		for i, s := range samples {
+			if i%opt.ShardWorld == opt.ShardRank {
+				mine = append(mine, s)
+			}
+		}
+		samples = mine
+	}
 	rootDir := opt.Root
 	if rootDir == "" {
 		rootDir = filepath.Dir(manifest)
@@ -274,10 +322,23 @@ func OpenOmni(manifest string, spec OmniSpec, tok Tokenizer, opt Options) (*Data
 	d.Examples = make([]Example, len(samples))
 	d.paths = make([][]string, len(samples))
 	var probs Problems
+	made, err := d.prepareMedia(opt, &probs)
+	if err != nil {
+		return nil, err
+	}
 	audioInVideo := -1 // the first sample with a video: its use_audio_in_video
 	for i := range samples {
 		s := &samples[i]
-		path, err := root.Resolve(s.Inputs)
+		var path string
+		var err error
+		if s.HasMedia() {
+			if made[i].Err != nil {
+				continue // reported by prepareMedia
+			}
+			path, d.omni[i].key = made[i].Path, made[i].Key
+		} else {
+			path, err = root.Resolve(s.Inputs)
+		}
 		var h *procout.Header
 		if err == nil {
 			h, err = procout.Open(path)
@@ -295,15 +356,21 @@ func OpenOmni(manifest string, spec OmniSpec, tok Tokenizer, opt Options) (*Data
 			}
 		}
 		if err != nil {
-			probs.Add(&SampleError{File: manifest, Line: s.Line, ID: s.ID, Path: s.Inputs, Err: err})
+			probs.Add(&SampleError{File: manifest, Line: s.Line, ID: s.ID, Path: s.samplePath(), Err: err})
 			continue
 		}
-		d.omni[i] = omniSample{h: h}
+		d.omni[i].h = h
 		d.paths[i] = []string{path}
 		d.Examples[i] = ex
 	}
 	if err := probs.Err(); err != nil {
 		return nil, err
+	}
+	if opt.ContentKeys {
+		if err := d.hashInputs(2); err != nil {
+			return nil, err
+		}
+		d.mediaCached = opt.MediaCached
 	}
 	return d, nil
 }
@@ -373,6 +440,13 @@ type Media struct {
 	AudioLens []int64
 	// UseAudioInVideo: the videos are interleaved with their own audio.
 	UseAudioInVideo bool
+	// Rows are each row's media counts and content key, in row order: the
+	// media above are the rows' one after the other.
+	Rows []MediaRow
+	// Deferred: every row's tower outputs were cached (Options.MediaCached),
+	// so the pixels and features were not read (Pixels, Videos, Features
+	// nil; the grids and audio lengths are there); Row reads a row's.
+	Deferred bool
 }
 
 // FeatureMask is feature_attention_mask (len(AudioLens), Frames).
@@ -407,20 +481,41 @@ func (d *Dataset) omniBatch(idx []int, mode Mode) (*Batch, error) {
 			b.Modality[p] = d.omniTokens.Modality(b.IDs[p])
 		}
 	}
-	media := map[int]*procout.Media{} // by dataset index: score rows share their example's
 	m := &Media{}
+	if d.mediaCached != nil {
+		m.Deferred = true
+		for r := range b.B {
+			k := d.omni[b.Index[r]].key
+			m.Deferred = m.Deferred && k != "" && d.mediaCached(k)
+		}
+	}
+	if m.Deferred {
+		for r := range b.B {
+			i := b.Index[r]
+			h := d.omni[i].h
+			m.Rows = append(m.Rows, MediaRow{Key: d.omni[i].key, Images: len(h.ImageGridTHW), Videos: len(h.VideoGridTHW),
+				Audios: len(h.AudioLens), load: func() (*Media, error) { return d.sampleMedia(i) }})
+			m.addLayout(h)
+		}
+		b.Media = m
+		return b, nil
+	}
+	media := map[int]*procout.Media{} // by dataset index: score rows share their example's
 	for r := range b.B {
 		i := b.Index[r]
 		h := d.omni[i].h
 		got, ok := media[i]
 		if !ok {
 			if got, err = h.Media(); err != nil {
-				return nil, &SampleError{File: d.Manifest, Line: d.Samples[i].Line, ID: d.Samples[i].ID, Path: d.Samples[i].Inputs, Err: err}
+				return nil, &SampleError{File: d.Manifest, Line: d.Samples[i].Line, ID: d.Samples[i].ID, Path: d.Samples[i].samplePath(), Err: err}
 			}
 			media[i] = got
 		}
+		m.Rows = append(m.Rows, MediaRow{Key: d.omni[i].key, Images: len(h.ImageGridTHW) * b2i(got.Pixels != nil),
+			Videos: len(h.VideoGridTHW) * b2i(got.Videos != nil), Audios: len(h.AudioLens) * b2i(got.Features != nil),
+			load: func() (*Media, error) { return d.sampleMedia(i) }})
 		if err := m.add(h, got); err != nil {
-			return nil, &SampleError{File: d.Manifest, Line: d.Samples[i].Line, ID: d.Samples[i].ID, Path: d.Samples[i].Inputs, Err: err}
+			return nil, &SampleError{File: d.Manifest, Line: d.Samples[i].Line, ID: d.Samples[i].ID, Path: d.Samples[i].samplePath(), Err: err}
 		}
 	}
 	m.pad()
@@ -487,7 +582,7 @@ func (m *Media) pad() {
 func (d *Dataset) scanOmni(workers int) error {
 	errs := eachSample(len(d.Samples), workers, func(i int, _ *featureScratch) error {
 		if _, err := d.omni[i].h.Media(); err != nil {
-			return &SampleError{File: d.Manifest, Line: d.Samples[i].Line, ID: d.Samples[i].ID, Path: d.Samples[i].Inputs, Err: err}
+			return &SampleError{File: d.Manifest, Line: d.Samples[i].Line, ID: d.Samples[i].ID, Path: d.Samples[i].samplePath(), Err: err}
 		}
 		return nil
 	})

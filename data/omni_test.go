@@ -106,6 +106,14 @@ func TestOmniRefusals(t *testing.T) {
 		{"too long", line(`{"id":"a","subset":"consistent","label":"happy","inputs":"` + f0 + `"}`), 100, "data.max_len", data.ErrTooLong},
 		{"two rows", line(`{"id":"a","subset":"consistent","label":"happy","inputs":"two.safetensors"}`), 0, "one sample per file", data.ErrShape},
 		{"unknown label", line(`{"id":"a","subset":"consistent","label":"bored","inputs":"` + f0 + `"}`), 0, "bored", data.ErrUnknownLabel},
+		// The media form.
+		{"inputs and video", line(`{"id":"a","subset":"consistent","label":"happy","inputs":"` + f0 + `","video":"a.mp4"}`), 0, `"video"`, data.ErrUnknownField},
+		{"empty video", line(`{"id":"a","subset":"consistent","label":"happy","video":" "}`), 0, `"video"`, data.ErrMissingField},
+		{"video not a string", line(`{"id":"a","subset":"consistent","label":"happy","video":1}`), 0, `"video"`, data.ErrMalformed},
+		{"subtitle alone", line(`{"id":"a","subset":"consistent","label":"happy","subtitle":"hi"}`), 0, `"video"`, data.ErrMissingField},
+		{"video escapes root", line(`{"id":"a","subset":"consistent","label":"happy","video":"../a.mp4"}`), 0, "a.mp4", data.ErrEscapesRoot},
+		{"missing video", line(`{"id":"a","subset":"consistent","label":"happy","audio":"nope.wav"}`), 0, "nope.wav", data.ErrMissingFile},
+		{"media without a processor", line(`{"id":"a","subset":"consistent","label":"happy","image":"` + f0 + `"}`), 0, "processor", data.ErrSpec},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := data.OpenOmni(c.manifest, spec, tok, data.Options{MaxLen: c.maxLen, PadID: 509})

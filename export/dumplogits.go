@@ -84,6 +84,11 @@ func DumpLogitsMeta(dir, manifest string, index int) ([]safetensors.Tensor, map[
 			if err != nil {
 				return err
 			}
+			if b.Media.Deferred { // the towers' outputs were cached: the dump still writes the media
+				if b.Media, err = b.Media.Row(0); err != nil {
+					return stack.DataErr(manifest, err)
+				}
+			}
 			out = omniDump(b, logits)
 			meta["use_audio_in_video"] = fmt.Sprint(b.Media.UseAudioInVideo)
 			return nil

@@ -66,7 +66,8 @@ func preflightOmni(cfg *recipes.Config, kind Kind) error {
 		if set.path == "" {
 			continue
 		}
-		ds, err := data.OpenOmni(set.path, spec, tok, data.Options{Root: cfg.Data.Root, MaxLen: cfg.Data.MaxLen, PadID: pad})
+		ds, err := data.OpenOmni(set.path, spec, tok, data.Options{Root: cfg.Data.Root, MaxLen: cfg.Data.MaxLen, PadID: pad,
+			Media: stack.NewMediaPrep(cfg, set.path)}) // media samples: processed into the data cache
 		if err == nil {
 			err = stack.CheckOmniDataset(oc, ds)
 		}

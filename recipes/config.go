@@ -104,6 +104,20 @@ type Data struct {
 	Synth        string `mapstructure:"synth" yaml:"synth"`
 	SynthSamples int    `mapstructure:"synth_samples" yaml:"synth_samples"` // default 2160
 	SynthSeed    uint64 `mapstructure:"synth_seed" yaml:"synth_seed"`       // default 1
+	// The media samples of a Qwen2.5-Omni model's manifest (video, audio,
+	// image files): FPS is the rate frames are sampled at (default 2, as
+	// qwen-omni-utils); UseAudioInVideo takes a video's own audio track when
+	// the sample has no separate audio (default false); CacheDir holds the
+	// data cache, processor outputs and encoder outputs ("" = the default,
+	// ${MOSE_CACHE:-$HOME/.cache/mose}/data); MaxSeconds, MaxFramePixels and
+	// MaxFrames bound what a media file may hold (defaults 600 s, 3840×2160,
+	// 768 frames, package media's).
+	FPS             float64 `mapstructure:"fps" yaml:"fps"`
+	UseAudioInVideo bool    `mapstructure:"use_audio_in_video" yaml:"use_audio_in_video"`
+	CacheDir        string  `mapstructure:"cache_dir" yaml:"cache_dir"`
+	MaxSeconds      float64 `mapstructure:"max_seconds" yaml:"max_seconds"`
+	MaxFramePixels  int     `mapstructure:"max_frame_pixels" yaml:"max_frame_pixels"`
+	MaxFrames       int     `mapstructure:"max_frames" yaml:"max_frames"`
 }
 
 // Train is the optimisation schedule and the bookkeeping intervals.

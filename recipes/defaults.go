@@ -34,10 +34,14 @@ func Defaults() Config {
 		},
 		Loss: Loss{LoadBalance: 0.01, ZLoss: 0.001},
 		Data: Data{
-			MaxLen:       1024,
-			Workers:      2,
-			SynthSamples: 2160,
-			SynthSeed:    1,
+			MaxLen:         1024,
+			Workers:        2,
+			SynthSamples:   2160,
+			SynthSeed:      1,
+			FPS:            2,
+			MaxSeconds:     600,
+			MaxFramePixels: 3840 * 2160,
+			MaxFrames:      768,
 		},
 		Train: Train{
 			Epochs:       1,

@@ -251,7 +251,7 @@ func (c *Config) derive(recipePath string) error {
 	if c.Eval.BatchSize == 0 {
 		c.Eval.BatchSize = c.Train.BatchSize
 	}
-	for _, p := range []*string{&c.Model.Path, &c.Data.Train, &c.Data.Eval, &c.Data.Root, &c.Run.OutputDir} {
+	for _, p := range []*string{&c.Model.Path, &c.Data.Train, &c.Data.Eval, &c.Data.Root, &c.Data.CacheDir, &c.Run.OutputDir} {
 		if *p == "" {
 			continue
 		}

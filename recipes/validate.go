@@ -55,6 +55,8 @@ var sizeBounds = []struct {
 	{"data.max_len", 1 << 20, func(c *Config) int { return c.Data.MaxLen }},
 	{"data.workers", 1024, func(c *Config) int { return c.Data.Workers }},
 	{"data.synth_samples", 1 << 27, func(c *Config) int { return c.Data.SynthSamples }},
+	{"data.max_frame_pixels", 1 << 30, func(c *Config) int { return c.Data.MaxFramePixels }},
+	{"data.max_frames", 1 << 16, func(c *Config) int { return c.Data.MaxFrames }},
 	{"run.threads", 4096, func(c *Config) int { return c.Run.Threads }},
 	{"run.world_size", 1 << 16, func(c *Config) int { return c.Run.WorldSize }},
 	{"train.batch_size", 1 << 20, func(c *Config) int { return c.Train.BatchSize }},
@@ -223,6 +225,18 @@ func (c *Config) validateData(p *problems) {
 	}
 	if d.Workers < 1 {
 		p.add("data.workers", "must be >= 1, got %d", d.Workers)
+	}
+	if !(d.FPS > 0 && d.FPS <= 120) {
+		p.add("data.fps", "must be in (0, 120] frames per second, got %v", d.FPS)
+	}
+	if !(d.MaxSeconds > 0 && d.MaxSeconds <= 86400) {
+		p.add("data.max_seconds", "must be in (0, 86400], got %v", d.MaxSeconds)
+	}
+	if d.MaxFramePixels < 1 {
+		p.add("data.max_frame_pixels", "must be >= 1, got %d", d.MaxFramePixels)
+	}
+	if d.MaxFrames < 1 {
+		p.add("data.max_frames", "must be >= 1, got %d", d.MaxFrames)
 	}
 	if d.Synth != "" && d.SynthSamples < 1 {
 		p.add("data.synth_samples", "must be >= 1, got %d", d.SynthSamples)

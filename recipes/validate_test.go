@@ -2,6 +2,7 @@ package recipes
 
 import (
 	"math"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -59,6 +60,13 @@ func TestValidate(t *testing.T) {
 		{"load balance", func(c *Config) { c.Loss.LoadBalance = -1 }, "loss.load_balance"},
 		{"max_len", func(c *Config) { c.Data.MaxLen = 0 }, "data.max_len"},
 		{"workers", func(c *Config) { c.Data.Workers = 0 }, "data.workers"},
+		{"fps 0", func(c *Config) { c.Data.FPS = 0 }, "data.fps"},
+		{"fps NaN", func(c *Config) { c.Data.FPS = math.NaN() }, "data.fps"},
+		{"fps beyond 120", func(c *Config) { c.Data.FPS = 121 }, "data.fps"},
+		{"max_seconds 0", func(c *Config) { c.Data.MaxSeconds = 0 }, "data.max_seconds"},
+		{"max_frame_pixels 0", func(c *Config) { c.Data.MaxFramePixels = 0 }, "data.max_frame_pixels"},
+		{"max_frame_pixels beyond bound", func(c *Config) { c.Data.MaxFramePixels = 1<<30 + 1 }, "data.max_frame_pixels"},
+		{"max_frames 0", func(c *Config) { c.Data.MaxFrames = 0 }, "data.max_frames"},
 		{"max_steps", func(c *Config) { c.Train.MaxSteps = -1 }, "train.max_steps"},
 		{"epochs when max_steps is 0", func(c *Config) { c.Train.MaxSteps, c.Train.Epochs = 0, 0 }, "train.epochs"},
 		{"batch", func(c *Config) { c.Train.BatchSize = 0 }, "train.batch_size"},
@@ -117,6 +125,31 @@ func TestSizeBounds(t *testing.T) {
 		c, err := Load("demo-tiny", []string{b.key + "=2000000000"})
 		if err == nil || !strings.Contains(err.Error(), b.key) || !strings.Contains(err.Error(), "must be <=") {
 			t.Errorf("%s=2e9: got %v (%v)", b.key, err, c != nil)
+		}
+	}
+}
+
+// data.fps and data.use_audio_in_video change a media sample's processor
+// outputs: they break exact resume; data.cache_dir and the media limits
+// (which refuse a file, never change one) do not.
+func TestMediaKeysExactness(t *testing.T) {
+	base := Defaults()
+	for _, c := range []struct {
+		key   string
+		edit  func(*Config)
+		exact bool
+	}{
+		{"data.fps", func(c *Config) { c.Data.FPS = 4 }, true},
+		{"data.use_audio_in_video", func(c *Config) { c.Data.UseAudioInVideo = true }, true},
+		{"data.cache_dir", func(c *Config) { c.Data.CacheDir = "/elsewhere" }, false},
+		{"data.max_seconds", func(c *Config) { c.Data.MaxSeconds = 30 }, false},
+		{"data.max_frames", func(c *Config) { c.Data.MaxFrames = 8 }, false},
+	} {
+		cur := Defaults()
+		c.edit(&cur)
+		diff := ExactnessDiff(&base, &cur)
+		if got := slices.Contains(diff, c.key); got != c.exact {
+			t.Errorf("%s changed: in ExactnessDiff %v = %v, want %v", c.key, diff, got, c.exact)
 		}
 	}
 }

@@ -46,7 +46,7 @@ var exactKeys = []string{
 	"run.seed", "run.world_size",
 	"model.path", "model.dtype", "model.train_projectors", "model.quantize",
 	"adapters.", "loss.", // every key of these sections
-	"data.train", "data.root", "data.max_len",
+	"data.train", "data.root", "data.max_len", "data.fps", "data.use_audio_in_video",
 	"train.batch_size", "train.grad_accum", "train.lr", "train.schedule",
 	"train.warmup_steps", "train.min_lr", "train.weight_decay", "train.betas",
 	"train.eps", "train.max_grad_norm",

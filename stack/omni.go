@@ -28,9 +28,10 @@ import (
 // loads the thinker (decoder and towers, all frozen), attaches the adapters
 // to the decoder's linears as to any decoder (c.Model is the thinker's
 // decoder), and reads omni manifests (data.OpenOmni), whose batches carry
-// the processor outputs (data.Batch.Media). A batch's towers run under
-// no-grad, per batch, before the decoder (OmniBegin for training,
-// OmniEncode then Thinker.Prefill for scoring and generation).
+// the processor outputs (data.Batch.Media). The towers' outputs come from
+// the encoder-output cache (enccache.go), or the towers run under no-grad
+// before the decoder (OmniEncode: then Thinker.Begin for training,
+// Thinker.Prefill for scoring and generation).
 
 // IsOmniDir reports whether dir's config.json describes a Qwen2.5-Omni model
 // (full or thinker-only).
@@ -107,7 +108,19 @@ func LoadOmniTokenizer(dir string) (*tokenizer.Tokenizer, error) {
 // mel sizes) and its placeholders against its media (omni's RopeIndex, as
 // the forward walks them), naming the file.
 func (c *Stack) openOmni(manifest string, pad int32) (*data.Dataset, error) {
-	ds, err := data.OpenOmni(manifest, c.OmniSpec, c.Tok, data.Options{Root: c.Cfg.Data.Root, MaxLen: c.Cfg.Data.MaxLen, PadID: pad})
+	return c.openOmniShard(manifest, pad, 0, 1)
+}
+
+// openOmniShard is openOmni keeping samples i % world == rank only.
+func (c *Stack) openOmniShard(manifest string, pad int32, rank, world int) (*data.Dataset, error) {
+	var err error
+	if c.Enc == nil {
+		if c.Enc, err = c.newEncCache(); err != nil {
+			return nil, err
+		}
+	}
+	ds, err := data.OpenOmni(manifest, c.OmniSpec, c.Tok, data.Options{Root: c.Cfg.Data.Root, MaxLen: c.Cfg.Data.MaxLen, PadID: pad,
+		Media: c.mediaPrep(manifest), ContentKeys: true, MediaCached: c.Enc.Has, ShardRank: rank, ShardWorld: world})
 	if err != nil {
 		return nil, err
 	}
@@ -191,9 +204,19 @@ func countPlaceholders(oc omni.Config, in *omni.Inputs, oe data.OmniExample) err
 // OmniInputs is a batch of an omni dataset as the thinker reads it: the
 // token layout and the media on the device.
 func OmniInputs(s *torch.Scope, b *data.Batch, dev torch.Device) (*omni.Inputs, *omni.Batch, error) {
+	in, err := omniTokenInputs(b)
+	if err != nil {
+		return nil, nil, err
+	}
+	return in, omniMediaBatch(s, in, b.Media, dev), s.Err()
+}
+
+// omniTokenInputs is batch b's token layout and media description (no
+// tensors).
+func omniTokenInputs(b *data.Batch) (*omni.Inputs, error) {
 	m := b.Media
 	if m == nil {
-		return nil, nil, fmt.Errorf("stack: a batch without media for a Qwen2.5-Omni thinker (not an omni dataset's)")
+		return nil, fmt.Errorf("stack: a batch without media for a Qwen2.5-Omni thinker (not an omni dataset's)")
 	}
 	in := &omni.Inputs{B: b.B, T: b.T, IDs: b.IDs, Mask: make([]int64, b.B*b.T), ImageGridTHW: m.ImageGridTHW,
 		VideoGridTHW: m.VideoGridTHW, VideoSecondPerGrid: m.VideoSecondPerGrid, AudioFeatureLens: m.AudioLens,
@@ -203,6 +226,11 @@ func OmniInputs(s *torch.Scope, b *data.Batch, dev torch.Device) (*omni.Inputs, 
 			in.Mask[r*b.T+t] = 1
 		}
 	}
+	return in, nil
+}
+
+// omniMediaBatch is media m as the towers read it, on dev, with in.
+func omniMediaBatch(s *torch.Scope, in *omni.Inputs, m *data.Media, dev torch.Device) *omni.Batch {
 	to := func(t *torch.Tensor) *torch.Tensor {
 		if dev == torch.CPU || t == nil {
 			return t
@@ -220,13 +248,14 @@ func OmniInputs(s *torch.Scope, b *data.Batch, dev torch.Device) (*omni.Inputs, 
 		ob.Audio = omni.AudioFeatures{Features: to(s.FromFloat32(m.Features, int64(len(m.AudioLens)), int64(m.Mel), int64(m.Frames))),
 			Mask: m.FeatureMask()}
 	}
-	return in, ob, s.Err()
+	return ob
 }
 
 // OmniBegin prepares batch b for the thinker's decoder: the batch tensors
-// (answer positions and targets), the towers run under no-grad on its media
-// (OmniEncode), and the pass and input embeddings (Thinker.Begin). Errors
-// are recorded in s.
+// (answer positions and targets), the towers' outputs for its media
+// (OmniEncode: from the encoder-output cache, or the towers run under
+// no-grad), and the pass and input embeddings (Thinker.Begin). Errors are
+// recorded in s.
 func (c *Stack) OmniBegin(s *torch.Scope, b *data.Batch, train bool) (BatchTensors, *model.Pass, *torch.Tensor) {
 	bt := Tensors(s, b, c.Dev)
 	in, emb := c.OmniEncode(s, b)
@@ -244,16 +273,13 @@ func (c *Stack) OmniBegin(s *torch.Scope, b *data.Batch, train bool) (BatchTenso
 func (c *Stack) OmniEncode(s *torch.Scope, b *data.Batch) (*omni.Inputs, omni.Embeds) {
 	es := s.Child() // the media and the towers' working set
 	defer es.Close()
-	in, ob, err := OmniInputs(es, b, c.Dev)
+	in, err := omniTokenInputs(b)
 	if err != nil {
 		s.Fail(err)
 		return nil, omni.Embeds{}
 	}
-	var emb omni.Embeds
-	if err := torch.NoGrad(func() error {
-		emb = c.Omni.Encode(es, ob)
-		return es.Err()
-	}); err != nil {
+	emb, err := c.omniEmbeds(es, b, in)
+	if err != nil {
 		s.Fail(err)
 		return nil, omni.Embeds{}
 	}
@@ -299,9 +325,20 @@ const OmniSynthPreset = "omni-tiny"
 // sample's file is about 5 MB).
 const MaxOmniSynthSamples = 512
 
-// generateOmniData makes the omni synthetic set in dir (omnisynth), with
-// omni-tiny's tokenizer. Its synth.json says whether FFmpeg made the clips.
-func generateOmniData(dir string, samples int, seed uint64) error {
+// generateOmniData makes the omni synthetic set of preset in dir
+// (omnisynth): processor-outputs files made with omni-tiny's tokenizer
+// (OmniSynthPreset; its synth.json says whether FFmpeg made the clips), or
+// the raw clips and a media manifest (omnisynth.MediaPreset; FFmpeg
+// required).
+func generateOmniData(dir, preset string, samples int, seed uint64) error {
+	if preset == omnisynth.MediaPreset {
+		if samples > MaxOmniSynthSamples {
+			return fmt.Errorf("%w: data.synth_samples %d: the %s synthetic set makes at most %d clips; lower data.synth_samples",
+				recipes.ErrRecipe, samples, preset, MaxOmniSynthSamples)
+		}
+		_, err := omnisynth.GenerateMedia(context.Background(), dir, omnisynth.Config{Samples: samples, Seed: seed})
+		return err
+	}
 	if samples > MaxOmniSynthSamples {
 		return fmt.Errorf("%w: data.synth_samples %d: the %s synthetic set makes at most %d samples (about 5 MB each); lower data.synth_samples",
 			recipes.ErrRecipe, samples, OmniSynthPreset, MaxOmniSynthSamples)
@@ -353,7 +390,7 @@ func OmniSynthMeta(dir string) *omnisynth.Meta {
 		return nil
 	}
 	var m omnisynth.Meta
-	if json.Unmarshal(b, &m) != nil || m.Preset != OmniSynthPreset {
+	if json.Unmarshal(b, &m) != nil || m.Preset != OmniSynthPreset && m.Preset != omnisynth.MediaPreset {
 		return nil
 	}
 	return &m

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 
+	"github.com/mose-llm/mose/data/omnisynth"
 	"github.com/mose-llm/mose/data/synth"
 	"github.com/mose-llm/mose/data/tokenizer"
 	"github.com/mose-llm/mose/internal/safetensors"
@@ -179,8 +180,8 @@ func EnsureData(train, preset string, samples int, seed uint64) (created bool, e
 		return false, fmt.Errorf("%w: data.train %s does not exist; data.synth (%s) generates synthetic data only into a directory it creates, and %s exists: fix data.train, or unset data.synth (--set data.synth=) to train on your own data",
 			recipes.ErrRecipe, train, preset, dir)
 	}
-	if preset == OmniSynthPreset {
-		err := generateOmniData(dir, samples, seed)
+	if preset == OmniSynthPreset || preset == omnisynth.MediaPreset {
+		err := generateOmniData(dir, preset, samples, seed)
 		return err == nil, err
 	}
 	p, err := synth.LookupPreset(preset)

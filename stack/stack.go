@@ -49,6 +49,10 @@ type Stack struct {
 	// OmniConfig is the thinker's config when the model is a Qwen2.5-Omni
 	// thinker (also when only its adapters are built), else nil.
 	OmniConfig *omni.Config
+	// Enc is a Qwen2.5-Omni run's encoder-output cache, made when its first
+	// manifest opens (nil: the towers run on every batch).
+	Enc       *EncCache
+	lastMedia *MediaPrep // the processor stage of the last omni manifest opened
 }
 
 // Close frees the stack's tensors.

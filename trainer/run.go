@@ -275,12 +275,16 @@ func train(ctx context.Context, cfg *recipes.Config, opt Options, log logrus.Fie
 // checkData fingerprints data.train (the SHA-256 of its manifest) into the
 // state, refusing a resume whose checkpoint trained on another manifest (a
 // relabelled or resampled training set) unless --allow-recipe-change.
-// Feature files are not hashed: their content is checked as it is read.
+// Feature files are not hashed: their content is checked as it is read; a
+// Qwen2.5-Omni manifest's media samples are (Dataset.ContentFingerprint).
 func (r *run) checkData(resume string) error {
 	train := r.c.Cfg.Data.Train
 	fp, err := checkpoint.SHA256File(train)
 	if err != nil {
 		return fmt.Errorf("data.train: %w", err)
+	}
+	if r.c.Train != nil {
+		fp = r.c.Train.ContentFingerprint(fp) // media samples: their files' bytes and settings too
 	}
 	if old := r.st.DataFingerprint; resume != "" && old != "" && old != fp {
 		if !r.opt.AllowRecipeChange {

@@ -34,6 +34,9 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	e2e.bin = filepath.Join(dir, "mose")
+	// The data cache of every omni run here (in process and the binary's):
+	// the test's own, not the user's.
+	os.Setenv("MOSE_DATA_CACHE_DIR", filepath.Join(dir, "datacache"))
 	build := exec.Command("go", "build", "-o", e2e.bin, ".")
 	if out, err := build.CombinedOutput(); err != nil {
 		e2e.err = err

@@ -26,6 +26,7 @@ func omniArgs(dir, out string, sets ...string) []string {
 		"model.path=" + filepath.Join(dir, "model"), "data.train=" + filepath.Join(dir, "data", "train.jsonl"),
 		"data.synth_samples=4", "run.output_dir=" + out, "run.threads=1", "train.batch_size=4", "train.max_steps=6",
 		"train.log_every=1", "train.save_every=0", "train.warmup_steps=1", "train.lr=5e-3", "adapters.gate.noise=0.1",
+		"data.cache_dir=" + filepath.Join(dir, "cache"),
 	}, sets...) {
 		args = append(args, "--set", s)
 	}

@@ -2,19 +2,15 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
 
+	"github.com/mose-llm/mose/data"
 	"github.com/mose-llm/mose/data/media"
+	"github.com/mose-llm/mose/data/omniprep"
 	"github.com/mose-llm/mose/data/omniproc"
-	"github.com/mose-llm/mose/data/tokenizer"
-	"github.com/mose-llm/mose/internal/fsutil"
-	"github.com/mose-llm/mose/internal/inputerr"
-	"github.com/mose-llm/mose/model/omni"
+	"github.com/mose-llm/mose/stack"
 )
 
 // preprocessOpts are mose preprocess's flags.
@@ -101,83 +97,18 @@ func processMedia(ctx context.Context, o preprocessOpts) (*omniproc.Outputs, err
 		return nil, badInput(fmt.Errorf("%s: the --max-* limits must be positive", o.cmd))
 	}
 	lim := media.Limits{MaxSeconds: o.maxSeconds, MaxFrames: o.maxFrames, MaxFramePixels: o.maxFramePixels}
-	cfg, err := omni.LoadConfig(o.model)
+	prep, err := stack.LoadOmniPrep(o.model, o.tok)
 	if err != nil {
-		return nil, err
-	}
-	tokPath := o.tok
-	if tokPath == "" {
-		tokPath = filepath.Join(o.model, "tokenizer.json")
-	}
-	tok, err := tokenizer.Load(tokPath)
-	if err != nil {
-		return nil, inputerr.Mark(fmt.Errorf("%s: %w", o.cmd, err))
-	}
-	proc, err := omniproc.New(tok)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %s: %w", o.cmd, tokPath, err)
-	}
-	if err := checkOmniTokens(tok, cfg.Tokens, tokPath); err != nil {
-		return nil, err
-	}
-	// The model's preprocessor_config.json, when it has one, sets the processor.
-	ppc := filepath.Join(o.model, "preprocessor_config.json")
-	if b, err := fsutil.ReadRegularLimit(ppc, fsutil.MaxConfigSize); err == nil {
-		if err := proc.ApplyConfig(ppc, b); err != nil {
-			return nil, err
-		}
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", o.cmd, err)
 	}
 	ff, err := media.Locate(ctx)
 	if err != nil {
 		return nil, err
 	}
-	s := omniproc.Sample{Text: o.text, FPS: o.fps, UseAudioInVideo: o.useAudioInVideo}
-	if o.video != "" {
-		v, err := ff.DecodeVideo(ctx, o.video, o.fps, lim)
-		if err != nil {
-			return nil, err
-		}
-		s.Video = &omniproc.Frames{Width: v.Width, Height: v.Height, Frames: v.Frames}
-	}
-	if o.image != "" {
-		v, err := ff.DecodeImage(ctx, o.image, lim)
-		if err != nil {
-			return nil, err
-		}
-		s.Image = &omniproc.Frames{Width: v.Width, Height: v.Height, Frames: v.Frames}
-	}
-	audio := o.audio
-	if o.useAudioInVideo {
-		audio = o.video
-	}
-	if audio != "" {
-		if s.Audio, err = ff.DecodeAudio(ctx, audio, lim); err != nil {
-			return nil, err
-		}
-	}
-	out, err := proc.Process(s)
+	out, err := prep.Process(ctx, ff, data.MediaFiles{Video: o.video, Audio: o.audio, Image: o.image, Subtitle: o.text},
+		omniprep.Settings{FPS: o.fps, UseAudioInVideo: o.useAudioInVideo, Limits: lim})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", o.cmd, err)
 	}
-	if n := len(out.IDs); n > cfg.Text.MaxPositionEmbeddings {
-		return nil, badInput(fmt.Errorf("%s: %d tokens, beyond the model's %d positions", o.cmd, n, cfg.Text.MaxPositionEmbeddings))
-	}
 	return out, nil
-}
-
-// checkOmniTokens refuses a tokenizer whose special token ids differ from the config's.
-func checkOmniTokens(tok *tokenizer.Tokenizer, ids omni.TokenIDs, path string) error {
-	for _, c := range []struct {
-		s  string
-		id int
-	}{{omniproc.TokAudio, ids.Audio}, {omniproc.TokImage, ids.Image}, {omniproc.TokVideo, ids.Video},
-		{omniproc.TokAudioBOS, ids.AudioStart}, {omniproc.TokAudioEOS, ids.AudioEnd},
-		{omniproc.TokVisionBOS, ids.VisionStart}, {omniproc.TokVisionEOS, ids.VisionEnd}} {
-		if got, _ := tok.TokenID(c.s); int(got) != c.id {
-			return badInput(fmt.Errorf("preprocess: %s: %s is id %d, the model's config.json says %d", path, c.s, got, c.id))
-		}
-	}
-	return nil
 }

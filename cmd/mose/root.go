@@ -51,6 +51,7 @@ var commands = []func() *cobra.Command{
 	newValidateDataCmd, // validatedata.go
 	newDumpLogitsCmd,   // dumplogits.go
 	newPreprocessCmd,   // preprocess.go
+	newPrepareDataCmd,  // preparedata.go
 	newVersionCmd,      // root.go
 }
 

@@ -68,11 +68,13 @@ collective, so a lost rank stops the others.`,
 			opt.Group = group
 			noProgress = true // rank-prefixed output; rank 0 logs lines
 		}
+		var bar *termBar
 		if !noProgress && term.IsTerminal(int(os.Stderr.Fd())) {
-			bar := &termBar{w: os.Stderr}
+			bar = &termBar{w: os.Stderr}
 			log.SetOutput(bar) // log lines above the progress line
 			opt.Progress = bar
 		}
+		setDataHooks(log, bar) // the data cache, filled as the data opens
 		res, err := trainer.Run(cmd.Context(), cfg, opt)
 		if err != nil {
 			return err

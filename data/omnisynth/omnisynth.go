@@ -151,7 +151,7 @@ func Generate(ctx context.Context, dir string, tok *tokenizer.Tokenizer, cfg Con
 		if err != nil {
 			return Result{}, fmt.Errorf("sample %s: %w", id, err)
 		}
-		trimAudio(out)
+		out.TrimAudio()
 		rel := "inputs/" + id + ".safetensors"
 		if err := out.WriteFile(filepath.Join(tmp, filepath.FromSlash(rel))); err != nil {
 			return Result{}, err
@@ -196,23 +196,6 @@ func writeManifest(path string, samples []data.Sample) error {
 		}
 		return nil
 	})
-}
-
-// trimAudio keeps the real mel frames of the processor's padded features.
-func trimAudio(o *omniproc.Outputs) {
-	if o.Features == nil {
-		return
-	}
-	n := 0
-	for _, m := range o.FeatureMask {
-		n += int(m)
-	}
-	f := make([]float32, 0, o.Bins*n)
-	for b := range o.Bins {
-		f = append(f, o.Features[b*o.Frames:b*o.Frames+n]...)
-	}
-	o.Features, o.Frames = f, n
-	o.FeatureMask = o.FeatureMask[:n]
 }
 
 // clip is one synthetic clip: its label sets the tone's pitch and the

@@ -18,6 +18,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/mose-llm/mose/data/cas"
 	"github.com/mose-llm/mose/internal/inputerr"
 	"github.com/mose-llm/mose/internal/safetensors"
 )
@@ -114,7 +115,7 @@ func Open(path string) (*Header, error) {
 	for _, k := range metaKeys {
 		v := f.Metadata()[k]
 		switch k {
-		case "format":
+		case "format", cas.MetaChecksum: // the data cache's checksum (package cas verifies it)
 		case MetaUseAudioInVideo:
 			if v != "true" && v != "false" {
 				return nil, bad(path, "metadata "+k, "%q, want \"true\" or \"false\"", v)

@@ -284,6 +284,7 @@ func (f *Fixture) OmniRecipe(t testing.TB, sets ...string) *recipes.Config {
 	model, train := f.Omni(t)
 	base := []string{
 		"model.path=" + model, "model.create=", "data.train=" + train, "data.synth=",
+		"data.cache_dir=" + filepath.Join(f.Dir, "datacache"), // the fixture's own, shared by its runs
 		"run.output_dir=" + filepath.Join(t.TempDir(), "run"), "run.threads=1",
 		"train.batch_size=2", "train.max_steps=8", "train.log_every=1", "train.save_every=0", "train.warmup_steps=2",
 		"train.lr=5e-3", "adapters.dropout=0.1", "adapters.gate.noise=0.1",

@@ -204,6 +204,9 @@ func ReadBatch(s *torch.Scope, path string) (*Batch, error) {
 // place at its placeholder tokens.
 func (th *Thinker) Encode(s *torch.Scope, b *Batch) Embeds {
 	var e Embeds
+	if b.Audio.Features != nil || b.Pixels != nil || b.PixelsVideos != nil {
+		towerRuns.Add(1)
+	}
 	if b.Audio.Features != nil {
 		e.Audio = th.AudioForward(s, b.Audio)
 	}
