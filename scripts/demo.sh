@@ -105,6 +105,10 @@ first, last = recs[0], recs[-1]
 print(f"{len(recs)} logged steps in {sys.argv[2]} s: emotion loss {first['emotion_loss']:.3f} at step {first['step']}, "
       f"{last['emotion_loss']:.3f} at step {last['step']} (27 clips, random omni-tiny: machinery, not accuracy)")
 PY
+	echo "== predict straight from one clip (decoded, processed and scored in one command)"
+	ck="$RUNS/omni-tiny-media/checkpoints/$(cat "$RUNS/omni-tiny-media/checkpoints/latest")"
+	$MOSE predict --checkpoint "$ck" --video runs/data/omni-tiny-media/clips/eval-0000.mp4 --use-audio-in-video \
+		--subtitle "How does the person in this clip feel?" --log-level warn | sed -n 2,3p
 	echo "clips and manifest: runs/data/omni-tiny-media; data cache: \${MOSE_CACHE:-~/.cache/mose}/data (docs/media.md)"
 else
 	echo "== SKIPPED: MoSE on omni-tiny from raw clips needs FFmpeg (make setup fetches one; or set MOSE_FFMPEG)"
