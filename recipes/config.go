@@ -115,6 +115,11 @@ type Data struct {
 	FPS             float64 `mapstructure:"fps" yaml:"fps"`
 	UseAudioInVideo bool    `mapstructure:"use_audio_in_video" yaml:"use_audio_in_video"`
 	CacheDir        string  `mapstructure:"cache_dir" yaml:"cache_dir"`
+	// EncoderCache keeps the frozen towers' outputs in the data cache
+	// (default true); false runs the towers on every batch and reads and
+	// writes no encoder entry. Either way each sample's outputs are computed
+	// on its own, so the numbers are the same.
+	EncoderCache bool `mapstructure:"encoder_cache" yaml:"encoder_cache"`
 	MaxSeconds      float64 `mapstructure:"max_seconds" yaml:"max_seconds"`
 	MaxFramePixels  int     `mapstructure:"max_frame_pixels" yaml:"max_frame_pixels"`
 	MaxFrames       int     `mapstructure:"max_frames" yaml:"max_frames"`

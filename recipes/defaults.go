@@ -39,6 +39,7 @@ func Defaults() Config {
 			SynthSamples:   2160,
 			SynthSeed:      1,
 			FPS:            2,
+			EncoderCache:   true,
 			MaxSeconds:     600,
 			MaxFramePixels: 3840 * 2160,
 			MaxFrames:      768,

@@ -33,6 +33,9 @@ type EncCache struct {
 	DType  torch.DType
 	Device string // the device type: cpu or cuda
 	Warn   func(string)
+	// Off (data.encoder_cache false) reads and writes no entry: every row
+	// is encoded alone, as for a miss, and nothing is stored.
+	Off bool
 
 	// Hits and Misses count rows served from and written to the cache.
 	Hits, Misses atomic.Int64
@@ -62,7 +65,8 @@ func (c *Stack) newEncCache() (*EncCache, error) {
 	if c.Dev.IsCUDA() {
 		dev = "cuda"
 	}
-	return &EncCache{Store: cas.Store{Dir: filepath.Join(dir, "enc")}, Towers: towers, DType: dt, Device: dev, Warn: DataHooks.Warn}, nil
+	return &EncCache{Store: cas.Store{Dir: filepath.Join(dir, "enc")}, Towers: towers, DType: dt, Device: dev, Warn: DataHooks.Warn,
+		Off: !c.Cfg.Data.EncoderCache}, nil
 }
 
 // Key is the entry key of a sample with content key content.
@@ -79,6 +83,9 @@ func (e *EncCache) Key(content string) string {
 // there (not yet verified: a bad one is refused when read, and the
 // sample's media are read then).
 func (e *EncCache) Has(content string) bool {
+	if e.Off {
+		return false
+	}
 	st, err := os.Stat(e.Store.Path(e.Key(content)))
 	return err == nil && st.Mode().IsRegular()
 }
@@ -206,9 +213,17 @@ func (c *Stack) omniEmbeds(s *torch.Scope, b *data.Batch, in *omni.Inputs) (omni
 		key := e.Key(row.Key)
 		vals, ok := done[key]
 		if !ok {
-			if vals, ok = e.load(key, shapes[r], dims); ok {
+			if !e.Off {
+				vals, ok = e.load(key, shapes[r], dims)
+			}
+			switch {
+			case ok:
 				e.Hits.Add(1)
-			} else {
+			case e.Off:
+				if vals, err = c.encodeRow(m, r); err != nil {
+					return emb, err
+				}
+			default:
 				if vals, err = c.encodeRow(m, r); err != nil {
 					return emb, err
 				}

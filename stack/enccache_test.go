@@ -211,3 +211,33 @@ func TestEncKeyParts(t *testing.T) {
 		seen[k] = name
 	}
 }
+
+// With data.encoder_cache false the towers run in every epoch, no entry is
+// read or written, and the input embeddings are the cached run's bit for bit
+// (each sample is encoded alone either way).
+func TestEncoderCacheOff(t *testing.T) {
+	dir := t.TempDir()
+	on, err := Build(omniFixture(t, dir, 1, filepath.Join(dir, "on")), AllData)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer on.Close()
+	_, want := epoch(t, on)
+	cfg := omniFixture(t, dir, 1, filepath.Join(dir, "off"))
+	cfg.Data.EncoderCache = false
+	off, err := Build(cfg, AllData)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer off.Close()
+	for e := range 2 {
+		runs, got := epoch(t, off)
+		if runs == 0 {
+			t.Fatalf("epoch %d ran no tower with the encoder cache off", e+1)
+		}
+		sameEmbeds(t, "encoder cache off", want, got)
+	}
+	if entries, _ := filepath.Glob(filepath.Join(dir, "off", "enc", "*")); len(entries) > 0 {
+		t.Fatalf("the encoder cache is off but %d entries were written", len(entries))
+	}
+}

@@ -49,6 +49,9 @@ func (c *Stack) PrepareData(key, manifest string, rank, world int) (Prepared, er
 	}
 	res.Made = c.lastMedia.Made()
 	res.Samples = len(ds.Samples)
+	if c.Enc.Off { // data.encoder_cache false: the towers run in training, nothing to fill
+		return res, nil
+	}
 	hits, misses := c.Enc.Hits.Load(), c.Enc.Misses.Load()
 	bs := max(c.Cfg.Train.BatchSize, 1)
 	for lo := 0; lo < len(ds.Samples); lo += bs {
