@@ -54,7 +54,9 @@ def main():
     ap.add_argument("--batch", type=int, default=2)
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--mose-ms", type=float)
+    ap.add_argument("--mose-ms", type=float, help="mose MoSE, towers every step")
+    ap.add_argument("--mose-lora-ms", type=float, help="mose LoRA, towers every step")
+    ap.add_argument("--mose-cached-ms", type=float, help="mose MoSE, towers from the encoder cache")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(1)
@@ -77,10 +79,12 @@ def main():
         times.append(time.perf_counter() - t0)
     ms = 1000 * sum(times[2:]) / max(len(times) - 2, 1)
     tokens = int(batch["attention_mask"].sum())
-    print(f"transformers + PEFT LoRA (q,v): {ms:8.1f} ms/step ({tokens} tokens/step)")
-    if args.mose_ms:
-        print(f"mose MoSE 3/2/1 (q,v):           {args.mose_ms:8.1f} ms/step")
-        print(f"ratio mose / PyTorch: {args.mose_ms / ms:.2f}")
+    print(f"{'transformers + PEFT LoRA (q,v):':44s} {ms:8.1f} ms/step  ({tokens} tokens/step)")
+    for name, v in (("mose LoRA (q,v), towers every step", args.mose_lora_ms),
+                    ("mose MoSE 3/2/1 (q,v), towers every step", args.mose_ms),
+                    ("mose MoSE 3/2/1 (q,v), encoder cache", args.mose_cached_ms)):
+        if v:
+            print(f"{name + ':':44s} {v:8.1f} ms/step  (ratio to PyTorch {v / ms:.2f})")
 
 
 if __name__ == "__main__":
