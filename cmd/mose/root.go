@@ -18,10 +18,10 @@ func newRootCmd() *cobra.Command {
 	root := &cobra.Command{
 		Use:   "mose",
 		Short: "Modality-Specific LoRA Experts for multimodal emotion reasoning",
-		Long: `mose fine-tunes a frozen multimodal LLM (LLaMA-family decoder fed with projected
-visual and audio feature tokens) with Modality-Specific LoRA Experts behind a
-regularized gate, evaluates it with optional Attention Reallocation, and exports
-PEFT-compatible or merged adapters.`,
+		Long: `mose fine-tunes a frozen multimodal LLM (Qwen2.5-Omni's thinker reading clips, or a
+LLaMA-family decoder fed with projected visual and audio feature tokens) with
+Modality-Specific LoRA Experts behind a regularized gate, evaluates it with optional
+Attention Reallocation, and exports PEFT-compatible or merged adapters.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {

@@ -15,7 +15,7 @@ import (
 	"github.com/mose-llm/mose/checkpoint"
 )
 
-// TestReadmeWalkthrough runs the README's "Train on your own data" screen end
+// TestReadmeWalkthrough runs the README's "Train on your own features" screen end
 // to end, as a user would, with the mose binary: attach a plain model, check
 // the manifest, validate, train, Ctrl-C, resume with the command the run
 // printed, evaluate the checkpoint without --recipe, export, predict. The
