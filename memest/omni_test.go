@@ -153,3 +153,35 @@ func TestOmniQuantizedEstimate(t *testing.T) {
 		t.Errorf("nf4 on omni-tiny: %v", err)
 	}
 }
+
+// The config-only copies of Qwen2.5-Omni-3B's and -7B's thinker
+// (scripts/fixtures/make_omni_configs.py) load, have the sizes their README
+// states, fit nf4's layout, and give an estimate for qwen2.5-omni-qlora.
+func TestOmniRealConfigs(t *testing.T) {
+	for _, c := range []struct {
+		dir                   string
+		hidden, layers, vocab int
+	}{{"qwen2.5-omni-3b-config", 2048, 36, 151936}, {"qwen2.5-omni-7b-config", 3584, 28, 152064}} {
+		dir := filepath.Join("testdata", c.dir)
+		oc, err := omni.LoadConfig(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tc := oc.Text
+		if tc.HiddenSize != c.hidden || tc.NumLayers != c.layers || tc.VocabSize != c.vocab || oc.Vision.HiddenSize != 1280 ||
+			oc.Vision.OutHiddenSize != c.hidden || oc.Audio.OutputDim != c.hidden {
+			t.Errorf("%s: text %+v, vision %d → %d, audio → %d", c.dir, tc, oc.Vision.HiddenSize, oc.Vision.OutHiddenSize, oc.Audio.OutputDim)
+		}
+		if err := oc.Decoder().CheckQuantize(quant.NF4); err != nil {
+			t.Errorf("%s: nf4: %v", c.dir, err)
+		}
+		cfg, err := recipes.Load("qwen2.5-omni-qlora", []string{"model.path=" + dir, "run.device=cpu"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := FromConfig(cfg)
+		if err != nil || !strings.Contains(out, "decoder linears nf4") {
+			t.Errorf("%s: %v\n%s", c.dir, err, out)
+		}
+	}
+}
