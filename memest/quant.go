@@ -37,12 +37,15 @@ func quantNote(cfg *recipes.Config) string {
 
 // dequantScratch is the buffers internal/torch's QuantLinear dequantizes a
 // weight of n elements into, in a run dtype of es bytes: nf4 the codes as
-// int32 (2n) and the values scaled in place (n·es); int8 the codes in the
-// run dtype (n·es) and their float32 product (4n). They are kept across
-// linears and steps, sized by the largest weight.
+// int32 (2n) and the values scaled in place (n·es); int8 the float32
+// product (4n) and its cast to the run dtype (n·es, none in float32). They
+// are kept across linears and steps, sized by the largest weight.
 func dequantScratch(k quant.Kind, n, es int64) int64 {
 	if k == quant.NF4 {
 		return n*es + 2*n
+	}
+	if es == 4 {
+		return 4 * n
 	}
 	return n * (es + 4)
 }

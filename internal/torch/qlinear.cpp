@@ -57,7 +57,7 @@ at::Tensor scratch(int slot, int64_t n, at::ScalarType dt, const at::Device &dev
 //   nf4:  parts = data (N/2) uint8, scalers (N/64) int8, factor (N/16384), mean (), pairs (256,2);
 //         buffers: the codes as int32 (2N bytes) and the values (N in dt), scaled in place
 //   int8: parts = q (out,in) int8, scale (out,1) float32;
-//         buffers: the codes in dt (N) and their float32 product (4N bytes), cast back into the first
+//         buffers: the product in float32 (4N bytes) and, unless dt is float32, its cast to dt (N)
 at::Tensor dequantize(int64_t kind, const variable_list &p, int64_t out, int64_t in, at::ScalarType dt) {
   const int64_t n = out * in;
   const at::Device dev = p[0].device();
@@ -71,11 +71,16 @@ at::Tensor dequantize(int64_t kind, const variable_list &p, int64_t out, int64_t
     sc = at::add(sc.reshape({nb}), p[3]);                                            // (N/64)
     return vals.view({nb, 64}).mul_(sc.unsqueeze(-1)).view({out, in});
   }
-  at::Tensor codes = scratch(1, n, dt, dev).view({out, in});
-  codes.copy_(p[0]);
+  // q · scale in float32 (the codes, integers in [-128, 127], are exact in
+  // any float dtype, so casting them to float32 directly equals casting via
+  // the run dtype), then cast to the run dtype.
   at::Tensor prod = scratch(2, n, at::kFloat, dev).view({out, in});
-  at::mul_out(prod, codes, p[1]);
-  return dt == at::kFloat ? prod : codes.copy_(prod);
+  prod.copy_(p[0]);
+  prod.mul_(p[1]);
+  if (dt == at::kFloat) {
+    return prod;
+  }
+  return scratch(1, n, dt, dev).view({out, in}).copy_(prod);
 }
 
 struct QLinear : public torch::autograd::Function<QLinear> {
