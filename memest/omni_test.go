@@ -152,6 +152,13 @@ func TestOmniQuantizedEstimate(t *testing.T) {
 		!strings.Contains(err.Error(), "model.layers.0.self_attn.k_proj.weight") {
 		t.Errorf("nf4 on omni-tiny: %v", err)
 	}
+	err = Preflight(fixture.OmniRecipe(t, "model.quantize=nf4"), PreflightValidate)
+	if !errors.Is(err, recipes.ErrRecipe) || !strings.Contains(err.Error(), "model.layers.0.self_attn.q_proj.weight") {
+		t.Errorf("validate, nf4 on omni-tiny: %v", err)
+	}
+	if err := Preflight(fixture.OmniRecipe(t, "model.quantize=int8"), PreflightValidate); err != nil {
+		t.Errorf("validate, int8 on omni-tiny: %v", err)
+	}
 }
 
 // The config-only copies of Qwen2.5-Omni-3B's and -7B's thinker
