@@ -113,6 +113,7 @@ fixtures:
 	"$$(scripts/setup/pyenv.sh)" scripts/fixtures/make_window_fixtures.py
 	"$$(scripts/setup/pyenv.sh)" scripts/fixtures/make_omni_fixtures.py
 	"$$(scripts/setup/pyenv.sh)" scripts/fixtures/make_processor_fixtures.py
+	"$$(scripts/setup/pyenv.sh)" scripts/fixtures/make_omni_configs.py
 
 clean:
 	rm -rf bin dist .build go.work go.work.sum

@@ -171,7 +171,7 @@ func foldInto(c *stack.Stack, dir string, coefs map[string][]float64) error {
 	if c.Model != nil {
 		for _, l := range c.Model.Linears() {
 			if l.Quant != nil {
-				quantLinears[l.Name+".weight"] = l
+				quantLinears[prefix+l.Name+".weight"] = l
 			}
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/mose-llm/mose/internal/safetensors"
 	"github.com/mose-llm/mose/internal/torch"
 	"github.com/mose-llm/mose/model"
+	"github.com/mose-llm/mose/model/omni"
 	"github.com/mose-llm/mose/recipes"
 	"github.com/mose-llm/mose/stack"
 )
@@ -61,11 +62,11 @@ func foldQuantized(in safetensors.TensorInfo, l *model.Linear, m *experts.Mixtur
 // quantFidelity loads the merged model from dir and compares its logits with
 // the quantized model's with adapters (c) on a fixed sequence of token ids.
 func quantFidelity(c *stack.Stack, dir string, rep *MergeReport) error {
-	merged, err := model.Load(dir, model.Options{DType: c.Model.DType, Device: c.Dev})
+	merged, closeMerged, err := loadMergedDecoder(c, dir)
 	if err != nil {
 		return fmt.Errorf("loading the merged model: %w", err)
 	}
-	defer merged.Close()
+	defer closeMerged()
 	V := int64(c.Model.Config.VocabSize)
 	T := int64(min(fidelityTokens, max(c.Model.Config.MaxPositionEmbeddings, 2)))
 	ids := make([]int64, T)
@@ -96,4 +97,23 @@ func quantFidelity(c *stack.Stack, dir string, rep *MergeReport) error {
 	rep.QuantizedBase = c.Cfg.Model.Quantize
 	rep.QuantizedFidelity = &QuantizedFidelity{Tokens: int(T), MaxAbsLogitDiff: v[0], MeanLogitKL: v[1] / float64(T)}
 	return nil
+}
+
+// loadMergedDecoder loads the merged model's decoder from dir: the model,
+// or a Qwen2.5-Omni thinker's decoder (its towers loaded and closed with
+// it); the function closes what it loaded.
+func loadMergedDecoder(c *stack.Stack, dir string) (*model.Model, func(), error) {
+	opt := model.Options{DType: c.Model.DType, Device: c.Dev}
+	if c.OmniConfig != nil {
+		th, err := omni.Load(dir, opt)
+		if err != nil {
+			return nil, nil, err
+		}
+		return th.Decoder, th.Close, nil
+	}
+	m, err := model.Load(dir, opt)
+	if err != nil {
+		return nil, nil, err
+	}
+	return m, m.Close, nil
 }

@@ -25,9 +25,9 @@ type Shape struct {
 // are given whatever the recipe says.
 type Estimate struct {
 	Weights int64 // frozen weights (and frozen projectors) in the run dtype, quantized linears as stored
-	// Dequant is the peak of dequantizing the largest quantized linear (the
-	// weight in the run dtype and its intermediates): a forward or backward
-	// makes it and drops it (counted in LayerBack).
+	// Dequant is the buffers the quantized linears dequantize into
+	// (internal/torch's QuantLinear): kept across linears and steps, as
+	// large as the largest linear's weight and intermediates (static).
 	Dequant   int64
 	Adapters  int64 // trainable parameters (adapters, gates, trained projectors), float32
 	Grads     int64 // their gradients, float32
@@ -66,7 +66,7 @@ func (e Estimate) Activations(checkpointing bool) int64 {
 
 // Static is what does not depend on the batch.
 func (e Estimate) Static() int64 {
-	return e.Weights + e.Adapters + e.Grads + e.Optimizer + e.Runtime
+	return e.Weights + e.Dequant + e.Adapters + e.Grads + e.Optimizer + e.Runtime
 }
 
 // Total is the expected peak with or without checkpointing: with towers,
@@ -140,7 +140,7 @@ func Compute(cfg *recipes.Config, sh Shape) (Estimate, error) {
 	e.Inputs = inputBytes(cfg, sh, N, D, es)
 	la := layerActs{cfg: cfg, mc: mc, N: N, B: B, T: T, e: es, cuda: sh.CUDA, adapters: ad}
 	e.Layer = la.forward()
-	e.LayerBack = la.backward() + e.Dequant
+	e.LayerBack = la.backward()
 	e.Head = headBytes(mc, N, B*int64(max(1, sh.Answer)), D, es)
 	return e, nil
 }

@@ -16,11 +16,12 @@ import (
 
 // preflightOmni is Preflight for a Qwen2.5-Omni thinker: what a run on it
 // cannot do yet refused by key (stack.OmniUnsupported), the adapters
-// against its decoder, the tokenizer against its vocabulary, every
-// processor-outputs file of data.train and data.eval (data.eval's only for
-// eval: its placeholders against its media, every pixel and feature value
-// finite), the samples' lengths and count, and every weight of the thinker
-// (not the talker's) finite.
+// against its decoder, model.quantize against its decoder linears' layout,
+// the tokenizer against its vocabulary, every processor-outputs file of
+// data.train and data.eval (data.eval's only for eval: its placeholders
+// against its media, every pixel and feature value finite), the samples'
+// lengths and count, and every weight of the thinker (not the talker's)
+// finite.
 func preflightOmni(cfg *recipes.Config, kind Kind) error {
 	oc, err := omni.LoadConfig(cfg.Model.Path)
 	if err != nil {
@@ -31,6 +32,9 @@ func preflightOmni(cfg *recipes.Config, kind Kind) error {
 	}
 	dc := oc.Decoder()
 	if err := checkAdapterSize(cfg, dc); err != nil {
+		return err
+	}
+	if err := checkQuantize(cfg, dc); err != nil {
 		return err
 	}
 	if kind == PreflightTrain {

@@ -134,6 +134,9 @@ func omniFromConfig(cfg *recipes.Config) (string, error) {
 		return "", err
 	}
 	mc := oc.Decoder()
+	if err := checkQuantize(cfg, mc); err != nil {
+		return "", err
+	}
 	sh := Shape{Model: mc, T: cfg.Data.MaxLen, Answer: defaultAnswerTokens}
 	if mc.MaxPositionEmbeddings > 0 {
 		sh.T = min(sh.T, mc.MaxPositionEmbeddings)

@@ -35,14 +35,17 @@ func quantNote(cfg *recipes.Config) string {
 	return ""
 }
 
-// dequantScratch is the peak memory of dequantizing a weight of n elements
-// in a run dtype of es bytes (internal/torch's QuantLinear): nf4 holds the
-// byte-pair values (n·es) with either the int32 indices (2n) or the result
-// (n·es); int8 holds the codes in the run dtype (n·es) with the float32
-// product (4n).
+// dequantScratch is the buffers internal/torch's QuantLinear dequantizes a
+// weight of n elements into, in a run dtype of es bytes: nf4 the codes as
+// int32 (2n) and the values scaled in place (n·es); int8 the float32
+// product (4n) and its cast to the run dtype (n·es, none in float32). They
+// are kept across linears and steps, sized by the largest weight.
 func dequantScratch(k quant.Kind, n, es int64) int64 {
 	if k == quant.NF4 {
-		return n*es + max(2*n, n*es)
+		return n*es + 2*n
+	}
+	if es == 4 {
+		return 4 * n
 	}
 	return n * (es + 4)
 }

@@ -83,10 +83,11 @@ func TestQuantizeEstimate(t *testing.T) {
 		t.Errorf("nf4: %.3f bits a weight", bits)
 	}
 	n := int64(mc.IntermediateSize) * int64(mc.HiddenSize) // the largest linear
-	for q, largest := range map[string]int64{"nf4": 2 * n * es, "int8": n * (es + 4)} {
-		if est[q].Dequant != largest || est[q].LayerBack != est["none"].LayerBack+largest || est[q].Layer != est["none"].Layer {
-			t.Errorf("%s: dequantization scratch %d (layer %d, backward %d), want %d added to the backward %d", q, est[q].Dequant,
-				est[q].Layer, est[q].LayerBack, largest, est["none"].LayerBack)
+	for q, largest := range map[string]int64{"nf4": n*es + 2*n, "int8": n * (es + 4)} {
+		if est[q].Dequant != largest || est[q].LayerBack != est["none"].LayerBack || est[q].Layer != est["none"].Layer ||
+			est[q].Static() != est[q].Weights+largest+est[q].Adapters+est[q].Grads+est[q].Optimizer+est[q].Runtime {
+			t.Errorf("%s: dequantization buffers %d (layer %d, backward %d), want %d counted with the static memory", q, est[q].Dequant,
+				est[q].Layer, est[q].LayerBack, largest)
 		}
 		if est[q].Total(false) >= est["none"].Total(false) || est[q].Total(true) >= est["none"].Total(true) {
 			t.Errorf("%s does not lower the estimate", q)

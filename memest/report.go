@@ -155,7 +155,7 @@ func (e Estimate) Format(w io.Writer, cfg *recipes.Config, dev torch.Device, ava
 		fmt.Fprintf(w, "      of which the towers      %10s  (audio and vision, frozen)\n", gib(e.TowerWeights))
 	}
 	if e.Dequant > 0 {
-		fmt.Fprintf(w, "    dequantization scratch     %10s  (the largest linear dequantized to %s, made and dropped by each forward and backward)\n", gib(e.Dequant), cfg.Model.DType)
+		fmt.Fprintf(w, "    dequantization scratch     %10s  (buffers the linears dequantize into, one at a time: the largest in %s)\n", gib(e.Dequant), cfg.Model.DType)
 	}
 	fmt.Fprintf(w, "    trainable (%.1fM, fp32)     %10s  + grads %s + AdamW %s\n", float64(e.Params)/1e6, gib(e.Adapters), gib(e.Grads), gib(e.Optimizer))
 	if e.Loader > 0 {

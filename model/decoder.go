@@ -12,7 +12,9 @@ import (
 // …): the loader of a backbone whose decoder is LLaMA-family but whose
 // directory is not (Qwen2.5-Omni's thinker, under model/omni). Every
 // missing tensor and shape mismatch is reported at once before anything is
-// loaded. Call it on the tensor thread; Close the model.
+// loaded; opt.Quantize stores the decoder linears quantized, as Load does
+// (a weight that does not fit the layout is refused by name). Call it on the
+// tensor thread; Close the model.
 func NewDecoder(cfg Config, src ckpt.Source, opt Options) (*Model, error) {
 	if opt.DType == 0 {
 		opt.DType = torch.Float32
@@ -26,7 +28,10 @@ func NewDecoder(cfg Config, src ckpt.Source, opt Options) (*Model, error) {
 	if err := checkTensors(cfg, src); err != nil {
 		return nil, err
 	}
-	m := &Model{Config: cfg, DType: opt.DType, Device: opt.Device, weights: torch.NewScope()}
+	if err := cfg.CheckQuantize(opt.Quantize); err != nil {
+		return nil, fmt.Errorf("%w: quantize %s: %w", ErrWeights, opt.Quantize, err)
+	}
+	m := &Model{Config: cfg, DType: opt.DType, Device: opt.Device, Quantize: opt.Quantize, weights: torch.NewScope()}
 	var err error
 	if m.rope.invFreq, err = cfg.invFreq(); err != nil {
 		m.Close()

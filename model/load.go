@@ -182,5 +182,11 @@ func (m *Model) read(r *ckpt.Reader, opt Options) error {
 			}
 		}
 	}
+	if opt.Quantize != quant.None {
+		// Quantizing left its scratch (each full weight and its codes)
+		// as free holes between the stored parts in the C heap: hand
+		// them back rather than keep them in the process's memory.
+		torch.ReleaseMemory()
+	}
 	return nil
 }

@@ -37,6 +37,9 @@ type Model struct {
 func (m *Model) Close() {
 	m.rope.free()
 	m.weights.Close()
+	if m.Quantize != quant.None {
+		torch.ReleaseQuantScratch() // the dequantization buffers its linears grew
+	}
 }
 
 // Linears returns every projection of every layer, in layer order, for

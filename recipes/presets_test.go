@@ -11,7 +11,7 @@ import (
 )
 
 func TestPresets(t *testing.T) {
-	want := []string{"demo-tiny", "emotion-llama-lora", "emotion-llama-mose", "omni-tiny-media", "omni-tiny-mose", "qwen2.5-omni-mose"}
+	want := []string{"demo-tiny", "emotion-llama-lora", "emotion-llama-mose", "omni-tiny-media", "omni-tiny-mose", "qwen2.5-omni-mose", "qwen2.5-omni-qlora"}
 	if got := Presets(); !slices.Equal(got, want) {
 		t.Fatalf("Presets() = %v, want %v", got, want)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/mose-llm/mose/experts"
 	"github.com/mose-llm/mose/internal/fsutil"
 	"github.com/mose-llm/mose/internal/inputerr"
+	"github.com/mose-llm/mose/internal/quant"
 	"github.com/mose-llm/mose/internal/safetensors"
 	"github.com/mose-llm/mose/internal/torch"
 	"github.com/mose-llm/mose/model"
@@ -41,12 +42,9 @@ func IsOmniDir(dir string) bool {
 }
 
 // OmniUnsupported refuses, by recipe key, what a run on a Qwen2.5-Omni
-// thinker cannot do yet: quantized frozen linears, trained projectors (it
-// has none: its towers are frozen).
+// thinker cannot do: trained projectors (it has none: its towers are
+// frozen).
 func OmniUnsupported(cfg *recipes.Config) error {
-	if q := cfg.Model.Quantize; q != "" && q != "none" {
-		return fmt.Errorf("%w: model.quantize %s: quantized frozen linears are not supported on a Qwen2.5-Omni thinker yet (use none)", recipes.ErrRecipe, q)
-	}
 	if cfg.Model.TrainProjectors {
 		return fmt.Errorf("%w: model.train_projectors: a Qwen2.5-Omni thinker has no projectors (its audio and vision towers are frozen): set it to false", recipes.ErrRecipe)
 	}
@@ -54,13 +52,13 @@ func OmniUnsupported(cfg *recipes.Config) error {
 }
 
 // buildOmni loads cfg's Qwen2.5-Omni thinker into c: the decoder as
-// c.Model, the spec (labels and answer) and, unless sets is NoData, the
+// c.Model (its linears stored as qk), the spec (labels and answer) and, unless sets is NoData, the
 // tokenizer.
-func (c *Stack) buildOmni(cfg *recipes.Config, sets Sets, dt torch.DType) error {
+func (c *Stack) buildOmni(cfg *recipes.Config, sets Sets, dt torch.DType, qk quant.Kind) error {
 	if err := OmniUnsupported(cfg); err != nil {
 		return err
 	}
-	th, err := omni.Load(cfg.Model.Path, model.Options{DType: dt, Device: c.Dev})
+	th, err := omni.Load(cfg.Model.Path, model.Options{DType: dt, Device: c.Dev, Quantize: qk})
 	if err != nil {
 		return fmt.Errorf("%w: model.path %s: %w", inputerr.ErrModel, cfg.Model.Path, err)
 	}

@@ -112,7 +112,7 @@ func Build(cfg *recipes.Config, sets Sets) (*Stack, error) {
 		return nil, fmt.Errorf("%w: model.quantize: %v", recipes.ErrRecipe, err)
 	}
 	if IsOmniDir(cfg.Model.Path) {
-		if err := c.buildOmni(cfg, sets, dt); err != nil {
+		if err := c.buildOmni(cfg, sets, dt, qk); err != nil {
 			return nil, err
 		}
 	} else if err := c.buildLLM(cfg, sets, dt, qk); err != nil {

@@ -326,3 +326,76 @@ func TestNearestCode(t *testing.T) {
 		}
 	}
 }
+
+// TestLinearScratchReuse: QuantLinear dequantizes into buffers kept across
+// calls and grown to the largest weight; a chain of three linears of
+// different sizes (small, larger, small again: the buffers grow, then are
+// reused in part) still gives the output and input gradient of F.linear on
+// the dequantized weights bit for bit, before and after the buffers are
+// released. Without the lock-step use (two linears' Ŵ in one buffer at
+// once) the later linears would read the wrong weights and differ.
+func TestLinearScratchReuse(t *testing.T) {
+	err := torch.Run(func() error {
+		s := torch.NewScope()
+		defer s.Close()
+		if err := torch.ManualSeed(12); err != nil {
+			return err
+		}
+		shapes := [][2]int64{{256, 128}, {512, 256}, {128, 512}}
+		for _, k := range []Kind{NF4, Int8} {
+			for _, dt := range []torch.DType{torch.Float32, torch.BFloat16} {
+				var qs []*Weight
+				for _, sh := range shapes {
+					w := s.To(s.MulScalar(s.Randn([]int64{sh[0], sh[1]}, torch.Float32, torch.CPU), 0.05), dt)
+					qs = append(qs, Quantize(s, k, "w", w))
+				}
+				run := func(custom bool) (y, gx []byte, err error) {
+					x := s.Detach(s.To(s.Randn([]int64{3, 128}, torch.Float32, torch.CPU), dt))
+					if err := x.SetRequiresGrad(true); err != nil {
+						return nil, nil, err
+					}
+					h := x
+					for _, q := range qs {
+						if custom {
+							h = q.Linear(s, h, nil)
+						} else {
+							h = s.Linear(h, q.Dequantize(s), nil)
+						}
+					}
+					if err := s.Sum(s.Mul(h, h)).Backward(); err != nil {
+						return nil, nil, err
+					}
+					if y, err = h.Bytes(); err != nil {
+						return nil, nil, err
+					}
+					gx, err = s.Grad(x).Bytes()
+					return y, gx, err
+				}
+				for round := range 2 {
+					if err := torch.ManualSeed(3); err != nil {
+						return err
+					}
+					y1, g1, err := run(true)
+					if err != nil {
+						return err
+					}
+					if err := torch.ManualSeed(3); err != nil {
+						return err
+					}
+					y2, g2, err := run(false)
+					if err != nil {
+						return err
+					}
+					if !bytes.Equal(y1, y2) || !bytes.Equal(g1, g2) {
+						t.Errorf("%s %v round %d: output equal %v, input gradient equal %v", k, dt, round, bytes.Equal(y1, y2), bytes.Equal(g1, g2))
+					}
+					torch.ReleaseQuantScratch()
+				}
+			}
+		}
+		return s.Err()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -4,6 +4,7 @@ package torch
 #include <stdlib.h>
 char *mose_qlinear(void **result, void *x, void *bias, int kind, void **parts, int nparts, long long out,
                    long long in, int dtype);
+void mose_qlinear_release(void);
 */
 import "C"
 
@@ -50,3 +51,9 @@ func (s *Scope) QuantLinear(x, bias *Tensor, kind QuantKind, parts []*Tensor, ou
 	}
 	return s.track(s.out[0])
 }
+
+// ReleaseQuantScratch frees the buffers QuantLinear dequantizes into (kept
+// across calls, one set per device and dtype, as large as the largest
+// weight seen); the next QuantLinear makes them again. Call it on the
+// tensor thread once no quantized model is in use.
+func ReleaseQuantScratch() { C.mose_qlinear_release() }

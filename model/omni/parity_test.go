@@ -17,8 +17,14 @@ import (
 // logits over the real (unpadded) positions.
 func maxLogitError(t *testing.T, th *Thinker, fx *fixture, c string) float64 {
 	t.Helper()
+	return logitErrorVs(t, th, fx, c, "logits")
+}
+
+// logitErrorVs is maxLogitError against the case's logits under key.
+func logitErrorVs(t *testing.T, th *Thinker, fx *fixture, c, key string) float64 {
+	t.Helper()
 	in := fx.inputs(c)
-	want := fx.float32s(c + ".logits")
+	want := fx.float32s(c + "." + key)
 	var worst float64
 	err := torch.Run(func() error {
 		s := torch.NewScope()
@@ -55,9 +61,14 @@ func maxLogitError(t *testing.T, th *Thinker, fx *fixture, c string) float64 {
 
 func loadThinker(t *testing.T, dir string, dt torch.DType) *Thinker {
 	t.Helper()
+	return loadThinkerWith(t, dir, model.Options{DType: dt})
+}
+
+func loadThinkerWith(t *testing.T, dir string, opt model.Options) *Thinker {
+	t.Helper()
 	var th *Thinker
 	err := torch.Run(func() (err error) {
-		th, err = Load(dir, model.Options{DType: dt})
+		th, err = Load(dir, opt)
 		return err
 	})
 	if err != nil {

@@ -12,6 +12,10 @@
 #   scripts/bench/bench_quant.sh [STEPS]            (default 4; the first step is left out of the step time)
 #   MOSE_BENCH_SIZES=small scripts/bench/bench_quant.sh      (default "small 1b")
 #   MOSE_BIN=path/to/mose  PYTHON=path/to/python  THREADS=2
+#   MOSE_BENCH_MEM=1 MOSE_BENCH_SIZES="small mid" scripts/bench/bench_quant.sh 6
+#       memory only: bf16 none/int8/nf4, each trained also with MALLOC_MMAP_THRESHOLD_=131072
+#       (every block over 128 KiB mapped on its own: RSS follows the live tensors) and no
+#       reference; "mid" is a decoder between the two (d=1024, 8 layers, MLP 4096)
 #
 # The reference needs a Python with torch 2.11, transformers, peft and torchao 0.18.0
 # (PYTHON, or the venv of scripts/setup/pyenv.sh); without one its columns are "-".
@@ -50,16 +54,25 @@ for SIZE in ${MOSE_BENCH_SIZES:-small 1b}; do
 	if [ ! -d "$MODEL" ]; then
 		if [ "$SIZE" = 1b ]; then
 			"$MOSE" init-model --preset small --size 1b --dtype bfloat16 --out "$MODEL" >/dev/null
+		elif [ "$SIZE" = mid ]; then
+			"$MOSE" init-model --preset small --hidden 1024 --layers 8 --intermediate 4096 --heads 16 --kv-heads 4 \
+				--dtype bfloat16 --out "$MODEL" >/dev/null
 		else
 			"$MOSE" init-model --preset "$SIZE" --out "$MODEL" >/dev/null
 		fi
 	fi
 	echo
 	echo "== $SIZE ($MODEL)"
-	printf "%-9s %-5s %12s %12s %12s %10s %10s\n" dtype quant "weights est" "total est" "peak RSS" "ms/step" "vs bf16"
+	combos=("float32 none" "bfloat16 none" "float32 int8" "float32 nf4" "bfloat16 int8" "bfloat16 nf4")
+	if [ -n "${MOSE_BENCH_MEM:-}" ]; then
+		combos=("bfloat16 none" "bfloat16 int8" "bfloat16 nf4")
+		printf "%-9s %-5s %12s %12s %12s %16s\n" dtype quant "weights est" "total est" "peak RSS" "peak RSS (mmap)"
+	else
+		printf "%-9s %-5s %12s %12s %12s %10s %10s\n" dtype quant "weights est" "total est" "peak RSS" "ms/step" "vs bf16"
+	fi
 	declare -A MS=()
 	TOK=0
-	for combo in "float32 none" "bfloat16 none" "float32 int8" "float32 nf4" "bfloat16 int8" "bfloat16 nf4"; do
+	for combo in "${combos[@]}"; do
 		set -- $combo
 		dt=$1 q=$2 name="$SIZE-$1-$2"
 		sets=(--recipe demo-tiny --set "model.path=$MODEL" --set model.create= --set data.synth= --set "data.train=$OUT/data/train.jsonl"
@@ -73,6 +86,14 @@ for SIZE in ${MOSE_BENCH_SIZES:-small 1b}; do
 			--set "train.max_steps=$STEPS" --set train.eval_every=0 --set train.save_every=0 --set train.log_every=1 \
 			>/dev/null 2>"$OUT/$name.time"
 		peak=$(awk -F: '/Maximum resident/ {printf "%.0f", $2 / 1024}' "$OUT/$name.time")
+		if [ -n "${MOSE_BENCH_MEM:-}" ]; then
+			MALLOC_MMAP_THRESHOLD_=131072 /usr/bin/time -v "$MOSE" train "${sets[@]}" --no-progress --log-level warn \
+				--set "run.output_dir=$OUT/$name-mmap" --set "train.max_steps=$STEPS" --set train.eval_every=0 \
+				--set train.save_every=0 --set train.log_every=1 >/dev/null 2>"$OUT/$name-mmap.time"
+			mpeak=$(awk -F: '/Maximum resident/ {printf "%.0f", $2 / 1024}' "$OUT/$name-mmap.time")
+			printf "%-9s %-5s %8s MiB %8s MiB %8s MiB %12s MiB\n" "$dt" "$q" "$west" "$test" "$peak" "$mpeak"
+			continue
+		fi
 		read -r ms tok < <(steptime "$OUT/$name/metrics.jsonl")
 		MS[$dt-$q]=$ms
 		TOK=$tok
@@ -80,7 +101,7 @@ for SIZE in ${MOSE_BENCH_SIZES:-small 1b}; do
 		[ -n "${MS[bfloat16-none]:-}" ] && vs=$(printf "%.2f×" "$(echo "$ms / ${MS[bfloat16-none]}" | bc -l)")
 		printf "%-9s %-5s %8s MiB %8s MiB %8s MiB %10s %10s\n" "$dt" "$q" "$west" "$test" "$peak" "$ms" "$vs"
 	done
-	[ -n "$PY" ] || continue
+	[ -n "$PY" ] && [ -z "${MOSE_BENCH_MEM:-}" ] || continue
 	seq=$(( (TOK + 4) / 8 ))
 	printf "%-9s %-5s %12s %12s %16s\n" dtype quant "ref ms/step" "ref peak RSS" "mose / reference"
 	for q in none int8 nf4; do
