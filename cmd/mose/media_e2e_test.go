@@ -45,7 +45,7 @@ func TestMediaTrainE2E(t *testing.T) {
 			t.Fatalf("%v: exit %d: %s", a, code, msg)
 		}
 	}
-	sets := []string{"model.path=" + model, "model.create=", "data.train=" + filepath.Join(set, "train.jsonl"), "data.synth=",
+	sets := []string{"model.path=" + model, "model.create=", "data.train=" + filepath.Join(set, "train.jsonl"), "data.synth=", "data.eval=",
 		"data.cache_dir=" + cache, "run.threads=1", "train.batch_size=3", "train.max_steps=4", "train.log_every=1",
 		"train.save_every=0", "train.warmup_steps=1"}
 	args := []string{"train", "--recipe", "omni-tiny-media", "--no-progress", "--set", "run.output_dir=" + filepath.Join(dir, "run")}

@@ -29,7 +29,7 @@ func mediaSet(t *testing.T, dir string, n string) (set, model string) {
 
 func prepareArgs(model, train, cache string, extra ...string) []string {
 	args := []string{"prepare-data", "--recipe", "omni-tiny-media", "--no-progress"}
-	for _, s := range append([]string{"model.path=" + model, "model.create=", "data.train=" + train, "data.synth=",
+	for _, s := range append([]string{"model.path=" + model, "model.create=", "data.train=" + train, "data.synth=", "data.eval=",
 		"data.cache_dir=" + cache, "run.threads=1"}, extra...) {
 		args = append(args, "--set", s)
 	}

@@ -24,6 +24,7 @@ var layer = map[string]int{
 
 	"internal/ckpt": 1, "internal/dist": 1, "internal/quant": 1, "recipes": 1, "data": 1, "data/npy": 1,
 	"data/tokenizer": 1, "data/mer": 1, "data/synth": 1, "data/media": 1, "data/omniproc": 1, "data/procout": 1, "data/omnisynth": 1,
+	"data/cas": 1, "data/omniprep": 1,
 
 	"model": 2, "model/omni": 2, "experts": 2, "gating": 2,
 
@@ -37,7 +38,7 @@ var layer = map[string]int{
 
 // noCgo are the packages that must build without libtorch: none of their
 // dependencies, direct or not, may reach internal/torch or gotch.
-var noCgo = []string{"data", "data/npy", "data/tokenizer", "data/mer", "data/synth", "data/media", "data/omniproc", "data/procout", "data/omnisynth", "recipes", "metrics", "plots", "modality", "internal/refenv"}
+var noCgo = []string{"data", "data/npy", "data/tokenizer", "data/mer", "data/synth", "data/media", "data/omniproc", "data/procout", "data/omnisynth", "data/cas", "data/omniprep", "recipes", "metrics", "plots", "modality", "internal/refenv"}
 
 // onlyIn lists third-party packages and the mose packages allowed to import
 // them directly.
