@@ -13,10 +13,13 @@ processor outputs written as safetensors:
 - mose: one `mose preprocess` process per clip (FFmpeg decoding, the Go processor, the
   atomic write). Its process start is included; it is also measured alone (`mose version`)
   and printed, so it can be taken out.
+- mose prepare-data: the six clips as one media manifest, processed into a fresh data
+  cache in one process (data.encoder_cache false: the processor stage only), with one
+  and with two workers; one process start and the model's loading included.
 - transformers: in one warm Python process, the same FFmpeg command lines as mose's
   data/media (check_processor.py's decode), the processor call, safetensors' save_file.
 
-Reps are interleaved (mose, python, mose, python, ...) after one warm-up of each; the
+Reps are interleaved (mose, python, prepare-data 1 and 2 workers, mose, ...) after one warm-up of each; the
 script prints the machine, clips/s of each side (best and median over reps) and the ratio,
 as one JSON line. Both sides use one thread (OMP_NUM_THREADS=1, torch.set_num_threads(1)).
 """
@@ -80,6 +83,26 @@ def main():
                            check=True, capture_output=True, timeout=600)
         return time.perf_counter() - t
 
+    manifest = os.path.join(a.work, "clips.jsonl")
+    with open(manifest, "w") as f:
+        for i, p in enumerate(clips):
+            f.write(json.dumps({"id": f"c{i}", "subset": "general", "label": "happy", "video": os.path.basename(p),
+                                "subtitle": SUBTITLE}) + "\n")
+    reps = iter(range(1 << 30))
+
+    def run_prepare(workers):
+        cache = os.path.join(a.work, f"cache-{workers}-{next(reps)}")  # fresh: every clip is processed
+        t = time.perf_counter()
+        r = subprocess.run([a.mose, "prepare-data", "--recipe", "omni-tiny-media", "--no-progress", "--log-level", "warn"] +
+                       [x for kv in (f"model.path={model}", "model.create=", f"data.train={manifest}", "data.eval=",
+                                     "data.synth=", f"data.cache_dir={cache}", "data.encoder_cache=false",
+                                     f"data.workers={workers}", f"data.fps={FPS:g}", "data.use_audio_in_video=true",
+                                     "data.max_len=32768")
+                        for x in ("--set", kv)], capture_output=True, text=True, timeout=600)
+        if r.returncode != 0:
+            sys.exit(f"prepare-data: exit {r.returncode}: {r.stderr[-600:]}")
+        return time.perf_counter() - t
+
     def run_python():
         t = time.perf_counter()
         for i, p in enumerate(clips):
@@ -95,10 +118,13 @@ def main():
         t = time.perf_counter()
         subprocess.run([a.mose, "version"], check=True, capture_output=True)
         start.append(time.perf_counter() - t)
-    m, py = [], []
+    run_prepare(1)
+    m, py, p1, p2 = [], [], [], []
     for _ in range(a.reps):
         m.append(run_mose())
         py.append(run_python())
+        p1.append(run_prepare(1))
+        p2.append(run_prepare(2))
     n = len(clips)
     res = {
         "machine": f"{cpu()}, {os.cpu_count()} cores", "clips": n, "reps": a.reps, "fps": FPS,
@@ -107,6 +133,9 @@ def main():
         "transformers_clips_per_s_median": round(n / statistics.median(py), 2),
         "ratio_mose_over_transformers_median": round(statistics.median(py) / statistics.median(m), 2),
         "mose_process_start_s_median": round(statistics.median(start), 3),
+        "prepare_data_1_worker_clips_per_s_median": round(n / statistics.median(p1), 2),
+        "prepare_data_2_workers_clips_per_s_median": round(n / statistics.median(p2), 2),
+        "ratio_prepare_data_1_worker_over_transformers_median": round(statistics.median(py) / statistics.median(p1), 2),
     }
     print(json.dumps(res))
 
