@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -25,16 +24,7 @@ func TestReadmeClipsWalkthrough(t *testing.T) {
 		t.Skipf("no ffmpeg (run scripts/setup/ffmpeg.sh): %v", err)
 	}
 	dir := t.TempDir()
-	run := func(args ...string) string {
-		t.Helper()
-		cmd := exec.Command(e2e.bin, args...)
-		cmd.Dir = dir
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("mose %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-		return string(out)
-	}
+	run := moseIn(t, dir)
 	run("init-model", "--preset", "omni-tiny", "--out", "models/omni")
 	run("synth-data", "--media", "--out", "data/clips", "--samples", "6")
 	cache := filepath.Join(dir, "cache") // never the user's

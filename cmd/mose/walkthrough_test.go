@@ -28,16 +28,7 @@ func TestReadmeWalkthrough(t *testing.T) {
 	dir := t.TempDir()
 	plain := plainModel(t, 0) // attach_test.go: e2e's model without its mose section and projectors
 	attached := filepath.Join(dir, "models", "my-emotion")
-	run := func(args ...string) string {
-		t.Helper()
-		cmd := exec.Command(e2e.bin, args...)
-		cmd.Dir = dir
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("mose %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-		return string(out)
-	}
+	run := moseIn(t, dir)
 
 	// 1. attach
 	run("attach", "--model", plain, "--out", attached,
@@ -108,6 +99,21 @@ func TestReadmeWalkthrough(t *testing.T) {
 	b, _ = os.ReadFile(preds)
 	if n := strings.Count(string(b), "\n"); n != 27 {
 		t.Errorf("predictions.jsonl has %d lines, want 27", n)
+	}
+}
+
+// moseIn runs the mose binary in dir as a user would, failing the test on
+// a non-zero exit; it returns the combined output.
+func moseIn(t *testing.T, dir string) func(args ...string) string {
+	return func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command(e2e.bin, args...)
+		cmd.Dir = dir
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("mose %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
 	}
 }
 

@@ -42,13 +42,9 @@ func GenerateMedia(ctx context.Context, dir string, cfg Config) (Result, error) 
 	if err != nil {
 		return Result{}, fmt.Errorf("synthetic clips need FFmpeg: %w", err)
 	}
-	if err := os.MkdirAll(filepath.Dir(filepath.Clean(dir)), 0o755); err != nil {
-		return Result{}, err
-	}
-	tmp := filepath.Clean(dir) + fmt.Sprintf(".tmp-%d", os.Getpid())
-	os.RemoveAll(tmp)
+	tmp, err := stage(dir, "clips")
 	defer os.RemoveAll(tmp)
-	if err := os.MkdirAll(filepath.Join(tmp, "clips"), 0o755); err != nil {
+	if err != nil {
 		return Result{}, err
 	}
 	rng := rand.New(rand.NewPCG(cfg.Seed, 0x6d656469))

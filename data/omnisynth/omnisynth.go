@@ -120,13 +120,9 @@ func Generate(ctx context.Context, dir string, tok *tokenizer.Tokenizer, cfg Con
 	} else {
 		res.Clips, res.FFmpeg = true, ff.Version
 	}
-	if err := os.MkdirAll(filepath.Dir(filepath.Clean(dir)), 0o755); err != nil {
-		return Result{}, err
-	}
-	tmp := filepath.Clean(dir) + fmt.Sprintf(".tmp-%d", os.Getpid())
-	os.RemoveAll(tmp)
+	tmp, err := stage(dir, "inputs")
 	defer os.RemoveAll(tmp)
-	if err := os.MkdirAll(filepath.Join(tmp, "inputs"), 0o755); err != nil {
+	if err != nil {
 		return Result{}, err
 	}
 	rng := rand.New(rand.NewPCG(cfg.Seed, 0x6f6d6e69))
@@ -277,4 +273,16 @@ func (c clip) drawn(fps float64) omniproc.Sample {
 		wave[i] = float32(0.5*math.Sin(2*math.Pi*c.freq()*t) + 0.01*(rng.Float64()*2-1))
 	}
 	return omniproc.Sample{Video: &omniproc.Frames{Width: c.w, Height: c.h, Frames: frames}, FPS: fps, Audio: wave}
+}
+
+// stage makes the temporary sibling of dir (one a crashed run left is
+// removed first), with its subdirectory sub, where a set is written before
+// it is renamed into place; the caller removes it.
+func stage(dir, sub string) (string, error) {
+	if err := os.MkdirAll(filepath.Dir(filepath.Clean(dir)), 0o755); err != nil {
+		return "", err
+	}
+	tmp := filepath.Clean(dir) + fmt.Sprintf(".tmp-%d", os.Getpid())
+	os.RemoveAll(tmp)
+	return tmp, os.MkdirAll(filepath.Join(tmp, sub), 0o755)
 }
