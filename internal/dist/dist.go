@@ -136,8 +136,10 @@ func New(ctx context.Context, cfg Config) (*Group, error) {
 		if cfg.Rank == 0 {
 			who = "the other ranks"
 		}
-		return nil, fmt.Errorf("%w: %s: no rendezvous within %s (MOSE_DIST_TIMEOUT): %s did not answer; likely causes: "+
-			"not every rank was started, MASTER_ADDR does not reach rank 0, or another program holds MASTER_PORT", ErrRendezvous, where, cfg.Timeout, who)
+		// The same words as libtorch's own timeout below gets: which of the
+		// two fires first depends on the machine's load.
+		return nil, fmt.Errorf("%w: %s: %s did not answer within %s (MOSE_DIST_TIMEOUT): likely causes: "+
+			"not every rank was started, MASTER_ADDR does not reach rank 0, or another program holds MASTER_PORT", ErrRendezvous, where, who, cfg.Timeout)
 	case <-ctx.Done():
 		return nil, fmt.Errorf("%w: %s: interrupted while waiting for the other ranks: %w", ErrRendezvous, where, context.Cause(ctx))
 	}
