@@ -50,7 +50,7 @@ func TestLaunch(t *testing.T) {
 			wantOut: []string{"rank 0 of 3 local 0 at 127.0.0.1:", "[rank 1] rank 1 of 3 local 1", "[rank 2] rank 2 of 3 local 2"}, maxTime: 10 * time.Second},
 		{name: "a rank fails, the others stop", script: trapTerm + `if [ "$RANK" = 1 ]; then exit 3; fi; sleep 30 & wait`,
 			wantCode: 3, wantErr: "rank 1 of 3 failed (code 3)", wantOut: []string{"rank 1 exited with code 3; stopping the other ranks"}, maxTime: 10 * time.Second},
-		{name: "a rank is killed, a stubborn one is killed after the grace", script: `trap '' TERM; if [ "$RANK" = 2 ]; then kill -9 $$; fi; sleep 30 & wait; sleep 30`,
+		{name: "a rank is killed, a stubborn one is killed after the grace", script: `trap '' TERM; if [ "$RANK" = 2 ]; then sleep 0.5; kill -9 $$; fi; sleep 30 & wait; sleep 30`, // the sleep: the others have ignored TERM before it comes
 			wantCode: 137, wantErr: "rank 2 of 3 failed (signal killed (code 137))", wantOut: []string{"killing them"}, maxTime: 15 * time.Second},
 		{name: "a hung rank is blamed, not the rank whose collective timed out waiting for it",
 			script:   `if [ "$RANK" = 0 ]; then sleep 0.3; echo "mose: error: data-parallel: dist: collective failed: all-reduce (rank 0 of 3, timeout 5s): Operation timed out!" >&2; exit 1; fi; trap 'exit 143' TERM; if [ "$RANK" = 2 ]; then trap '' TERM; fi; sleep 30 & wait; sleep 30`,
