@@ -73,23 +73,7 @@ func (s OmniSpec) Validate() error {
 	bad := func(field, format string, args ...any) error {
 		return fmt.Errorf("%w: mose.%s: %s", ErrSpec, field, fmt.Sprintf(format, args...))
 	}
-	if !strings.Contains(s.Prompt.Answer, "{label}") {
-		return bad("prompt.answer", "%q lacks {label}", s.Prompt.Answer)
-	}
-	if s.Prompt.ReasonAnswer != "" && !strings.Contains(s.Prompt.ReasonAnswer, "{reason}") {
-		return bad("prompt.reason_answer", "%q lacks {reason}", s.Prompt.ReasonAnswer)
-	}
-	if len(s.Labels) == 0 {
-		return bad("labels", "no labels")
-	}
-	seen := map[string]bool{}
-	for i, l := range s.Labels {
-		if strings.TrimSpace(l) == "" || seen[l] {
-			return bad(fmt.Sprintf("labels[%d]", i), "empty or duplicate label %q", l)
-		}
-		seen[l] = true
-	}
-	return nil
+	return checkAnswers(s.Prompt.Answer, s.Prompt.ReasonAnswer, s.Labels, bad)
 }
 
 // DefaultOmniSpec is the spec of an omni model whose config.json has no

@@ -127,21 +127,28 @@ func (s Spec) Validate() error {
 	if n := strings.Count(s.Prompt.Template, "{subtitle}"); n > 1 {
 		return bad("prompt.template", "{subtitle} occurs %d times, want at most once", n)
 	}
-	if !strings.Contains(s.Prompt.Answer, "{label}") {
-		return bad("prompt.answer", "%q lacks {label}", s.Prompt.Answer)
+	return checkAnswers(s.Prompt.Answer, s.Prompt.ReasonAnswer, s.Labels, bad)
+}
+
+// checkAnswers checks what a feature spec and an omni spec share: the
+// answer templates hold their placeholders, and the labels are there, none
+// empty or repeated. bad builds the error of a field.
+func checkAnswers(answer, reasonAnswer string, labels []string, bad func(field, format string, args ...any) error) error {
+	if !strings.Contains(answer, "{label}") {
+		return bad("prompt.answer", "%q lacks {label}", answer)
 	}
-	if s.Prompt.ReasonAnswer != "" && !strings.Contains(s.Prompt.ReasonAnswer, "{reason}") {
-		return bad("prompt.reason_answer", "%q lacks {reason}", s.Prompt.ReasonAnswer)
+	if reasonAnswer != "" && !strings.Contains(reasonAnswer, "{reason}") {
+		return bad("prompt.reason_answer", "%q lacks {reason}", reasonAnswer)
 	}
-	if len(s.Labels) == 0 {
+	if len(labels) == 0 {
 		return bad("labels", "no labels")
 	}
-	seenL := map[string]bool{}
-	for i, l := range s.Labels {
-		if strings.TrimSpace(l) == "" || seenL[l] {
+	seen := map[string]bool{}
+	for i, l := range labels {
+		if strings.TrimSpace(l) == "" || seen[l] {
 			return bad(fmt.Sprintf("labels[%d]", i), "empty or duplicate label %q", l)
 		}
-		seenL[l] = true
+		seen[l] = true
 	}
 	return nil
 }

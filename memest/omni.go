@@ -54,22 +54,11 @@ func preflightOmni(cfg *recipes.Config, kind Kind) error {
 	if err != nil {
 		return err
 	}
-	if n := tok.VocabSize(); n > dc.VocabSize {
-		return fmt.Errorf("%w: %s has %d tokens (ids up to %d) but %s says vocab_size %d: ids from %d on have no embedding row",
-			inputerr.ErrModel, tokPath, n, n-1, filepath.Join(cfg.Model.Path, "config.json"), dc.VocabSize, dc.VocabSize)
-	}
-	pad, err := stack.PadID(tok, tokPath)
+	pad, err := tokenizerPad(tok, tokPath, cfg.Model.Path, dc.VocabSize)
 	if err != nil {
 		return err
 	}
-	sets := []struct{ key, path string }{{"data.train", cfg.Data.Train}, {"data.eval", cfg.Data.Eval}}
-	if kind == PreflightEval {
-		sets = sets[1:]
-	}
-	for _, set := range sets {
-		if set.path == "" {
-			continue
-		}
+	for _, set := range preflightSets(cfg, kind) {
 		ds, err := data.OpenOmni(set.path, spec, tok, data.Options{Root: cfg.Data.Root, MaxLen: cfg.Data.MaxLen, PadID: pad,
 			Media: stack.NewMediaPrep(cfg, set.path)}) // media samples: processed into the data cache
 		if err == nil {

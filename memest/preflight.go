@@ -77,22 +77,11 @@ func Preflight(cfg *recipes.Config, kind Kind) error {
 	if err != nil {
 		return fmt.Errorf("%w: model.path %s: %w", inputerr.ErrModel, cfg.Model.Path, err)
 	}
-	if n := tok.VocabSize(); n > mc.VocabSize {
-		return fmt.Errorf("%w: %s has %d tokens (ids up to %d) but %s says vocab_size %d: ids from %d on have no embedding row",
-			inputerr.ErrModel, tokPath, n, n-1, filepath.Join(cfg.Model.Path, "config.json"), mc.VocabSize, mc.VocabSize)
-	}
-	pad, err := stack.PadID(tok, tokPath)
+	pad, err := tokenizerPad(tok, tokPath, cfg.Model.Path, mc.VocabSize)
 	if err != nil {
 		return err
 	}
-	sets := []struct{ key, path string }{{"data.train", cfg.Data.Train}, {"data.eval", cfg.Data.Eval}}
-	if kind == PreflightEval {
-		sets = sets[1:]
-	}
-	for _, s := range sets {
-		if s.path == "" {
-			continue
-		}
+	for _, s := range preflightSets(cfg, kind) {
 		ds, err := data.Open(s.path, spec, tok, data.Options{Root: cfg.Data.Root, MaxLen: cfg.Data.MaxLen, PadID: pad})
 		if err == nil {
 			err = ds.ScanFeatures(cfg.Data.Workers)
@@ -205,4 +194,30 @@ func CheckWritableDir(key, dir string) error {
 		}
 		p = parent
 	}
+}
+
+// tokenizerPad checks that tok (at tokPath) has no id beyond the model's
+// vocabulary (vocab rows) and returns its pad id.
+func tokenizerPad(tok *tokenizer.Tokenizer, tokPath, modelDir string, vocab int) (int32, error) {
+	if n := tok.VocabSize(); n > vocab {
+		return 0, fmt.Errorf("%w: %s has %d tokens (ids up to %d) but %s says vocab_size %d: ids from %d on have no embedding row",
+			inputerr.ErrModel, tokPath, n, n-1, filepath.Join(modelDir, "config.json"), vocab, vocab)
+	}
+	return stack.PadID(tok, tokPath)
+}
+
+// dataSet is a manifest a preflight reads, with its recipe key.
+type dataSet struct{ key, path string }
+
+// preflightSets are the manifests a preflight of kind reads: data.train
+// (not for eval) and data.eval, when set.
+func preflightSets(cfg *recipes.Config, kind Kind) []dataSet {
+	var sets []dataSet
+	if kind != PreflightEval && cfg.Data.Train != "" {
+		sets = append(sets, dataSet{"data.train", cfg.Data.Train})
+	}
+	if cfg.Data.Eval != "" {
+		sets = append(sets, dataSet{"data.eval", cfg.Data.Eval})
+	}
+	return sets
 }

@@ -119,10 +119,10 @@ type Data struct {
 	// (default true); false runs the towers on every batch and reads and
 	// writes no encoder entry. Either way each sample's outputs are computed
 	// on its own, so the numbers are the same.
-	EncoderCache bool `mapstructure:"encoder_cache" yaml:"encoder_cache"`
-	MaxSeconds      float64 `mapstructure:"max_seconds" yaml:"max_seconds"`
-	MaxFramePixels  int     `mapstructure:"max_frame_pixels" yaml:"max_frame_pixels"`
-	MaxFrames       int     `mapstructure:"max_frames" yaml:"max_frames"`
+	EncoderCache   bool    `mapstructure:"encoder_cache" yaml:"encoder_cache"`
+	MaxSeconds     float64 `mapstructure:"max_seconds" yaml:"max_seconds"`
+	MaxFramePixels int     `mapstructure:"max_frame_pixels" yaml:"max_frame_pixels"`
+	MaxFrames      int     `mapstructure:"max_frames" yaml:"max_frames"`
 }
 
 // Train is the optimisation schedule and the bookkeeping intervals.
